@@ -1,0 +1,139 @@
+"""The durable-rules engine, wrapped so that none of its hazards reach a caller.
+
+This is where rules are *fired*. durable-rules (2.0.28) is a Rete matcher in C with a
+Python host layer. We use the C matcher (`durable_rules_engine`, shipped in the
+durable-rules package) through a small dispatcher of our own instead of `durable.engine.Host`:
+
+* `Host` starts two timer threads that walk a stale session index and segfault under
+  threads or with several live sessions; no `Host` is created here, so no thread starts.
+* `Host` runs each fired action through closures, timestamps and a JSON round trip of
+  the session state (measured: about 37 µs per fired rule); our actions only record which
+  rule fired (about 2 µs), which is all the stratified chaining needs.
+* Exceptions inside `Host` actions are stored in the session and never raised; here any
+  failure while dispatching is raised as `EngineError` after the session is removed.
+
+Guards, each tested in `tests/test_engine.py`:
+* facts, never events (an event is consumed by the first matching rule);
+* one session id per evaluation, deleted in a `finally`, so state never grows and the
+  1,024-live-sessions limit is never approached;
+* one process-wide lock around every session, because the C engine is not thread-safe
+  and never releases the GIL (threads gain nothing by running it at once).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import durable_rules_engine as _durable
+
+from .errors import EngineError
+
+# One lock for the whole process: the C engine keeps global tables shared by all rulesets.
+ENGINE_LOCK = threading.RLock()
+_NOT_HANDLED, _OBSERVED = 1, 2
+_ruleset_names = itertools.count(1)
+
+FireHook = Callable[[str], None]
+
+
+class Session:
+    """One evaluation's private session. Use only inside `DurableEngine.session()`."""
+
+    def __init__(self, engine: DurableEngine, sid: str) -> None:
+        self._engine = engine
+        self.sid = sid
+        self.touched = False
+
+    def fire(self, stratum: int, fields: Mapping[str, Any]) -> list[str]:
+        """Assert one fact for `stratum` and return the ids of every rule it fired, in firing order."""
+        handle = self._engine.handle
+        fact = dict(fields)
+        fact["sid"], fact["stratum"] = self.sid, stratum
+        self.touched = True
+        try:
+            code, state = _durable.assert_fact(handle, json.dumps(fact, separators=(",", ":")))
+            if code == _NOT_HANDLED:
+                return []
+            if code == _OBSERVED:
+                raise EngineError(f"the engine already held an identical fact for stratum {stratum}")
+            fired: list[str] = []
+            action = _durable.start_action_for_state(handle, state)
+            message = action[1] if action else None
+            while message:
+                try:
+                    rule_id = self._engine.rule_of(message)
+                    fired.append(rule_id)
+                    if self._engine.on_fire is not None:
+                        self._engine.on_fire(rule_id)
+                except BaseException:
+                    _durable.abandon_action(handle, state)
+                    raise
+                message = _durable.complete_and_start_action(handle, state)
+            return fired
+        except _durable.error as error:
+            raise EngineError(f"durable-rules failed at stratum {stratum}: {error}") from error
+        except EngineError:
+            raise
+        except Exception as error:
+            raise EngineError(f"a rule action failed at stratum {stratum}: {error!r}") from error
+
+
+class DurableEngine:
+    """One compiled ruleset registered with the C engine."""
+
+    def __init__(self, ruleset_json: str, rule_ids: set[str], on_fire: FireHook | None = None) -> None:
+        self.rule_ids = frozenset(rule_ids)
+        self.on_fire = on_fire
+        self._sids = itertools.count(1)
+        self.name = f"guidance_rules_{next(_ruleset_names)}"
+        with ENGINE_LOCK:
+            try:
+                self.handle: int = _durable.create_ruleset(self.name, ruleset_json)
+            except _durable.error as error:
+                raise EngineError(f"durable-rules rejected the compiled rule base: {error}") from error
+
+    def rule_of(self, message: str) -> str:
+        """The rule id of a fired-action message `{"RULE-ID":{"m":{...}}}`, without parsing the fact."""
+        end = message.find('"', 2)
+        candidate = message[2:end]
+        if candidate in self.rule_ids:
+            return candidate
+        names = list(json.loads(message))
+        if len(names) != 1 or names[0] not in self.rule_ids:
+            raise EngineError(f"the engine fired an unknown action {names!r}")
+        return str(names[0])
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Hold the engine lock for one evaluation; remove its session however it ends."""
+        with ENGINE_LOCK:
+            session = Session(self, f"e{next(self._sids)}")
+            try:
+                yield session
+            finally:
+                if session.touched:
+                    self._delete(session.sid)
+
+    def _delete(self, sid: str) -> None:
+        try:
+            _durable.delete_state(self.handle, sid)
+        except _durable.error as error:
+            raise EngineError(f"could not remove engine session {sid}: {error}") from error
+
+    def live_facts(self, sid: str) -> list[Any]:
+        """Facts held for a session id (empty once it is removed); for tests and diagnostics."""
+        with ENGINE_LOCK:
+            try:
+                facts: list[Any] = json.loads(_durable.get_facts(self.handle, sid))
+            except _durable.error:
+                return []
+            return facts
+
+    def close(self) -> None:
+        with ENGINE_LOCK:
+            _durable.delete_ruleset(self.handle)

@@ -1,0 +1,27 @@
+"""The typed error hierarchy. Every message says what went wrong and what would be valid."""
+
+from __future__ import annotations
+
+
+class GuidanceRulesError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class RuleFileError(GuidanceRulesError, ValueError):
+    """A rule file cannot be loaded: it names the file, the rule (if any) and the key."""
+
+    def __init__(self, file: str, message: str, rule: str | None = None, key: str | None = None):
+        self.file, self.rule, self.key = file, rule, key
+        where = file + (f", rule {rule}" if rule else "") + (f", key '{key}'" if key else "")
+        super().__init__(f"{where}: {message}")
+
+
+class CaseError(GuidanceRulesError, ValueError):
+    """A case that cannot describe a real target (raised inside pydantic validation)."""
+
+
+class EngineError(GuidanceRulesError, RuntimeError):
+    """The rules engine failed, or the rule base gave no usable answer for a valid case.
+
+    This is always a defect in the rule base or the engine, never the caller's input.
+    """

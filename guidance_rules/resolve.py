@@ -1,0 +1,75 @@
+"""Filling in what a case does not say, and rejecting cases that contradict themselves.
+
+Order of precedence: the case's own value, the site record, the tissue defaults, the field
+defaults, all read from `rules/`. Every filled value becomes an assumption with its origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from .conditions import CASE_FIELDS, holds
+from .errors import CaseError
+
+if TYPE_CHECKING:
+    from .knowledge import KnowledgeBase
+    from .model import Case
+
+REQUIRED_WITHOUT_SITE = ("region", "depth", "tissue")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The case with every field filled in (plain str, bool and tuple values), and what was assumed."""
+
+    values: Mapping[str, Any]
+    assumptions: tuple[tuple[str, Any, str], ...]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return tuple(sorted(_plain(v) for v in value))
+    return value
+
+
+def resolve(case: Case, knowledge: KnowledgeBase) -> Resolution:
+    """Resolve a validated case; raise CaseError (a ValueError) naming the field and the valid choice."""
+    site = knowledge.sites[case.site] if case.site is not None else None
+    values: dict[str, Any] = {"site": case.site or ""}
+    assumed: list[tuple[str, Any, str]] = []
+    for name in CASE_FIELDS:
+        given = _plain(getattr(case, name))
+        if given is not None:
+            if site is not None and name in knowledge.identity_fields and given != site.defaults.get(name, given):
+                raise CaseError(
+                    f"{name} '{given}' contradicts site '{site.key}', whose {name} is '{site.defaults[name]}'; "
+                    f"leave {name} out, or leave out the site and describe the target field by field"
+                )
+            values[name] = given
+            continue
+        if site is not None and name in site.defaults:
+            value, origin = site.defaults[name], f"site:{site.key}"
+        elif name in REQUIRED_WITHOUT_SITE:
+            allowed = ", ".join(str(v) for v in CASE_FIELDS[name].values)
+            raise CaseError(f"{name} is required when no site is given; one of: {allowed}")
+        elif name in knowledge.tissue_defaults.get(values["tissue"], {}):
+            value, origin = knowledge.tissue_defaults[values["tissue"]][name], f"tissue:{values['tissue']}"
+        else:
+            value, origin = knowledge.field_defaults[name], "default"
+        value = _plain(value)
+        values[name] = value
+        assumed.append((name, value, origin))
+    for constraint in knowledge.constraints:
+        if holds(constraint.tests, values):
+            shown = ", ".join(f"{t.field}={_show(values[t.field])}" for t in constraint.tests)
+            raise CaseError(f"contradictory case ({shown}): {constraint.message}")
+    return Resolution(values, tuple(assumed))
+
+
+def _show(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
