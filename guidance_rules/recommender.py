@@ -45,6 +45,7 @@ class Recommender:
         self.engine = DurableEngine(self.compiled.ruleset_json, {r.id for r in self.knowledge.rules}, on_fire=on_fire)
         self._context = {"knowledge": self.knowledge}
         self._cached = functools.lru_cache(maxsize=cache_size)(self._recommend) if cache_size else self._recommend
+        self._cached_json = functools.lru_cache(maxsize=cache_size)(self._json) if cache_size else self._json
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate input against this rule base (its sites and constraints)."""
@@ -55,6 +56,13 @@ class Recommender:
 
     def recommend(self, data: Case | Mapping[str, Any]) -> Recommendation:
         return self._cached(self.case(data))
+
+    def recommend_json(self, data: Case | Mapping[str, Any]) -> str:
+        """The Recommendation as compact JSON text (cached too: batch output is mostly this)."""
+        return self._cached_json(self.case(data))
+
+    def _json(self, case: Case) -> str:
+        return self._cached(case).model_dump_json()
 
     def _recommend(self, case: Case) -> Recommendation:
         resolution: Resolution = case._resolution
@@ -85,8 +93,9 @@ class Recommender:
         return Evaluation(values, chain, ratings, modality, outputs)
 
     def cache_clear(self) -> None:
-        if hasattr(self._cached, "cache_clear"):
-            self._cached.cache_clear()
+        for cached in (self._cached, self._cached_json):
+            if hasattr(cached, "cache_clear"):
+                cached.cache_clear()
 
 
 def _order(rule: Rule) -> int:
