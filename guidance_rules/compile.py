@@ -37,6 +37,7 @@ class Compiled:
     rate: Stratum
     output: Stratum
     ruleset_json: str
+    underived: tuple[str, ...]  # declared facts no active rule derives: false from the start
 
     @property
     def strata(self) -> tuple[Stratum, ...]:
@@ -119,16 +120,12 @@ def compile_rules(knowledge: KnowledgeBase) -> Compiled:
     derive = tuple(_stratum(n, [r for r in knowledge.rules if levels.get(r.id) == n]) for n in range(1, top + 1))
     rate = _stratum(top + 1, [r for r in knowledge.rules if r.kind == "rate"])
     output = _stratum(top + 2, [r for r in knowledge.rules if r.is_output])
-    # A fact no active rule derives is simply false; it is completed at stratum 1.
-    underived = sorted(set(knowledge.facts) - {f for s in derive for f in s.produces})
-    if derive and underived:
-        first = derive[0]
-        derive = (Stratum(first.number, first.rules, first.keys, tuple(sorted((*first.produces, *underived)))), *derive[1:])
+    underived = tuple(sorted(set(knowledge.facts) - {f for s in derive for f in s.produces}))
     ruleset: dict[str, Any] = {}
     for stratum in (*derive, rate, output):
         for rule in stratum.rules:
             clauses = [{STRATUM_KEY: stratum.number}, *(_expression(t) for t in rule.tests)]
             ruleset[rule.id] = {"all": [{"m": {"$and": clauses} if len(clauses) > 1 else clauses[0]}]}
-    return Compiled(knowledge, derive, rate, output, json.dumps(ruleset, sort_keys=True))
+    return Compiled(knowledge, derive, rate, output, json.dumps(ruleset, sort_keys=True), underived)
 
 

@@ -73,6 +73,7 @@ class Recommender:
         """Run the strata for fully resolved values (as `resolve` produces them)."""
         compiled, rule = self.compiled, self.knowledge.rule
         values = dict(resolved)
+        values.update(dict.fromkeys(compiled.underived, False))
         chain: list[Rule] = []
         context = f" for case {_describe(resolved)}"
         with self.engine.session() as session:

@@ -1,0 +1,64 @@
+"""Shared fixtures: the shipped rule base, and temporary copies of it to alter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from guidance_rules.knowledge import KnowledgeBase, default_knowledge, default_rules_dir, load
+from guidance_rules.recommender import Recommender
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SHARED_SPEC = ROOT.parent / "shared" / "spec"
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> KnowledgeBase:
+    return default_knowledge()
+
+
+@pytest.fixture(scope="session")
+def recommender() -> Recommender:
+    return Recommender()
+
+
+def examples() -> list[tuple[str, dict[str, Any]]]:
+    return [(p.stem, json.loads(p.read_text())) for p in sorted(EXAMPLES.glob("*.json"))]
+
+
+RuleEdit = Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture
+def rule_copy(tmp_path: Path) -> Callable[[str, RuleEdit], Path]:
+    """Copy the rule base, apply `edit` to one file's parsed YAML, and return the folder."""
+
+    def make(file: str, edit: RuleEdit) -> Path:
+        target = tmp_path / "rules"
+        if not target.exists():
+            shutil.copytree(default_rules_dir(), target)
+        path = target / file
+        data = yaml.safe_load(path.read_text())
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return target
+
+    return make
+
+
+def find_rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
+    for rule in data["rules"]:
+        if rule["id"] == rule_id:
+            return rule  # type: ignore[no-any-return]
+    raise KeyError(rule_id)
+
+
+def load_copy(folder: Path) -> KnowledgeBase:
+    return load(folder)
