@@ -1,19 +1,13 @@
 """guidance-rules: which imaging guidance an injection case calls for, and why, with sources.
 
-    from guidance_rules import Case, recommend
-    rec = recommend(Case(site="hip", injectate="cell_based", anatomy_variance=["obesity"]))
+from guidance_rules import Case, recommend
+rec = recommend(Case(site="hip", injectate="cell_based", anatomy_variance=["obesity"]))
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .errors import CaseError, EngineError, GuidanceRulesError, RuleFileError
 from .model import Case, Category, Modality, Recommendation
 from .recommender import Recommender, recommend
-
-try:
-    __version__ = version("guidance-rules")
-except PackageNotFoundError:  # running from a checkout without installing
-    __version__ = "0.0.0+checkout"
 
 __all__ = [
     "Case",

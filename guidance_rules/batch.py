@@ -28,7 +28,9 @@ def _error_line(line: int, problems: list[tuple[str, str]]) -> str:
     return json.dumps({"line": line, "errors": errors}, separators=(",", ":"))
 
 
-def process(records: Iterator[Record], recommender: Recommender, out: TextIO, progress: Callable[[], None] | None = None) -> tuple[int, int]:
+def process(
+    records: Iterator[Record], recommender: Recommender, out: TextIO, progress: Callable[[], object] | None = None
+) -> tuple[int, int]:
     """Write one output line per record; return (good, bad) counts."""
     good = bad = 0
     for record in records:
@@ -67,7 +69,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase, reader: Callab
             from tqdm import tqdm
 
             bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
-            progress = bar.update
+            progress = bar.update  # called with no argument: one case
         good, bad = process(reader(args.input, args.format, source), recommender, out, progress)
     print(f"batch: {good + bad} lines, {good} recommended, {bad} invalid", file=sys.stderr)
     return EXIT_INVALID if bad else EXIT_OK

@@ -55,8 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     for name in BOOL_OPTIONS:
         rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="true|false")
     rec.add_argument("--variance", dest="anatomy_variance", action="append", metavar="VALUE", help="repeat for several")
-    rec.add_argument("--available", dest="available_modalities", action="append", metavar="MODALITY",
-                     help="imaging the clinic has; repeat for several (default: both)")
+    rec.add_argument(
+        "--available",
+        dest="available_modalities",
+        action="append",
+        metavar="MODALITY",
+        help="imaging the clinic has; repeat for several (default: both)",
+    )
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
@@ -237,8 +242,11 @@ def cmd_rules(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 def cmd_schema(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     schema = Case.model_json_schema()
-    schema["properties"]["site"] = {"anyOf": [{"enum": list(knowledge.sites)}, {"type": "null"}], "default": None,
-                                    "description": schema["properties"]["site"].get("description", "")}
+    schema["properties"]["site"] = {
+        "anyOf": [{"enum": list(knowledge.sites)}, {"type": "null"}],
+        "default": None,
+        "description": schema["properties"]["site"].get("description", ""),
+    }
     print(json.dumps(schema, indent=2))
     return EXIT_OK
 

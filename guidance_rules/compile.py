@@ -69,6 +69,7 @@ def flatten(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 def _expression(test: Test) -> dict[str, Any]:
     """One test as a durable-rules JSON expression."""
+    parts: list[dict[str, Any]]
     if test.is_list:
         parts = [{list_key(test.field, v): not test.negated} for v in sorted(test.values)]
         return parts[0] if len(parts) == 1 else {("$and" if test.negated else "$or"): parts}
@@ -93,7 +94,7 @@ def _derive_strata(knowledge: KnowledgeBase) -> dict[str, int]:
         if fact in fact_level:
             return fact_level[fact]
         if fact in visiting:
-            cycle = " -> ".join(visiting[visiting.index(fact):] + [fact])
+            cycle = " -> ".join([*visiting[visiting.index(fact) :], fact])
             rule = derivers[fact][0]
             raise RuleFileError(rule.file, f"cycle among derived facts: {cycle}", rule=rule.id, key="when")
         visiting.append(fact)
@@ -127,5 +128,3 @@ def compile_rules(knowledge: KnowledgeBase) -> Compiled:
             clauses = [{STRATUM_KEY: stratum.number}, *(_expression(t) for t in rule.tests)]
             ruleset[rule.id] = {"all": [{"m": {"$and": clauses} if len(clauses) > 1 else clauses[0]}]}
     return Compiled(knowledge, derive, rate, output, json.dumps(ruleset, sort_keys=True), underived)
-
-

@@ -2,75 +2,134 @@
 
 This is where a fired rule is *explained*: each step names the rule, states its
 conclusion, shows the case facts it read with their values, and cites its sources.
+Every part is immutable, so identical parts (the same rule reading the same values,
+a rule's note, a site's evidence) are built once and shared between answers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from .knowledge import KnowledgeBase, Rule, _cite
-from .model import (
-    Assumption,
-    Evidence,
-    FrozenDict,
-    Modality,
-    Note,
-    Rating,
-    Ratings,
-    Recommendation,
-    RulesetInfo,
-    Step,
-)
+from .model import Assumption, Evidence, FrozenDict, Modality, Note, Rating, Ratings, Recommendation, RulesetInfo, Step
 from .policy import RatingResult
 from .resolve import Resolution
 
-
-def _step(rule: Rule, values: dict[str, Any]) -> Step:
-    facts = FrozenDict({field: values[field] for field in rule.reads})
-    return Step.model_construct(rule=rule.id, conclusion=rule.conclusion, facts=facts, sources=rule.sources)
+M = TypeVar("M", bound=BaseModel)
+PART_LIMIT = 100_000
 
 
-def build(
-    knowledge: KnowledgeBase,
-    resolution: Resolution,
-    values: dict[str, Any],
-    chain: list[Rule],
-    ratings: dict[Modality, RatingResult],
-    modality: Modality,
-    outputs: list[Rule],
-) -> Recommendation:
-    """Assemble the answer from already-validated parts (hence model_construct: no re-validation)."""
-    policy = knowledge.policy
-    steps = [_step(rule, values) for rule in chain]
-    steps.append(Step.model_construct(
-        rule=policy.id,
-        conclusion=f"Recommend {modality.value}: {policy.conclusion[0].lower()}{policy.conclusion[1:]}",
-        facts=FrozenDict({m.value: ratings[m].category.value for m in policy.preference}),
-        sources=policy.sources,
-    ))
-    notes: dict[str, list[Note]] = {"documentation": [], "caution": [], "question": []}
-    for rule in outputs:
-        notes[rule.kind].append(Note.model_construct(rule=rule.id, text=rule.text or "", sources=rule.sources))
-    site = knowledge.sites.get(values["site"]) if values["site"] else None
-    evidence = tuple(
-        Evidence.model_construct(site=site.key, measure=e.measure, ultrasound=e.ultrasound, landmark=e.landmark, note=e.note,
-                                 source=_cite(knowledge.sources, e.source, e.locator))
-        for e in (site.evidence if site else ())
-    )
-    return Recommendation.model_construct(
-        modality=modality,
-        ratings=Ratings.model_construct(**{
-            m.value: Rating.model_construct(category=ratings[m].category, rules=ratings[m].rules) for m in Modality
-        }),
-        reasoning=tuple(steps),
-        assumptions=tuple(
-            Assumption.model_construct(field=f, value=v, origin=o)
-            for f, v, o in resolution.assumptions
-        ),
-        documentation=tuple(notes["documentation"]),
-        cautions=tuple(notes["caution"]),
-        questions=tuple(notes["question"]),
-        evidence=evidence,
-        ruleset=RulesetInfo.model_construct(version=knowledge.version, digest=knowledge.digest),
-    )
+def make(cls: type[M], **values: Any) -> M:
+    """Build a model from already-valid values without re-validating (a lean model_construct)."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
+
+class Parts:
+    """Immutable pieces of recommendations for one rule base, built once and shared."""
+
+    def __init__(self, knowledge: KnowledgeBase) -> None:
+        self.knowledge = knowledge
+        self._lock = threading.Lock()
+        self._steps: dict[tuple[Any, ...], Step] = {}
+        self._assumptions: dict[tuple[str, Any, str], Assumption] = {}
+        self._ratings: dict[tuple[RatingResult, ...], Ratings] = {}
+        self._notes = {rule.id: make(Note, rule=rule.id, text=rule.text or "", sources=rule.sources) for rule in knowledge.rules}
+        self._evidence = {
+            key: tuple(
+                make(
+                    Evidence,
+                    site=key,
+                    measure=e.measure,
+                    ultrasound=e.ultrasound,
+                    landmark=e.landmark,
+                    note=e.note,
+                    source=_cite(knowledge.sources, e.source, e.locator),
+                )
+                for e in site.evidence
+            )
+            for key, site in knowledge.sites.items()
+        }
+        self._ruleset = make(RulesetInfo, version=knowledge.version, digest=knowledge.digest)
+
+    def _shared(self, table: dict[Any, Any], key: Any, build: Any) -> Any:
+        found = table.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                if len(table) >= PART_LIMIT:
+                    table.clear()
+                table[key] = found
+        return found
+
+    def step(self, rule: Rule, values: Mapping[str, Any]) -> Step:
+        read = tuple(values[f] for f in rule.reads)
+        return self._shared(
+            self._steps,
+            (rule.id, read),
+            lambda: make(
+                Step, rule=rule.id, conclusion=rule.conclusion, facts=FrozenDict(zip(rule.reads, read, strict=True)), sources=rule.sources
+            ),
+        )  # type: ignore[no-any-return]
+
+    def ratings(self, ratings: Mapping[Modality, RatingResult]) -> Ratings:
+        key = tuple(ratings[m] for m in Modality)
+        return self._shared(
+            self._ratings,
+            key,
+            lambda: make(
+                Ratings, **{m.value: make(Rating, category=r.category, rules=r.rules) for m, r in zip(Modality, key, strict=True)}
+            ),
+        )  # type: ignore[no-any-return]
+
+    def build(
+        self,
+        resolution: Resolution,
+        values: Mapping[str, Any],
+        chain: list[Rule],
+        ratings: Mapping[Modality, RatingResult],
+        modality: Modality,
+        outputs: list[Rule],
+    ) -> Recommendation:
+        policy = self.knowledge.policy
+        steps = [self.step(rule, values) for rule in chain]
+        steps.append(
+            self._shared(
+                self._steps,
+                (policy.id, modality, *(ratings[m].category for m in policy.preference)),
+                lambda: make(
+                    Step,
+                    rule=policy.id,
+                    conclusion=f"Recommend {modality.value}: {policy.conclusion[0].lower()}{policy.conclusion[1:]}",
+                    facts=FrozenDict({m.value: ratings[m].category.value for m in policy.preference}),
+                    sources=policy.sources,
+                ),
+            )
+        )
+        notes: dict[str, list[Note]] = {"documentation": [], "caution": [], "question": []}
+        for rule in outputs:
+            notes[rule.kind].append(self._notes[rule.id])
+        assumptions = tuple(
+            self._shared(self._assumptions, item, lambda item=item: make(Assumption, field=item[0], value=item[1], origin=item[2]))
+            for item in resolution.assumptions
+        )
+        return make(
+            Recommendation,
+            modality=modality,
+            ratings=self.ratings(ratings),
+            reasoning=tuple(steps),
+            assumptions=assumptions,
+            documentation=tuple(notes["documentation"]),
+            cautions=tuple(notes["caution"]),
+            questions=tuple(notes["question"]),
+            evidence=self._evidence.get(values["site"], ()),
+            ruleset=self._ruleset,
+        )

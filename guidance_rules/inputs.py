@@ -74,7 +74,11 @@ def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[
             field = field or _field_in(message, fields)
         elif field in Case.model_fields and allowed(field, knowledge):
             choices = allowed(field, knowledge)
-            got = f"{_short(value)} is not allowed" if kind in ("enum", "bool_type", "bool_parsing") else item["msg"].replace("a valid tuple", "a list")
+            got = (
+                f"{_short(value)} is not allowed"
+                if kind in ("enum", "bool_type", "bool_parsing")
+                else item["msg"].replace("a valid tuple", "a list")
+            )
             message = f"{got}; allowed{' items' if field in LIST_FIELDS else ''}: {', '.join(choices)}{_suggest(value, choices)}"
         else:
             message = item["msg"]
@@ -147,5 +151,3 @@ def read_csv(stream: TextIO) -> Iterator[Record]:
             continue
         data = {name: csv_value(name, cell) for name, cell in zip(header, row, strict=True) if cell.strip()}
         yield Record(number, data, [])
-
-

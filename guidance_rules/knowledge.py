@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .conditions import CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, BOOL, FieldSpec, Test, parse
+from .conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
 from .errors import RuleFileError
 from .model import Category, Citation, Modality
 
@@ -141,9 +141,9 @@ class RulesetFileSpec(_Strict):
     rule_files: tuple[str, ...] = Field(min_length=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rule:
-    """A rule ready to compile: conditions parsed, sources expanded."""
+    """A rule ready to compile: conditions parsed, sources expanded. Compared by identity."""
 
     id: str
     title: str
@@ -164,7 +164,7 @@ class Rule:
     fires: tuple[dict[str, Any], ...]
     silent: tuple[dict[str, Any], ...]
 
-    @property
+    @functools.cached_property
     def reads(self) -> tuple[str, ...]:
         return tuple(test.field for test in self.tests)
 
@@ -238,7 +238,7 @@ class KnowledgeBase:
         """Fields a rule may test. Only output rules may see equipment or the chosen modality,
         so available equipment can never change the recommendation."""
         fields = {name: spec for name, spec in CASE_FIELDS.items() if output or name != EQUIPMENT_FIELD}
-        fields["site"] = FieldSpec("site", tuple(self.sites) + ("",))
+        fields["site"] = FieldSpec("site", (*self.sites, ""))
         fields.update({name: FieldSpec(name, BOOL) for name in self.facts})
         if output:
             fields[MODALITY_FIELD.name] = MODALITY_FIELD
@@ -258,15 +258,18 @@ def default_knowledge() -> KnowledgeBase:
 
 
 def knowledge_from_context(context: Any) -> KnowledgeBase:
-    if isinstance(context, Mapping) and isinstance(context.get("knowledge"), KnowledgeBase):
-        return context["knowledge"]
-    return default_knowledge()
+    found = context.get("knowledge") if isinstance(context, Mapping) else None
+    return found if isinstance(found, KnowledgeBase) else default_knowledge()
+
+
+# libyaml's safe loader when PyYAML has it (about 10x faster); both construct plain data only.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read(path: Path) -> Any:
     try:
         with path.open("rb") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise RuleFileError(path.name, "file is missing from the rule base") from None
     except yaml.YAMLError as error:
@@ -314,7 +317,9 @@ def load(directory: Path | str) -> KnowledgeBase:
             raise RuleFileError(file, f"unknown source '{spec.source}'; add it to sources.yaml", rule=rule, key=key)
         props = sources[spec.source].propositions
         if props and spec.locator not in props:
-            raise RuleFileError(file, f"'{spec.locator}' is not a proposition of '{spec.source}'; valid: {', '.join(props)}", rule=rule, key=key)
+            raise RuleFileError(
+                file, f"'{spec.locator}' is not a proposition of '{spec.source}'; valid: {', '.join(props)}", rule=rule, key=key
+            )
         return _cite(sources, spec.source, spec.locator)
 
     sites = _load_sites(sites_file, citation)
@@ -323,13 +328,28 @@ def load(directory: Path | str) -> KnowledgeBase:
     _check_values("defaults.yaml", "fields", defaults.fields)
 
     base = KnowledgeBase(
-        directory=directory, name=ruleset.name, version=ruleset.version, digest=digest(directory),
-        sources=sources, sites=sites, identity_fields=sites_file.identity_fields,
-        tissue_defaults=defaults.tissue, field_defaults=defaults.fields, constraints=(), facts=facts,
-        rules=(), inactive=(), policy=Policy(policy_spec.id, policy_spec.title, policy_spec.preference, policy_spec.conclusion,
-                                             policy_spec.rationale,
-                                             tuple(citation("policy.yaml", policy_spec.id, "sources", s) for s in policy_spec.sources),
-                                             tuple((s.source, s.locator) for s in policy_spec.sources)),
+        directory=directory,
+        name=ruleset.name,
+        version=ruleset.version,
+        digest=digest(directory),
+        sources=sources,
+        sites=sites,
+        identity_fields=sites_file.identity_fields,
+        tissue_defaults=defaults.tissue,
+        field_defaults=defaults.fields,
+        constraints=(),
+        facts=facts,
+        rules=(),
+        inactive=(),
+        policy=Policy(
+            policy_spec.id,
+            policy_spec.title,
+            policy_spec.preference,
+            policy_spec.conclusion,
+            policy_spec.rationale,
+            tuple(citation("policy.yaml", policy_spec.id, "sources", s) for s in policy_spec.sources),
+            tuple((s.source, s.locator) for s in policy_spec.sources),
+        ),
     )
     constraints = _load_constraints(directory, base)
     listed = set(ruleset.rule_files)
@@ -338,11 +358,19 @@ def load(directory: Path | str) -> KnowledgeBase:
         raise RuleFileError("ruleset.yaml", f"{', '.join(stray)} would be ignored; list it under rule_files", key="rule_files")
     rules = _load_rules(directory, ruleset.rule_files, base, citation)
     by_id = {rule.id: rule for rule in rules}
-    kb = KnowledgeBase(**{**base.__dict__, "constraints": constraints,
-                          "rules": tuple(r for r in rules if r.status == "active"),
-                          "inactive": tuple(r for r in rules if r.status != "active"), "_by_id": by_id})
+    kb = KnowledgeBase(
+        **{
+            **base.__dict__,
+            "constraints": constraints,
+            "rules": tuple(r for r in rules if r.status == "active"),
+            "inactive": tuple(r for r in rules if r.status != "active"),
+            "_by_id": by_id,
+        }
+    )
     if set(policy_spec.preference) != set(Modality) or len(policy_spec.preference) != len(Modality):
-        raise RuleFileError("policy.yaml", f"preference must list each modality once: {', '.join(Modality)}", rule=policy_spec.id, key="preference")
+        raise RuleFileError(
+            "policy.yaml", f"preference must list each modality once: {', '.join(Modality)}", rule=policy_spec.id, key="preference"
+        )
     return kb
 
 
@@ -362,7 +390,9 @@ def _check_values(file: str, where: str, values: Mapping[str, Any]) -> None:
         items = value if spec.is_list and isinstance(value, list) else [value]
         for item in items:
             if not any(item == v and type(item) is type(v) for v in spec.values):
-                raise RuleFileError(file, f"'{item}' is not a value of {name}; valid: {', '.join(map(str, spec.values))}", key=f"{where}.{name}")
+                raise RuleFileError(
+                    file, f"'{item}' is not a value of {name}; valid: {', '.join(map(str, spec.values))}", key=f"{where}.{name}"
+                )
 
 
 def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
@@ -401,10 +431,17 @@ def _load_rules(directory: Path, files: tuple[str, ...], base: KnowledgeBase, ci
             seen[item.id] = path.name
             kinds = [k for k in ("derive", "rate", *OUTPUT_KINDS) if getattr(item.then, k) is not None]
             if len(kinds) != 1:
-                raise RuleFileError(path.name, "'then' must have exactly one of derive, rate, documentation, caution, question", rule=item.id, key="then")
+                raise RuleFileError(
+                    path.name, "'then' must have exactly one of derive, rate, documentation, caution, question", rule=item.id, key="then"
+                )
             kind = kinds[0]
             if kind == "derive" and item.then.derive not in base.facts:
-                raise RuleFileError(path.name, f"'{item.then.derive}' is not declared in facts.yaml; declared: {', '.join(base.facts)}", rule=item.id, key="then.derive")
+                raise RuleFileError(
+                    path.name,
+                    f"'{item.then.derive}' is not declared in facts.yaml; declared: {', '.join(base.facts)}",
+                    rule=item.id,
+                    key="then.derive",
+                )
             if kind == "rate" and not item.then.rate:
                 raise RuleFileError(path.name, "'rate' must rate at least one modality", rule=item.id, key="then.rate")
             try:
@@ -413,13 +450,28 @@ def _load_rules(directory: Path, files: tuple[str, ...], base: KnowledgeBase, ci
                 raise RuleFileError(path.name, error.args[1], rule=item.id, key=f"when.{error.args[0]}") from None
             cites = tuple(citation(path.name, item.id, f"sources.{i}", s) for i, s in enumerate(item.sources))
             text = getattr(item.then, kind) if kind in OUTPUT_KINDS else None
-            rules.append(Rule(
-                id=item.id, title=item.title, version=item.version, status=item.status, file=path.name, index=index,
-                tests=tests, kind=kind, derive=item.then.derive, rate=dict(item.then.rate or {}), text=text,
-                overrides=item.overrides, conclusion=item.conclusion, rationale=item.rationale, sources=cites,
-                cited=tuple((s.source, s.locator) for s in item.sources),
-                fires=item.examples.fires, silent=item.examples.silent,
-            ))
+            rules.append(
+                Rule(
+                    id=item.id,
+                    title=item.title,
+                    version=item.version,
+                    status=item.status,
+                    file=path.name,
+                    index=index,
+                    tests=tests,
+                    kind=kind,
+                    derive=item.then.derive,
+                    rate=dict(item.then.rate or {}),
+                    text=text,
+                    overrides=item.overrides,
+                    conclusion=item.conclusion,
+                    rationale=item.rationale,
+                    sources=cites,
+                    cited=tuple((s.source, s.locator) for s in item.sources),
+                    fires=item.examples.fires,
+                    silent=item.examples.silent,
+                )
+            )
             index += 1
     known = {rule.id: rule for rule in rules}
     for rule in rules:

@@ -102,7 +102,9 @@ class Case(BaseModel):
     anatomy_variance: tuple[Variance, ...] | None = Field(default=None, max_length=8)
     near_neurovascular: StrictBool | None = Field(default=None, description="The needle path runs close to nerves or vessels.")
     precise_plane: StrictBool | None = Field(default=None, description="The needle must follow a precise plane (perineural, fascial).")
-    compartment_specific: StrictBool | None = Field(default=None, description="A specific facet, recess or compartment inside a larger joint.")
+    compartment_specific: StrictBool | None = Field(
+        default=None, description="A specific facet, recess or compartment inside a larger joint."
+    )
     bone_obscures_path: StrictBool | None = Field(default=None, description="Bony or muscular cover hides the target.")
     contrast_confirmation: StrictBool | None = Field(default=None, description="Placement is to be confirmed with contrast.")
     available_modalities: tuple[Imaging, ...] | None = Field(default=None, max_length=4, description="The imaging this clinic has.")
@@ -141,8 +143,8 @@ class FrozenDict(dict[str, Any]):
     def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("recommendation data is read-only; copy it with dict(...) to change it")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
-    __ior__ = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
 
 
 ReadOnlyFacts = Annotated[dict[str, Any], AfterValidator(FrozenDict)]

@@ -23,7 +23,7 @@ class RatingResult:
     rules: tuple[str, ...]
 
 
-def rate(fired: Iterable[Rule], context: str = "") -> dict[Modality, RatingResult]:
+def rate(fired: Iterable[Rule]) -> dict[Modality, RatingResult]:
     fired = list(fired)
     overridden = {other for rule in fired for other in rule.overrides}
     by_modality: dict[Modality, dict[Category, list[str]]] = {}
@@ -36,17 +36,17 @@ def rate(fired: Iterable[Rule], context: str = "") -> dict[Modality, RatingResul
     for modality in Modality:
         categories = by_modality.get(modality)
         if not categories:
-            raise EngineError(f"no rule rated {modality.value}{context}: the rule base has a gap")
+            raise EngineError(f"no rule rated {modality.value}: the rule base has a gap")
         if len(categories) > 1:
             shown = "; ".join(f"{c.value} by {', '.join(ids)}" for c, ids in categories.items())
-            raise EngineError(f"rules disagree on {modality.value}{context} ({shown}) and none overrides the other")
-        (category, ids), = categories.items()
+            raise EngineError(f"rules disagree on {modality.value} ({shown}) and none overrides the other")
+        ((category, ids),) = categories.items()
         ratings[modality] = RatingResult(category, tuple(ids))
     return ratings
 
 
-def select(knowledge: KnowledgeBase, ratings: dict[Modality, RatingResult], context: str = "") -> Modality:
+def select(knowledge: KnowledgeBase, ratings: dict[Modality, RatingResult]) -> Modality:
     for modality in knowledge.policy.preference:
         if ratings[modality].category is Category.USUALLY_APPROPRIATE:
             return modality
-    raise EngineError(f"no modality is rated usually appropriate{context}: the rule base has a gap")
+    raise EngineError(f"no modality is rated usually appropriate: the rule base has a gap")

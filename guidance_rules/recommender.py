@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compile import Compiled, compile_rules, flatten
-from .engine import DurableEngine, FireHook
-from .explain import build
+from .compile import Compiled, Stratum, compile_rules, flatten
+from .engine import DurableEngine, FireHook, Session
+from .errors import EngineError
+from .explain import Parts
 from .knowledge import KnowledgeBase, Rule, default_knowledge
 from .model import Case, Modality, Recommendation
 from .policy import RatingResult, rate, select
-from .resolve import Resolution, resolve
+
+MEMO_LIMIT = 65_536  # entries per stratum; the memo is cleared when full
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """What the engine concluded for one resolved case, before it is dressed as output."""
 
-    values: dict[str, Any]  # resolved case values plus every derived fact
+    values: dict[str, Any]  # resolved case values plus every derived fact and the modality
     chain: list[Rule]  # derivation and rating rules that fired, in stratum order
     ratings: dict[Modality, RatingResult]
     modality: Modality
@@ -44,12 +46,21 @@ class Recommender:
         self.compiled: Compiled = compile_rules(self.knowledge)
         self.engine = DurableEngine(self.compiled.ruleset_json, {r.id for r in self.knowledge.rules}, on_fire=on_fire)
         self._context = {"knowledge": self.knowledge}
-        self._cached = functools.lru_cache(maxsize=cache_size)(self._recommend) if cache_size else self._recommend
-        self._cached_json = functools.lru_cache(maxsize=cache_size)(self._json) if cache_size else self._json
+        self._by_id = {rule.id: rule for rule in self.knowledge.rules}
+        self._parts = Parts(self.knowledge)
+        # Strata after the first read only a few keys (stratum 2: six booleans), so their result
+        # is memoised by exact input: durable fires each distinct input once. Bounded; exact.
+        self._memo: dict[int, dict[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: {} for s in self.compiled.strata[1:]}
+        self._choices: dict[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = {}
+        self._cached: Callable[[Case], Recommendation] = self._recommend
+        self._cached_json: Callable[[Case], str] = self._json
+        if cache_size:
+            self._cached = functools.lru_cache(maxsize=cache_size)(self._recommend)
+            self._cached_json = functools.lru_cache(maxsize=cache_size)(self._json)
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate input against this rule base (its sites and constraints)."""
-        if isinstance(data, Case) and data._resolution is not None and self.knowledge is default_knowledge():
+        if isinstance(data, Case) and self.knowledge is default_knowledge():
             return data
         raw = data.model_dump(exclude_none=True) if isinstance(data, Case) else data
         return Case.model_validate(raw, context=self._context)
@@ -65,38 +76,64 @@ class Recommender:
         return self._cached(case).model_dump_json()
 
     def _recommend(self, case: Case) -> Recommendation:
-        resolution: Resolution = case._resolution
+        resolution = case._resolution
         ev = self.evaluate(resolution.values)
-        return build(self.knowledge, resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
+        return self._parts.build(resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
+
+    def _fire(self, session: Session, stratum: Stratum, values: Mapping[str, Any]) -> tuple[Rule, ...]:
+        fact = flatten(values, stratum.keys)
+        memo = self._memo.get(stratum.number)
+        key = tuple(fact.values()) if memo is not None else ()
+        if memo is not None and key in memo:
+            return memo[key]
+        fired = tuple(sorted((self._by_id[i] for i in session.fire(stratum.number, fact)), key=_order))
+        if memo is not None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = fired
+        return fired
 
     def evaluate(self, resolved: Mapping[str, Any]) -> Evaluation:
         """Run the strata for fully resolved values (as `resolve` produces them)."""
-        compiled, rule = self.compiled, self.knowledge.rule
+        compiled = self.compiled
         values = dict(resolved)
         values.update(dict.fromkeys(compiled.underived, False))
         chain: list[Rule] = []
-        context = f" for case {_describe(resolved)}"
         with self.engine.session() as session:
             for stratum in compiled.derive:
-                fired = sorted((rule(i) for i in session.fire(stratum.number, flatten(values, stratum.keys))), key=_order)
+                fired = self._fire(session, stratum, values)
                 chain.extend(fired)
-                for fact in stratum.produces:
-                    values[fact] = False
-                for r in fired:
-                    values[str(r.derive)] = True
-            rated = sorted((rule(i) for i in session.fire(compiled.rate.number, flatten(values, compiled.rate.keys))), key=_order)
+                values.update(dict.fromkeys(stratum.produces, False))
+                values.update({str(r.derive): True for r in fired})
+            rated = self._fire(session, compiled.rate, values)
             chain.extend(rated)
-            ratings = rate(rated, context)
-            modality = select(self.knowledge, ratings, context)
+            ratings, modality = self._choose(rated, resolved)
             values["modality"] = modality.value
-            out_ids = session.fire(compiled.output.number, flatten(values, compiled.output.keys))
-        outputs = sorted((rule(i) for i in out_ids), key=_order)
-        return Evaluation(values, chain, ratings, modality, outputs)
+            outputs = self._fire(session, compiled.output, values)
+        return Evaluation(values, chain, ratings, modality, list(outputs))
+
+    def _choose(self, rated: tuple[Rule, ...], resolved: Mapping[str, Any]) -> tuple[dict[Modality, RatingResult], Modality]:
+        """Ratings and modality from the fired rating rules (a pure function of them, so memoised)."""
+        found = self._choices.get(rated)
+        if found is None:
+            try:
+                ratings = rate(rated)
+                found = ratings, select(self.knowledge, ratings)
+            except EngineError as error:
+                raise EngineError(f"{error} (case {_describe(resolved)})") from None
+            if len(self._choices) >= MEMO_LIMIT:
+                self._choices.clear()
+            self._choices[rated] = found
+        return found
 
     def cache_clear(self) -> None:
         for cached in (self._cached, self._cached_json):
-            if hasattr(cached, "cache_clear"):
-                cached.cache_clear()
+            clear = getattr(cached, "cache_clear", None)
+            if clear is not None:
+                clear()
+        for memo in self._memo.values():
+            memo.clear()
+        self._choices.clear()
 
 
 def _order(rule: Rule) -> int:
@@ -126,6 +163,3 @@ def recommend(case: Case | Mapping[str, Any]) -> Recommendation:
     Invalid input raises `pydantic.ValidationError` naming the field; nothing is recommended.
     """
     return default_recommender().recommend(case)
-
-
-__all__ = ["Evaluation", "Recommender", "default_recommender", "recommend", "resolve"]

@@ -56,8 +56,15 @@ def recommendation(rec: Recommendation, title: str | None = None) -> str:
         lines.append("")
         lines.append("Evidence for this site")
         for e in rec.evidence:
-            figures = ", ".join(part for part in (
-                f"ultrasound {e.ultrasound}" if e.ultrasound else "", f"landmark {e.landmark}" if e.landmark else "", e.note or "") if part)
+            figures = ", ".join(
+                part
+                for part in (
+                    f"ultrasound {e.ultrasound}" if e.ultrasound else "",
+                    f"landmark {e.landmark}" if e.landmark else "",
+                    e.note or "",
+                )
+                if part
+            )
             lines.append(_wrap(f"- {e.measure}: {figures} [{e.source.source}, {e.source.locator}]", "  "))
     lines.append("")
     lines.append(f"Rule base {rec.ruleset.version} ({rec.ruleset.digest[:19]})")

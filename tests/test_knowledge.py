@@ -12,11 +12,29 @@ from guidance_rules.errors import RuleFileError
 from guidance_rules.knowledge import KnowledgeBase, load
 from tests.conftest import SHARED_SPEC, find_rule
 
-CONTRACT_SITES = (
-    "knee hip glenohumeral subacromial_bursa acromioclavicular biceps_tendon_sheath elbow radiocarpal first_cmc "
-    "carpal_tunnel first_dorsal_compartment a1_pulley greater_trochanteric_bursa tibiotalar subtalar plantar_fascia "
-    "lumbar_facet lumbar_medial_branch epidural_interlaminar epidural_transforaminal sacroiliac"
-).split()
+CONTRACT_SITES = [
+    "knee",
+    "hip",
+    "glenohumeral",
+    "subacromial_bursa",
+    "acromioclavicular",
+    "biceps_tendon_sheath",
+    "elbow",
+    "radiocarpal",
+    "first_cmc",
+    "carpal_tunnel",
+    "first_dorsal_compartment",
+    "a1_pulley",
+    "greater_trochanteric_bursa",
+    "tibiotalar",
+    "subtalar",
+    "plantar_fascia",
+    "lumbar_facet",
+    "lumbar_medial_branch",
+    "epidural_interlaminar",
+    "epidural_transforaminal",
+    "sacroiliac",
+]
 
 
 def all_citations(kb: KnowledgeBase) -> set[tuple[str, str]]:

@@ -77,7 +77,7 @@ def test_each_contradiction_is_rejected(case: dict[str, Any], constraint: str) -
 
 @pytest.mark.parametrize(("field", "value"), [("region", "spinal"), ("tissue", "bursa")])
 def test_site_identity_cannot_be_contradicted(field: str, value: str) -> None:
-    with pytest.raises(ValidationError, match=f"contradicts site 'knee'"):
+    with pytest.raises(ValidationError, match="contradicts site 'knee'"):
         Case.model_validate({**BASE, field: value})
 
 

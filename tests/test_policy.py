@@ -19,8 +19,13 @@ def test_override_removes_the_overridden_rating(knowledge: KnowledgeBase) -> Non
 
 def test_disagreement_without_override_is_an_error(knowledge: KnowledgeBase) -> None:
     limited = replace(knowledge.rule("RATE-US-LIMITED"), overrides=())
-    rules = [knowledge.rule("RATE-US-FIT"), limited, knowledge.rule("RATE-FL-BONY"), knowledge.rule("RATE-BOTH-OPTIONAL"),
-             knowledge.rule("RATE-LANDMARK-NOT")]
+    rules = [
+        knowledge.rule("RATE-US-FIT"),
+        limited,
+        knowledge.rule("RATE-FL-BONY"),
+        knowledge.rule("RATE-BOTH-OPTIONAL"),
+        knowledge.rule("RATE-LANDMARK-NOT"),
+    ]
     with pytest.raises(EngineError, match="rules disagree on ultrasound"):
         rate(rules)
 

@@ -1,0 +1,174 @@
+"""The command line, driven as a subprocess: each command, the JSON contract, every bad-input class."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "guidance_rules.cli", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def assert_invalid(result: subprocess.CompletedProcess[str], field: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert field in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_recommend_json_from_options_is_the_contract() -> None:
+    result = run("recommend", "--site", "hip", "--injectate", "cell_based", "--variance", "obesity", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["modality"] == "ultrasound"
+    assert set(data) == {"modality", "ratings", "reasoning", "assumptions", "documentation", "cautions", "questions", "evidence", "ruleset"}
+    assert all(step["sources"] for step in data["reasoning"])
+
+
+def test_recommend_from_file_and_stdin_agree(tmp_path: Path) -> None:
+    case = {"site": "lumbar_facet", "injectate": "corticosteroid"}
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(case))
+    from_file = run("recommend", str(path), "--json")
+    from_stdin = run("recommend", "-", "--json", stdin=json.dumps(case))
+    assert from_file.returncode == from_stdin.returncode == 0
+    assert json.loads(from_file.stdout) == json.loads(from_stdin.stdout)
+    assert json.loads(from_file.stdout)["modality"] == "fluoroscopy"
+
+
+def test_recommend_text_shows_the_chain() -> None:
+    result = run("recommend", "--site", "knee", "--injectate", "corticosteroid")
+    assert result.returncode == 0
+    out = result.stdout
+    assert out.startswith("Recommended guidance: LANDMARK")
+    for heading in ("Ratings", "Reasoning", "Assumptions", "Documentation", "Questions to ask", "Evidence for this site"):
+        assert heading in out
+    assert "[LM-SUITABLE]" in out and "sources:" in out
+
+
+@pytest.mark.parametrize(
+    ("stdin", "field"),
+    [
+        ('{"site": "knee", "injectate": "prp", "colour": "red"}', "colour"),
+        ('{"site": "knee", "injectate": "steroid"}', "injectate"),
+        ('{"site": "knee", "injectate": "prp", "palpable": "yes"}', "palpable"),
+        ('{"site": "knee", "injectate": 3}', "injectate"),
+        ('{"site": "knee"}', "injectate"),
+        ('{"region": "spinal", "depth": "deep", "tissue": "tendon_sheath", "injectate": "prp"}', "region"),
+        ("this is not json", "not valid JSON"),
+        ("", "empty input"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"site": "hipp", "injectate": "prp"}', "did you mean 'hip'"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field(stdin: str, field: str) -> None:
+    assert_invalid(run("recommend", "-", "--json", stdin=stdin), field)
+
+
+def test_bad_option_value_suggests_the_closest() -> None:
+    result = run("recommend", "--site", "knee", "--injectate", "corticosteriod")
+    assert_invalid(result, "injectate")
+    assert "did you mean 'corticosteroid'" in result.stderr
+    assert "corticosteroid, local_anesthetic" in result.stderr
+
+
+def test_unknown_command_and_missing_file_exit_2() -> None:
+    assert run("frobnicate").returncode == 2
+    assert_invalid(run("recommend", "/no/such/file.json"), "not found")
+
+
+def test_examples_table_and_exit_code() -> None:
+    result = run("examples")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "examples agree with their expected modality" in result.stdout
+
+
+def test_examples_exit_1_when_one_disagrees(tmp_path: Path) -> None:
+    (tmp_path / "wrong.json").write_text(
+        json.dumps({"case": {"site": "knee", "injectate": "corticosteroid"}, "expected": "both", "why": "x"})
+    )
+    result = run("examples", "--dir", str(tmp_path))
+    assert result.returncode == 1 and "DIFFERS" in result.stdout
+
+
+def test_rules_lists_and_shows() -> None:
+    listing = run("rules")
+    assert listing.returncode == 0 and "LU-DEPTH" in listing.stdout and "sources:" in listing.stdout
+    one = run("rules", "LU-DEPTH")
+    assert one.returncode == 0 and "rationale:" in one.stdout and "depth is deep, intermediate" in one.stdout
+    assert_invalid(run("rules", "LU-DEPHT"), "did you mean 'LU-DEPTH'")
+
+
+def test_schema_is_json_schema_with_sites() -> None:
+    result = run("schema")
+    schema = json.loads(result.stdout)
+    assert schema["additionalProperties"] is False
+    assert "hip" in schema["properties"]["site"]["anyOf"][0]["enum"]
+    assert schema["required"] == ["injectate"]
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and "rule base 1.0.0" in result.stdout and "sha256:" in result.stdout
+
+
+def test_broken_rule_base_exits_1_naming_the_file(tmp_path: Path) -> None:
+    result = run("--rules", str(tmp_path), "rules")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "ruleset.yaml" in result.stderr
+
+
+def _lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_batch_jsonl_loses_no_line(tmp_path: Path) -> None:
+    lines = [
+        '{"site": "knee", "injectate": "corticosteroid"}',
+        "not json",
+        '{"site": "knee", "injectate": "steroid"}',
+        "",
+        '{"site": "sacroiliac", "injectate": "corticosteroid"}',
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = run("batch", str(source), "--out", str(out))
+    assert result.returncode == 2
+    assert "5 lines, 2 recommended, 3 invalid" in result.stderr
+    records = _lines(out.read_text())
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
+    assert records[0]["recommendation"]["modality"] == "landmark"
+    assert records[4]["recommendation"]["modality"] == "fluoroscopy"
+    assert records[2]["errors"][0]["field"] == "injectate"
+    assert "Traceback" not in result.stderr
+
+
+def test_batch_csv(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "site,injectate,anatomy_variance,palpable\nknee,corticosteroid,,\nknee,corticosteroid,obesity;effusion,\nknee,prp,,perhaps\n"
+    )
+    result = run("batch", str(source))
+    records = _lines(result.stdout)
+    assert [r["line"] for r in records] == [2, 3, 4]
+    assert records[0]["recommendation"]["modality"] == "landmark"
+    assert records[1]["recommendation"]["modality"] == "ultrasound"
+    assert records[2]["errors"][0]["field"] == "palpable"
+    assert result.returncode == 2
+
+
+def test_batch_all_good_exits_0(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"site": "hip", "injectate": "prp"}\n' * 3)
+    result = run("batch", str(source))
+    assert result.returncode == 0 and len(_lines(result.stdout)) == 3

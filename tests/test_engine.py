@@ -1,0 +1,119 @@
+"""The durable-rules guards. Each test fails if its guard is removed."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from guidance_rules import EngineError
+from guidance_rules.compile import compile_rules
+from guidance_rules.engine import ENGINE_LOCK, DurableEngine
+from guidance_rules.knowledge import KnowledgeBase
+from guidance_rules.recommender import Recommender
+from tests.conftest import examples
+
+CASES = [example["case"] for _, example in examples()]
+
+
+def test_creating_an_engine_starts_no_threads(knowledge: KnowledgeBase) -> None:
+    """durable's Host starts timer threads that segfault under load; we must start none."""
+    before = threading.active_count()
+    Recommender(knowledge).recommend(CASES[0])
+    assert threading.active_count() == before
+
+
+def test_every_matching_rule_fires_not_just_the_first(recommender: Recommender) -> None:
+    """Facts, not events: an event would be consumed by the first rule it matches."""
+    values = recommender.case({"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]})._resolution.values
+    fired = recommender.evaluate(values).fired
+    assert {"LU-DEPTH", "LU-NOT-PALPABLE", "LU-VARIANCE", "LU-NEUROVASCULAR", "LU-BONE"} <= set(fired)
+
+
+def _sessions_after(recommender: Recommender, count: int) -> list[Any]:
+    """Facts still held in any session id used so far."""
+    engine = recommender.engine
+    last = next(engine._sids)
+    return [f for sid in range(1, last + 1) for f in engine.live_facts(f"e{sid}")]
+
+
+def test_many_evaluations_leave_no_live_session(knowledge: KnowledgeBase) -> None:
+    """5,000 evaluations: far past the 1,024-live-sessions limit, and nothing left behind."""
+    recommender = Recommender(knowledge, cache_size=0)
+    for i in range(5000):
+        recommender.recommend(CASES[i % len(CASES)])
+    assert _sessions_after(recommender, 5000) == []
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_action_that_raises_surfaces_and_leaves_no_session(knowledge: KnowledgeBase) -> None:
+    armed = {"on": True}
+
+    def on_fire(rule_id: str) -> None:
+        if armed["on"] and rule_id == "LU-BONE":
+            raise Boom("planted failure")
+
+    recommender = Recommender(knowledge, cache_size=0, on_fire=on_fire)
+    with pytest.raises(EngineError, match="planted failure"):
+        recommender.recommend({"site": "hip", "injectate": "prp"})
+    assert _sessions_after(recommender, 1) == []
+    armed["on"] = False
+    oracle = Recommender(knowledge, cache_size=0)
+    for case in CASES:
+        assert recommender.recommend(case) == oracle.recommend(case)
+
+
+def test_the_lock_is_held_while_rules_fire(knowledge: KnowledgeBase) -> None:
+    held: list[bool] = []
+    probe = threading.Thread  # a different thread cannot take an RLock held by the evaluator
+
+    def on_fire(rule_id: str) -> None:
+        got: list[bool] = []
+        t = probe(target=lambda: got.append(ENGINE_LOCK.acquire(blocking=False)))
+        t.start()
+        t.join()
+        if got[0]:
+            ENGINE_LOCK.release()
+        held.append(not got[0])
+
+    Recommender(knowledge, cache_size=0, on_fire=on_fire).recommend(CASES[0])
+    assert held and all(held)
+
+
+def test_threads_agree_with_a_single_threaded_oracle(knowledge: KnowledgeBase) -> None:
+    oracle = Recommender(knowledge, cache_size=0)
+    expected = [oracle.recommend(c).model_dump_json() for c in CASES]
+    shared = Recommender(knowledge, cache_size=0)
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(300):
+                k = (i + offset) % len(CASES)
+                if shared.recommend(CASES[k]).model_dump_json() != expected[k]:
+                    failures.append(f"case {k} differed")
+        except Exception as error:
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert _sessions_after(shared, 0) == []
+
+
+def test_unknown_action_names_are_refused(knowledge: KnowledgeBase) -> None:
+    engine = DurableEngine(compile_rules(knowledge).ruleset_json, {r.id for r in knowledge.rules})
+    with pytest.raises(EngineError, match="unknown action"):
+        engine.rule_of('{"NOT-A-RULE":{"m":{}}}')
+
+
+def test_engine_errors_are_typed() -> None:
+    with pytest.raises(EngineError):
+        DurableEngine("{not json", set())
