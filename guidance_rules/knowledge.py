@@ -126,6 +126,7 @@ class PolicySpec(_Strict):
     title: str
     version: int
     preference: tuple[Modality, ...]
+    landmark_requires: str
     conclusion: str
     rationale: str
     sources: tuple[CitationSpec, ...] = Field(min_length=1)
@@ -194,6 +195,7 @@ class Policy:
     id: str
     title: str
     preference: tuple[Modality, ...]
+    landmark_requires: str  # the derived fact without which landmark may never be recommended
     conclusion: str
     rationale: str
     sources: tuple[Citation, ...]
@@ -345,6 +347,7 @@ def load(directory: Path | str) -> KnowledgeBase:
             policy_spec.id,
             policy_spec.title,
             policy_spec.preference,
+            policy_spec.landmark_requires,
             policy_spec.conclusion,
             policy_spec.rationale,
             tuple(citation("policy.yaml", policy_spec.id, "sources", s) for s in policy_spec.sources),
@@ -367,6 +370,10 @@ def load(directory: Path | str) -> KnowledgeBase:
             "_by_id": by_id,
         }
     )
+    if policy_spec.landmark_requires not in facts:
+        raise RuleFileError(
+            "policy.yaml", f"'{policy_spec.landmark_requires}' is not declared in facts.yaml", rule=policy_spec.id, key="landmark_requires"
+        )
     if set(policy_spec.preference) != set(Modality) or len(policy_spec.preference) != len(Modality):
         raise RuleFileError(
             "policy.yaml", f"preference must list each modality once: {', '.join(Modality)}", rule=policy_spec.id, key="preference"

@@ -49,4 +49,4 @@ def select(knowledge: KnowledgeBase, ratings: dict[Modality, RatingResult]) -> M
     for modality in knowledge.policy.preference:
         if ratings[modality].category is Category.USUALLY_APPROPRIATE:
             return modality
-    raise EngineError(f"no modality is rated usually appropriate: the rule base has a gap")
+    raise EngineError("no modality is rated usually appropriate: the rule base has a gap")

@@ -1,0 +1,414 @@
+"""The rule-coverage audit: static checks, the whole case space through the real engine,
+and the clinical invariants, with a report for people (text, HTML) and machines (JSON).
+
+Findings are `error` (the audit fails) or `warning`. The enumeration runs in worker
+processes, each with its own engine; per-rule firing sets travel back as one byte per
+case and become big integers, so subsumption and overlap are set operations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .conditions import CASE_FIELDS
+from .errors import CaseError, EngineError, RuleFileError
+from .knowledge import KnowledgeBase, Rule, load
+from .model import Case, Modality
+from .recommender import Recommender
+from .resolve import resolve
+from .space import Space, escalations, free_space, site_space
+
+MODALITIES = tuple(Modality)
+INVALID, FAILED = 255, 254
+MAX_LISTED = 25  # violations listed per check; all are counted
+SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
+
+
+@dataclass
+class Finding:
+    level: str  # error or warning
+    check: str
+    message: str
+    case: dict[str, Any] | None = None
+
+
+@dataclass
+class SpaceResult:
+    name: str
+    size: int
+    valid: int = 0
+    modality: bytearray = field(default_factory=bytearray)
+    marks: dict[str, int] = field(default_factory=dict)  # rule id -> bit 8*i set when it fired on case i
+    heat: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    samples: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class AuditReport:
+    ruleset: dict[str, str]
+    findings: list[Finding]
+    spaces: list[SpaceResult]
+    rule_counts: dict[str, int]
+    modality_counts: dict[str, int]
+    seconds: float
+    workers: int
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.level == "error" for f in self.findings)
+
+    def summary(self) -> dict[str, Any]:
+        by_check = Counter((f.level, f.check) for f in self.findings)
+        return {
+            "passed": self.passed,
+            "ruleset": self.ruleset,
+            "cases": {s.name: {"enumerated": s.size, "valid": s.valid} for s in self.spaces},
+            "modality_counts": self.modality_counts,
+            "rule_firing_counts": self.rule_counts,
+            "never_fired": sorted(r for r, n in self.rule_counts.items() if n == 0),
+            "finding_counts": {f"{level}:{check}": n for (level, check), n in sorted(by_check.items())},
+            "findings": [asdict(f) for f in self.findings],
+            "seconds": round(self.seconds, 2),
+            "workers": self.workers,
+        }
+
+
+# ---- worker side -----------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _recommender(rules_dir: str) -> Recommender:
+    if _worker.get("dir") != rules_dir:
+        _worker["dir"] = rules_dir
+        _worker["rec"] = Recommender(load(rules_dir), cache_size=0)
+    rec: Recommender = _worker["rec"]
+    return rec
+
+
+def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any] | None:
+    """Resolved values for one point of a space, or None if the case is contradictory.
+
+    The space yields only well-typed values, so pydantic's type checks are skipped; the
+    real `resolve` still fills defaults and applies every constraint from the rule base.
+    """
+    try:
+        return dict(resolve(Case.model_construct(**case), rec.knowledge).values)
+    except CaseError:
+        return None
+
+
+def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> dict[str, Any]:
+    """Evaluate cases [start, stop) of a space; return modality codes, firing marks, problems."""
+    rec = _recommender(rules_dir)
+    kb = rec.knowledge
+    space = free_space() if space_name == "free" else site_space(kb)
+    rule_ids = [r.id for r in kb.rules]
+    marks = {r: bytearray(stop - start) for r in rule_ids}
+    modality = bytearray(stop - start)
+    heat: Counter[tuple[Any, ...]] = Counter()
+    problems: list[dict[str, Any]] = []
+    samples: dict[int, str] = {}
+    requires = kb.policy.landmark_requires
+    for i in range(start, stop):
+        case = space.case(i)
+        values = _resolved(rec, case)
+        if values is None:
+            modality[i - start] = INVALID
+            continue
+        try:
+            ev = rec.evaluate(values)
+        except EngineError as error:
+            modality[i - start] = FAILED
+            check = "conflict" if "disagree" in str(error) else "gap" if "gap" in str(error) else "engine"
+            problems.append({"check": check, "message": str(error).split(" (case ")[0], "case": case})
+            continue
+        code = MODALITIES.index(ev.modality)
+        modality[i - start] = code
+        for rid in ev.fired:
+            marks[rid][i - start] = 1
+        heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value)] += 1
+        if not ev.chain or any(not r.sources for r in ev.chain):
+            problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
+        if ev.ratings[ev.modality].category.value != "usually_appropriate":
+            problems.append(
+                {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}
+            )
+        if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
+            problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
+        if i % SAMPLE_EVERY == 0:
+            samples[i] = rec.recommend_json(rec.case({k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}))
+    return {
+        "space": space_name,
+        "start": start,
+        "modality": bytes(modality),
+        "marks": {r: bytes(m) for r, m in marks.items()},
+        "heat": heat,
+        "problems": problems,
+        "samples": samples,
+    }
+
+
+# ---- parent side -----------------------------------------------------------------------
+
+
+def static_findings(kb: KnowledgeBase) -> list[Finding]:
+    findings = []
+    cited = {loc for r in kb.rules for src, loc in r.cited if src == "article"}
+    cited |= {loc for src, loc in kb.policy.cited if src == "article"}
+    cited |= {e.locator for s in kb.sites.values() for e in s.evidence if e.source == "article"}
+    for prop in kb.propositions():
+        if prop not in cited:
+            findings.append(Finding("error", "uncited-proposition", f"proposition {prop} is cited by no rule, site record or policy"))
+    for site in kb.sites.values():
+        if not site.evidence:
+            findings.append(Finding("warning", "unsourced-site", f"site '{site.key}' carries no evidence with a source"))
+    used = {src for r in kb.rules for src, _ in r.cited} | {e.source for s in kb.sites.values() for e in s.evidence}
+    used |= {src for src, _ in kb.policy.cited}
+    for source in kb.sources:
+        if source not in used:
+            findings.append(Finding("warning", "unused-source", f"source '{source}' is cited nowhere"))
+    return findings
+
+
+def example_findings(rec: Recommender) -> list[Finding]:
+    findings = []
+    for rule in rec.knowledge.rules:
+        for expect, cases in (("fires", rule.fires), ("silent", rule.silent)):
+            for case in cases:
+                try:
+                    fired = rec.evaluate(rec.case(case)._resolution.values).fired
+                except (ValidationError, EngineError) as error:
+                    findings.append(Finding("error", "rule-example", f"{rule.id}: example {case} fails: {error}", case))
+                    continue
+                if (rule.id in fired) != (expect == "fires"):
+                    verb = "does not fire" if expect == "fires" else "fires"
+                    findings.append(Finding("error", "rule-example", f"{rule.id} {verb} on its own '{expect}' example", case))
+    return findings
+
+
+def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
+    """The modality must not depend on `available_modalities`; check every site and injectate
+    with every set of equipment. Rules fired here count as exercised (only these cases vary
+    the equipment)."""
+    findings = []
+    options: list[list[str]] = [[], ["ultrasound"], ["fluoroscopy"], ["fluoroscopy", "ultrasound"]]
+    for site in rec.knowledge.sites:
+        for injectate in CASE_FIELDS["injectate"].values:
+            got = {}
+            for available in options:
+                case = rec.case({"site": site, "injectate": injectate, "available_modalities": available})
+                ev = rec.evaluate(case._resolution.values)
+                fired.update(ev.fired)
+                got[tuple(available)] = ev.modality
+            if len(set(got.values())) > 1:
+                findings.append(
+                    Finding(
+                        "error", "equipment", f"modality changes with available_modalities: {got}", {"site": site, "injectate": injectate}
+                    )
+                )
+    return findings
+
+
+def monotone_findings(space: Space, modality: bytes) -> list[Finding]:
+    """No escalation may turn an imaging recommendation into landmark: check each landmark
+    case against every case one escalation below it."""
+    landmark = MODALITIES.index(Modality.LANDMARK)
+    steps = escalations(space)
+    position = {f: i for i, f in enumerate(space.fields)}
+    strides = space.strides
+    findings: list[Finding] = []
+    for index, code in enumerate(modality):
+        if code != landmark:
+            continue
+        digits = space.digits(index)
+        for name, low, high in steps:
+            i = position[name]
+            if space.choices[i][digits[i]] != high:
+                continue
+            below = index + (space.choices[i].index(low) - digits[i]) * strides[i]
+            if modality[below] < len(MODALITIES):
+                findings.append(
+                    Finding(
+                        "error",
+                        "monotone",
+                        f"changing {name} from {low} to {high} turns {MODALITIES[modality[below]].value} into landmark",
+                        space.case(below),
+                    )
+                )
+    return findings
+
+
+def analyse_marks(kb: KnowledgeBase, marks: dict[str, int], also_fired: set[str]) -> list[Finding]:
+    """Dead rules, subsumed rules, and rating rules that overlap with different categories."""
+    findings = []
+    rules = {r.id: r for r in kb.rules}
+    for rid, bits in marks.items():
+        if not bits and rid not in also_fired:
+            findings.append(Finding("error", "dead-rule", f"{rid} ({rules[rid].file}) never fires on any valid case"))
+
+    def conclusion(rule: Rule) -> Any:
+        return rule.derive or rule.text or tuple(sorted(rule.rate.items()))
+
+    ids = [r.id for r in kb.rules if marks.get(r.id)]
+    for a in ids:
+        for b in ids:
+            if a >= b and marks[a] == marks[b]:
+                continue
+            if a != b and conclusion(rules[a]) == conclusion(rules[b]) and marks[a] & ~marks[b] == 0:
+                same = " on exactly the same cases" if marks[a] == marks[b] else ""
+                findings.append(
+                    Finding(
+                        "warning",
+                        "subsumed",
+                        f"{a} is subsumed by {b}{same}: every case that fires {a} also fires {b}, with the same conclusion",
+                    )
+                )
+    raters = [r for r in kb.rules if r.kind == "rate"]
+    for x in raters:
+        for y in raters:
+            if x.id >= y.id or x.id in y.overrides or y.id in x.overrides:
+                continue
+            clash = [m.value for m in x.rate if m in y.rate and x.rate[m] != y.rate[m]]
+            if clash and marks.get(x.id, 0) & marks.get(y.id, 0):
+                findings.append(
+                    Finding(
+                        "error",
+                        "conflict",
+                        f"{x.id} and {y.id} rate {', '.join(clash)} differently on overlapping cases and neither overrides the other",
+                    )
+                )
+    return findings
+
+
+def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, progress: Callable[[int], None] | None = None) -> AuditReport:
+    started = time.perf_counter()
+    rules_dir = str(Path(rules_dir).resolve())
+    try:
+        kb = load(rules_dir)
+        rec = Recommender(kb, cache_size=0)
+    except (RuleFileError, EngineError) as error:
+        finding = Finding("error", "load", str(error))
+        return AuditReport({"version": "?", "digest": "?"}, [finding], [], {}, {}, time.perf_counter() - started, 0)
+    equipment_fired: set[str] = set()
+    findings = static_findings(kb) + example_findings(rec) + equipment_findings(rec, equipment_fired)
+    spaces = [site_space(kb)] if quick else [free_space(), site_space(kb)]
+    workers = workers or os.cpu_count() or 1
+    results = {s.name: SpaceResult(s.name, s.size, modality=bytearray(s.size)) for s in spaces}
+    parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {s.name: {r.id: [] for r in kb.rules} for s in spaces}
+    jobs = [(rules_dir, s.name, a, b) for s in spaces for a, b in s.chunks(max(4 * workers, s.size // 8000))]
+    problems: list[dict[str, Any]] = []
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        for out in pool.imap_unordered(_star, jobs):
+            result = results[out["space"]]
+            start = out["start"]
+            result.modality[start : start + len(out["modality"])] = out["modality"]
+            for rid, bits in out["marks"].items():
+                parts[out["space"]][rid].append((start, bits))
+            result.heat.update(out["heat"])
+            result.samples.update(out["samples"])
+            problems.extend(out["problems"])
+            if progress:
+                progress(len(out["modality"]))
+    for p in problems[: MAX_LISTED * 4]:
+        findings.append(Finding("error", p["check"], p["message"], _plain(p["case"])))
+    if len(problems) > MAX_LISTED * 4:
+        findings.append(Finding("error", "more", f"{len(problems) - MAX_LISTED * 4} further case problems not listed"))
+    marks: dict[str, int] = dict.fromkeys((r.id for r in kb.rules), 0)
+    offset = 0
+    for space in spaces:
+        result = results[space.name]
+        result.valid = sum(1 for code in result.modality if code != INVALID)
+        for rid, chunks in parts[space.name].items():
+            joined = b"".join(bits for _, bits in sorted(chunks, key=lambda c: c[0]))
+            marks[rid] |= int.from_bytes(joined, "little") << (8 * offset)
+        offset += space.size
+        findings.extend(_capped(monotone_findings(space, bytes(result.modality))))
+        findings.extend(determinism_findings(rec, space, result.samples))
+    findings.extend(analyse_marks(kb, marks, equipment_fired))
+    counts = Counter(MODALITIES[c].value for r in results.values() for c in r.modality if c < len(MODALITIES))
+    return AuditReport(
+        {"version": kb.version, "digest": kb.digest},
+        findings,
+        list(results.values()),
+        {rid: bits.bit_count() + (rid in equipment_fired and not bits) for rid, bits in marks.items()},
+        {m.value: counts.get(m.value, 0) for m in MODALITIES},
+        time.perf_counter() - started,
+        workers,
+    )
+
+
+def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]) -> list[Finding]:
+    """Recompute sampled cases here (another process), in reverse order: JSON must match byte for byte."""
+    findings = []
+    for index in sorted(samples, reverse=True):
+        case = {k: (list(v) if isinstance(v, tuple) else v) for k, v in space.case(index).items()}
+        if rec.recommend_json(case) != samples[index]:
+            findings.append(Finding("error", "determinism", "JSON differs between processes", case))
+    return findings
+
+
+def _star(job: tuple[str, str, int, int]) -> dict[str, Any]:
+    return evaluate_chunk(*job)
+
+
+def _plain(case: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}
+
+
+def _capped(findings: list[Finding]) -> list[Finding]:
+    if len(findings) <= MAX_LISTED:
+        return findings
+    extra = Finding(findings[0].level, findings[0].check, f"{len(findings) - MAX_LISTED} further {findings[0].check} findings not listed")
+    return [*findings[:MAX_LISTED], extra]
+
+
+def format_text(report: AuditReport) -> str:
+    s = report.summary()
+    lines = [f"Rule-coverage audit of rule base {s['ruleset']['version']} ({s['ruleset']['digest'][:19]})"]
+    for name, c in s["cases"].items():
+        lines.append(f"  {name:<6} space: {c['enumerated']:>8,} cases enumerated, {c['valid']:>8,} valid")
+    lines.append("  modalities: " + ", ".join(f"{m} {n:,}" for m, n in s["modality_counts"].items()))
+    lines.append(f"  {len(s['rule_firing_counts'])} rules; never fired: {', '.join(s['never_fired']) or 'none'}")
+    lines.append(f"  time: {s['seconds']} s with {s['workers']} worker processes")
+    for f in report.findings:
+        lines.append(f"{f.level.upper():<8} {f.check:<22} {f.message}" + (f"\n{'':<32}case: {json.dumps(f.case)}" if f.case else ""))
+    errors = sum(f.level == "error" for f in report.findings)
+    warnings = sum(f.level == "warning" for f in report.findings)
+    lines.append(f"\n{'PASSED' if report.passed else 'FAILED'}: {errors} errors, {warnings} warnings")
+    return "\n".join(lines)
+
+
+def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    bar: Any = None
+    progress = None
+    if sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        total = sum(s.size for s in ([site_space(knowledge)] if args.quick else [free_space(), site_space(knowledge)]))
+        bar = tqdm(total=total, unit=" cases", file=sys.stderr, mininterval=0.5)
+        progress = bar.update
+    try:
+        report = run_audit(knowledge.directory, args.workers, args.quick, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.html:
+        from .report import write_html
+
+        write_html(report, Path(args.html))
+    print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))
+    return 0 if report.passed else 1

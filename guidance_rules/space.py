@@ -1,0 +1,114 @@
+"""The finite space of cases, indexed so that a case is a number and back.
+
+Two spaces are audited:
+* `free`: every combination of the enumerated fields without a site (589,824 before
+  contradictions are removed), every field given explicitly;
+* `sites`: every catalogue site with every injectate, every set of anatomy variances and
+  every boolean flag given explicitly as true or false (the site fills in the rest).
+Equipment is left at its default: no rating rule may read it (checked at load time).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .conditions import CASE_FIELDS
+from .knowledge import KnowledgeBase
+
+VARIANCES = CASE_FIELDS["anatomy_variance"].values
+VARIANCE_SETS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(sorted(combo)) for size in range(len(VARIANCES) + 1) for combo in itertools.combinations(VARIANCES, size)
+)
+FREE_FIELDS = (
+    "region",
+    "depth",
+    "tissue",
+    "target_size",
+    "palpable",
+    "injectate",
+    "anatomy_variance",
+    "near_neurovascular",
+    "precise_plane",
+    "compartment_specific",
+    "bone_obscures_path",
+    "contrast_confirmation",
+)
+FLAGS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
+
+
+@dataclass(frozen=True)
+class Space:
+    """A mixed-radix product of field values. Index 0 is the first value of every field."""
+
+    name: str
+    fields: tuple[str, ...]
+    choices: tuple[tuple[Any, ...], ...]
+
+    @property
+    def size(self) -> int:
+        total = 1
+        for values in self.choices:
+            total *= len(values)
+        return total
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        out, stride = [], 1
+        for values in reversed(self.choices):
+            out.append(stride)
+            stride *= len(values)
+        return tuple(reversed(out))
+
+    def digits(self, index: int) -> list[int]:
+        out = []
+        for values in reversed(self.choices):
+            index, digit = divmod(index, len(values))
+            out.append(digit)
+        return out[::-1]
+
+    def case(self, index: int) -> dict[str, Any]:
+        return {f: self.choices[i][d] for i, (f, d) in enumerate(zip(self.fields, self.digits(index), strict=True))}
+
+    def index(self, case: dict[str, Any]) -> int:
+        return sum(self.choices[i].index(case[f]) * s for i, (f, s) in enumerate(zip(self.fields, self.strides, strict=True)))
+
+    def chunks(self, count: int) -> Iterator[tuple[int, int]]:
+        step = -(-self.size // count)
+        for start in range(0, self.size, step):
+            yield start, min(start + step, self.size)
+
+
+def free_space() -> Space:
+    choices = tuple(VARIANCE_SETS if f == "anatomy_variance" else CASE_FIELDS[f].values for f in FREE_FIELDS)
+    return Space("free", FREE_FIELDS, choices)
+
+
+def site_space(knowledge: KnowledgeBase) -> Space:
+    fields = ("site", "injectate", "anatomy_variance", *FLAGS)
+    choices: Sequence[tuple[Any, ...]] = (
+        tuple(knowledge.sites),
+        CASE_FIELDS["injectate"].values,
+        VARIANCE_SETS,
+        *(CASE_FIELDS[f].values for f in FLAGS),
+    )
+    return Space("sites", fields, tuple(choices))
+
+
+# Escalations for monotone safety (issue #4): each moves one field toward more need for
+# imaging. (field, from, to); for the variance set, "to" adds one variance.
+def escalations(space: Space) -> list[tuple[str, Any, Any]]:
+    steps: list[tuple[str, Any, Any]] = []
+    fields = set(space.fields)
+    if "injectate" in fields:
+        steps += [("injectate", v, "cell_based") for v in CASE_FIELDS["injectate"].values if v != "cell_based"]
+    if "depth" in fields:
+        steps += [("depth", "superficial", "intermediate"), ("depth", "intermediate", "deep")]
+    for flag in ("near_neurovascular", "precise_plane", "compartment_specific"):
+        if flag in fields:
+            steps.append((flag, False, True))
+    if "anatomy_variance" in fields:
+        steps += [("anatomy_variance", s, t) for s in VARIANCE_SETS for t in VARIANCE_SETS if len(t) == len(s) + 1 and set(s) < set(t)]
+    return steps
