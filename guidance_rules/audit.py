@@ -9,6 +9,7 @@ case and become big integers, so subsumption and overlap are set operations.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -22,13 +23,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .conditions import CASE_FIELDS
+from .conditions import CASE_FIELDS, holds
 from .errors import CaseError, EngineError, RuleFileError
 from .knowledge import KnowledgeBase, Rule, load
-from .model import Case, Modality
+from .model import Modality
 from .recommender import Recommender
 from .resolve import resolve
-from .space import Space, escalations, free_space, site_space
+from .space import VARIANCE_SETS, Space, escalations, free_space, site_space
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
@@ -101,11 +102,11 @@ def _recommender(rules_dir: str) -> Recommender:
 def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any] | None:
     """Resolved values for one point of a space, or None if the case is contradictory.
 
-    The space yields only well-typed values, so pydantic's type checks are skipped; the
-    real `resolve` still fills defaults and applies every constraint from the rule base.
+    The space yields only well-typed plain values, so pydantic's type checks are skipped;
+    the real `resolve` still fills defaults and applies every constraint from the rule base.
     """
     try:
-        return dict(resolve(Case.model_construct(**case), rec.knowledge).values)
+        return dict(resolve(case, rec.knowledge).values)
     except CaseError:
         return None
 
@@ -183,6 +184,29 @@ def static_findings(kb: KnowledgeBase) -> list[Finding]:
     return findings
 
 
+def statically_dead(kb: KnowledgeBase) -> list[Finding]:
+    """Rules whose own tests on case fields contradict each other or a constraint: dead
+    whatever the derived facts do. (The enumeration finds the rest.)"""
+    findings = []
+    for rule in kb.rules:
+        tests = [t for t in rule.tests if t.field in CASE_FIELDS]
+        fields = sorted({t.field for t in tests})
+        if not fields:
+            continue
+        choices = [VARIANCE_SETS if CASE_FIELDS[f].is_list else CASE_FIELDS[f].values for f in fields]
+        relevant = [c for c in kb.constraints if {t.field for t in c.tests} <= set(fields)]
+        if not any(
+            holds(tests, point) and not any(holds(c.tests, point) for c in relevant)
+            for point in (dict(zip(fields, combo, strict=True)) for combo in itertools.product(*choices))
+        ):
+            findings.append(
+                Finding(
+                    "error", "dead-rule", f"{rule.id} ({rule.file}) can never fire: its conditions contradict each other or a constraint"
+                )
+            )
+    return findings
+
+
 def example_findings(rec: Recommender) -> list[Finding]:
     findings = []
     for rule in rec.knowledge.rules:
@@ -210,7 +234,10 @@ def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
             got = {}
             for available in options:
                 case = rec.case({"site": site, "injectate": injectate, "available_modalities": available})
-                ev = rec.evaluate(case._resolution.values)
+                try:
+                    ev = rec.evaluate(case._resolution.values)
+                except EngineError:
+                    continue  # a gap or conflict: the enumeration reports it with its case
                 fired.update(ev.fired)
                 got[tuple(available)] = ev.modality
             if len(set(got.values())) > 1:
@@ -303,7 +330,7 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
         finding = Finding("error", "load", str(error))
         return AuditReport({"version": "?", "digest": "?"}, [finding], [], {}, {}, time.perf_counter() - started, 0)
     equipment_fired: set[str] = set()
-    findings = static_findings(kb) + example_findings(rec) + equipment_findings(rec, equipment_fired)
+    findings = static_findings(kb) + statically_dead(kb) + example_findings(rec) + equipment_findings(rec, equipment_fired)
     spaces = [site_space(kb)] if quick else [free_space(), site_space(kb)]
     workers = workers or os.cpu_count() or 1
     results = {s.name: SpaceResult(s.name, s.size, modality=bytearray(s.size)) for s in spaces}
@@ -323,10 +350,7 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
             problems.extend(out["problems"])
             if progress:
                 progress(len(out["modality"]))
-    for p in problems[: MAX_LISTED * 4]:
-        findings.append(Finding("error", p["check"], p["message"], _plain(p["case"])))
-    if len(problems) > MAX_LISTED * 4:
-        findings.append(Finding("error", "more", f"{len(problems) - MAX_LISTED * 4} further case problems not listed"))
+    findings.extend(_grouped(problems))
     marks: dict[str, int] = dict.fromkeys((r.id for r in kb.rules), 0)
     offset = 0
     for space in spaces:
@@ -338,7 +362,15 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
         offset += space.size
         findings.extend(_capped(monotone_findings(space, bytes(result.modality))))
         findings.extend(determinism_findings(rec, space, result.samples))
-    findings.extend(analyse_marks(kb, marks, equipment_fired))
+    by_marks = analyse_marks(kb, marks, equipment_fired)
+    if quick:  # a partial space cannot prove a rule dead or subsumed
+        by_marks = [
+            Finding("warning", f.check, f"{f.message} (site space only: run without --quick to decide)")
+            if f.check in ("dead-rule", "subsumed")
+            else f
+            for f in by_marks
+        ]
+    findings.extend(by_marks)
     counts = Counter(MODALITIES[c].value for r in results.values() for c in r.modality if c < len(MODALITIES))
     return AuditReport(
         {"version": kb.version, "digest": kb.digest},
@@ -359,6 +391,17 @@ def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]
         if rec.recommend_json(case) != samples[index]:
             findings.append(Finding("error", "determinism", "JSON differs between processes", case))
     return findings
+
+
+def _grouped(problems: list[dict[str, Any]]) -> list[Finding]:
+    """One finding per distinct problem, with how many cases show it and the first of them."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for problem in problems:
+        groups.setdefault((problem["check"], problem["message"]), []).append(problem["case"])
+    return [
+        Finding("error", check, f"{message} ({len(cases):,} case{'s' if len(cases) > 1 else ''}; the first is shown)", _plain(cases[0]))
+        for (check, message), cases in sorted(groups.items(), key=lambda item: -len(item[1]))
+    ]
 
 
 def _star(job: tuple[str, str, int, int]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ a rule's note, a site's evidence) are built once and shared between answers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -20,6 +20,8 @@ from .policy import RatingResult
 from .resolve import Resolution
 
 M = TypeVar("M", bound=BaseModel)
+K = TypeVar("K")
+V = TypeVar("V")
 PART_LIMIT = 100_000
 
 
@@ -60,7 +62,7 @@ class Parts:
         }
         self._ruleset = make(RulesetInfo, version=knowledge.version, digest=knowledge.digest)
 
-    def _shared(self, table: dict[Any, Any], key: Any, build: Any) -> Any:
+    def _shared(self, table: dict[K, V], key: K, build: Callable[[], V]) -> V:
         found = table.get(key)
         if found is None:
             found = build()
@@ -78,7 +80,10 @@ class Parts:
             lambda: make(
                 Step, rule=rule.id, conclusion=rule.conclusion, facts=FrozenDict(zip(rule.reads, read, strict=True)), sources=rule.sources
             ),
-        )  # type: ignore[no-any-return]
+        )
+
+    def assumption(self, item: tuple[str, Any, str]) -> Assumption:
+        return self._shared(self._assumptions, item, lambda: make(Assumption, field=item[0], value=item[1], origin=item[2]))
 
     def ratings(self, ratings: Mapping[Modality, RatingResult]) -> Ratings:
         key = tuple(ratings[m] for m in Modality)
@@ -88,7 +93,7 @@ class Parts:
             lambda: make(
                 Ratings, **{m.value: make(Rating, category=r.category, rules=r.rules) for m, r in zip(Modality, key, strict=True)}
             ),
-        )  # type: ignore[no-any-return]
+        )
 
     def build(
         self,
@@ -117,10 +122,7 @@ class Parts:
         notes: dict[str, list[Note]] = {"documentation": [], "caution": [], "question": []}
         for rule in outputs:
             notes[rule.kind].append(self._notes[rule.id])
-        assumptions = tuple(
-            self._shared(self._assumptions, item, lambda item=item: make(Assumption, field=item[0], value=item[1], origin=item[2]))
-            for item in resolution.assumptions
-        )
+        assumptions = tuple(self.assumption(item) for item in resolution.assumptions)
         return make(
             Recommendation,
             modality=modality,

@@ -37,13 +37,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def resolve(case: Case, knowledge: KnowledgeBase) -> Resolution:
-    """Resolve a validated case; raise CaseError (a ValueError) naming the field and the valid choice."""
-    site = knowledge.sites[case.site] if case.site is not None else None
-    values: dict[str, Any] = {"site": case.site or ""}
+def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolution:
+    """Resolve a validated case (or a mapping of well-typed given values; absent or None means
+    not given); raise CaseError (a ValueError) naming the field and the valid choice."""
+    given_values: Mapping[str, Any] = case if isinstance(case, Mapping) else case.__dict__
+    site_key = given_values.get("site")
+    site = knowledge.sites[site_key] if site_key is not None else None
+    values: dict[str, Any] = {"site": site_key or ""}
     assumed: list[tuple[str, Any, str]] = []
     for name in CASE_FIELDS:
-        given = _plain(getattr(case, name))
+        given = _plain(given_values.get(name))
         if given is not None:
             if site is not None and name in knowledge.identity_fields and given != site.defaults.get(name, given):
                 raise CaseError(

@@ -1,0 +1,132 @@
+"""The audit as a self-contained HTML page: no scripts, no external assets, opens anywhere.
+
+The picture: for each injectate and region, a grid of depth (rows) by tissue (columns) over
+the field-by-field case space; each cell is a bar split by the share of each recommended
+modality among the valid cases in it. Cells with no valid case are contradictions.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .audit import AuditReport
+from .conditions import CASE_FIELDS
+from .model import Modality
+
+COLOURS = {"ultrasound": "#2f6fb3", "fluoroscopy": "#d9822b", "both": "#7b4fa6", "landmark": "#3f9a4a"}
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a;max-width:1400px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
+.pass{background:#2e7d32}.fail{background:#c62828}
+table{border-collapse:collapse;font-size:13px} td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+.legend span{display:inline-block;margin-right:14px;font-size:13px}
+.sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;border-radius:2px}
+.panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:18px}
+.panel h3{font-size:14px;margin:0 0 4px}
+.grid td,.grid th{padding:1px;border:none;font-size:11px}
+.grid th.col{writing-mode:vertical-rl;transform:rotate(180deg);height:84px;font-weight:500}
+.cell{display:flex;width:44px;height:26px;border-radius:3px;overflow:hidden;
+ background:repeating-linear-gradient(45deg,#eee,#eee 4px,#f8f8f8 4px,#f8f8f8 8px)}
+.cell div{height:100%}
+.bar{background:#2f6fb3;height:10px;display:inline-block;border-radius:2px}
+.error{color:#c62828;font-weight:600}.warning{color:#a86200;font-weight:600}
+code{font-size:12px;background:#f4f4f4;padding:1px 4px;border-radius:3px}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _legend() -> str:
+    parts = [f'<span><i class="sw" style="background:{c}"></i>{_e(m)}</span>' for m, c in COLOURS.items()]
+    parts.append('<span><i class="sw" style="background:#eee"></i>no valid case (contradiction)</span>')
+    return f'<p class="legend">{"".join(parts)}</p>'
+
+
+def _cell(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return '<div class="cell" title="no valid case"></div>'
+    bars = "".join(f'<div style="width:{100 * counts[m] / total:.2f}%;background:{COLOURS[m]}"></div>' for m in COLOURS if counts[m])
+    tip = ", ".join(f"{m} {counts[m]} ({100 * counts[m] / total:.0f}%)" for m in COLOURS if counts[m])
+    return f'<div class="cell" title="{_e(tip)}" data-total="{total}">{bars}</div>'
+
+
+def heatmaps(heat: Counter[tuple[Any, ...]]) -> str:
+    depths, tissues = CASE_FIELDS["depth"].values, CASE_FIELDS["tissue"].values
+    panels = []
+    for injectate in CASE_FIELDS["injectate"].values:
+        for region in CASE_FIELDS["region"].values:
+            rows = []
+            for depth in depths:
+                cells = []
+                for tissue in tissues:
+                    counts: Counter[str] = Counter({m.value: heat.get((injectate, region, depth, tissue, m.value), 0) for m in Modality})
+                    cells.append(f"<td>{_cell(counts)}</td>")
+                rows.append(f"<tr><th>{_e(depth)}</th>{''.join(cells)}</tr>")
+            head = "".join(f'<th class="col">{_e(t)}</th>' for t in tissues)
+            panels.append(
+                f'<div class="panel"><h3>{_e(injectate)} · {_e(region)}</h3>'
+                f'<table class="grid"><tr><th></th>{head}</tr>{"".join(rows)}</table></div>'
+            )
+    return f'<div class="panels">{"".join(panels)}</div>'
+
+
+def render_html(report: AuditReport) -> str:
+    s = report.summary()
+    verdict = '<span class="verdict pass">PASSED</span>' if report.passed else '<span class="verdict fail">FAILED</span>'
+    cases = "".join(f"<tr><td>{_e(n)}</td><td>{c['enumerated']:,}</td><td>{c['valid']:,}</td></tr>" for n, c in s["cases"].items())
+    modalities = "".join(
+        f'<tr><td><i class="sw" style="background:{COLOURS[m]}"></i>{_e(m)}</td><td>{n:,}</td></tr>'
+        for m, n in s["modality_counts"].items()
+    )
+    top = max(s["rule_firing_counts"].values(), default=1) or 1
+    rules = "".join(
+        f"<tr><td><code>{_e(r)}</code></td><td>{n:,}</td><td><span class='bar' style='width:{300 * n / top:.1f}px'></span></td></tr>"
+        for r, n in sorted(s["rule_firing_counts"].items(), key=lambda item: -item[1])
+    )
+    findings = (
+        "".join(
+            f'<tr><td class="{_e(f.level)}">{_e(f.level)}</td><td>{_e(f.check)}</td><td>{_e(f.message)}'
+            + (f"<br><code>{_e(json.dumps(f.case))}</code>" if f.case else "")
+            + "</td></tr>"
+            for f in report.findings
+        )
+        or "<tr><td colspan=3>No findings.</td></tr>"
+    )
+    free = next((sp for sp in report.spaces if sp.name == "free"), report.spaces[0] if report.spaces else None)
+    picture = heatmaps(free.heat) if free else "<p>No case space was enumerated.</p>"
+    space_name = {"free": "Field-by-field (no site)", "sites": "Site"}.get(free.name, free.name) if free else ""
+    never = ", ".join(s["never_fired"]) or "none"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>guidance-rules audit {_e(s["ruleset"]["version"])}</title>
+<style>{CSS}</style></head><body>
+<h1>Rule-coverage audit {verdict}</h1>
+<p>Rule base <b>{_e(s["ruleset"]["version"])}</b> <code>{_e(s["ruleset"]["digest"])}</code> ·
+{s["seconds"]} s with {s["workers"]} worker processes</p>
+<h2>Case space</h2>
+<table id="cases"><tr><th>space</th><th>enumerated</th><th>valid</th></tr>{cases}</table>
+<h2>Findings</h2>
+<table id="findings"><tr><th>level</th><th>check</th><th>detail</th></tr>{findings}</table>
+<h2>Recommended modality over the case space</h2>
+<p>{_e(space_name)} space: for each injectate and region, depth by tissue. Each cell splits its valid
+cases by recommended modality; hover for counts.</p>
+{_legend()}
+{picture}
+<h2>Modality counts (both spaces)</h2>
+<table id="modalities">{modalities}</table>
+<h2>Rule firing counts</h2>
+<p>Never fired: {_e(never)}</p>
+<table id="rules"><tr><th>rule</th><th>cases</th><th></th></tr>{rules}</table>
+</body></html>
+"""
+
+
+def write_html(report: AuditReport, path: Path) -> None:
+    path.write_text(render_html(report), encoding="utf-8")

@@ -1,0 +1,119 @@
+"""The audit passes on the shipped rule base and fails, naming the problem, on planted faults.
+
+Planted faults run the audit in --quick mode (the site space, about 130,000 cases) to keep
+the suite fast; CI also runs the full audit over both spaces on the shipped rule base.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidance_rules.audit import AuditReport, run_audit
+from guidance_rules.knowledge import default_rules_dir
+from tests.conftest import ROOT, find_rule
+
+
+def audit(folder: Path) -> AuditReport:
+    return run_audit(folder, workers=2, quick=True)
+
+
+def errors(report: AuditReport, check: str) -> list[str]:
+    return [f.message for f in report.findings if f.level == "error" and f.check == check]
+
+
+def test_shipped_rule_base_passes_quick() -> None:
+    report = audit(default_rules_dir())
+    assert report.passed, [f.message for f in report.findings if f.level == "error"]
+    assert report.spaces[0].valid > 100_000
+    assert all(report.rule_counts.values()) or report.spaces[0].name == "sites"
+
+
+def test_planted_dead_rule(rule_copy: Any) -> None:
+    dead = {
+        "id": "PLANTED-DEAD",
+        "title": "Never true",
+        "version": 1,
+        "status": "active",
+        "when": {"region": "spinal", "depth": "superficial"},
+        "then": {"derive": "imaging_indicated"},
+        "conclusion": "This can never be concluded.",
+        "rationale": "Planted to test the audit.",
+        "sources": [{"source": "article", "locator": "LM3"}],
+        "examples": {"fires": [{"site": "knee", "injectate": "prp"}]},
+    }
+    report = audit(rule_copy("imaging.yaml", lambda d: d["rules"].append(dead)))
+    assert not report.passed
+    assert any("PLANTED-DEAD" in m for m in errors(report, "dead-rule"))
+
+
+def test_planted_gap(rule_copy: Any) -> None:
+    report = audit(rule_copy("landmark.yaml", lambda d: find_rule(d, "LM-FAVOURABLE")["when"].update(target_size="small")))
+    assert not report.passed
+    gaps = errors(report, "gap")
+    assert gaps and "no rule rated" in gaps[0]
+
+
+def test_planted_conflict(rule_copy: Any) -> None:
+    report = audit(rule_copy("ultrasound.yaml", lambda d: find_rule(d, "RATE-US-LIMITED").pop("overrides")))
+    assert not report.passed
+    conflicts = errors(report, "conflict")
+    assert conflicts and all("RATE-US-LIMITED" in m and "none overrides the other" in m for m in conflicts)
+
+
+def test_planted_unsourced_rule(rule_copy: Any) -> None:
+    report = audit(rule_copy("imaging.yaml", lambda d: find_rule(d, "DC-CELL-BASED").update(sources=[])))
+    assert not report.passed
+    (message,) = errors(report, "load")
+    assert "DC-CELL-BASED" in message and "sources" in message
+
+
+def test_planted_uncited_proposition(rule_copy: Any) -> None:
+    def drop_tr2(data: dict[str, Any]) -> None:
+        rule = find_rule(data, "CAUTION-OPERATOR-TRAINING")
+        rule["sources"] = [s for s in rule["sources"] if s["locator"] != "TR2"]
+
+    report = audit(rule_copy("cautions.yaml", drop_tr2))
+    assert not report.passed
+    assert errors(report, "uncited-proposition") == ["proposition TR2 is cited by no rule, site record or policy"]
+
+
+def test_planted_monotonicity_violation(rule_copy: Any) -> None:
+    """Invert the neurovascular rule: setting near_neurovascular now removes the reason for imaging."""
+    report = audit(rule_copy("landmark.yaml", lambda d: find_rule(d, "LU-NEUROVASCULAR")["when"].update(near_neurovascular=False)))
+    assert not report.passed
+    assert any("near_neurovascular from False to True" in m for m in errors(report, "monotone"))
+
+
+def test_audit_cli_json_and_exit_code(tmp_path: Path) -> None:
+    html = tmp_path / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "guidance_rules.cli", "audit", "--quick", "--json", "--html", str(html)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["passed"] is True and summary["cases"]["sites"]["enumerated"] == 129_024
+    assert html.read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("flag", ["--quick"])
+def test_audit_cli_fails_with_exit_1(rule_copy: Any, flag: str) -> None:
+    folder = rule_copy("ultrasound.yaml", lambda d: find_rule(d, "RATE-US-LIMITED").pop("overrides"))
+    result = subprocess.run(
+        [sys.executable, "-m", "guidance_rules.cli", "--rules", str(folder), "audit", flag],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "conflict" in result.stdout and "FAILED" in result.stdout
