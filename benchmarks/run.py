@@ -1,0 +1,204 @@
+"""Benchmarks for the figures in issue #5. Prints a table; `--json FILE` also saves it.
+
+    .venv/bin/python -m benchmarks.run            # the full run (about 10 minutes on 2 cores)
+    .venv/bin/python -m benchmarks.run --quick    # smaller counts, same measurements
+
+These are measurements, not tests: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from guidance_rules import Case, Recommender
+from guidance_rules.errors import CaseError
+from guidance_rules.knowledge import default_knowledge
+from guidance_rules.resolve import resolve
+from guidance_rules.space import free_space, site_space
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_kib() -> int:
+    """Current resident set size (not the peak), from /proc."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def valid_cases(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Distinct valid cases drawn uniformly from both audited spaces."""
+    kb = default_knowledge()
+    rng = random.Random(seed)
+    spaces = [free_space(), site_space(kb)]
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    while len(out) < count:
+        space = spaces[0] if rng.random() < 0.8 else spaces[1]
+        index = rng.randrange(space.size)
+        if (space.name, index) in seen:
+            continue
+        seen.add((space.name, index))
+        case = space.case(index)
+        try:
+            resolve(case, kb)
+        except CaseError:
+            continue
+        out.append({k: list(v) if isinstance(v, tuple) else v for k, v in case.items()})
+    return out
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def describe(samples_us: list[float]) -> str:
+    q = statistics.quantiles(samples_us, n=10)
+    return f"median {statistics.median(samples_us):.1f} µs (p10 {q[0]:.1f}, p90 {q[-1]:.1f}, n={len(samples_us):,})"
+
+
+def bench_distinct(cases: list[dict[str, Any]]) -> tuple[str, float]:
+    rec = Recommender(cache_size=0)
+    parsed = [Case.model_validate(c) for c in cases]
+    for case in parsed[:200]:  # warm the per-stratum memo, as a running service has it
+        rec.recommend(case)
+    dict_us = [t * 1e6 for c in cases for t in timed(lambda c=c: rec.recommend(c), 1)]
+    return describe(dict_us), statistics.median(dict_us)
+
+
+def bench_seen(cases: list[dict[str, Any]]) -> tuple[str, str]:
+    rec = Recommender()
+    parsed = [Case.model_validate(c) for c in cases[:500]]
+    for case in parsed:
+        rec.recommend(case)
+    case_us = [t * 1e6 for _ in range(20) for c in parsed for t in timed(lambda c=c: rec.recommend(c), 1)]
+    dict_us = [t * 1e6 for _ in range(4) for c in cases[:500] for t in timed(lambda c=c: rec.recommend(c), 1)]
+    return describe(case_us), describe(dict_us)
+
+
+def bench_cli(repeat: int) -> str:
+    command = [sys.executable, "-m", "guidance_rules.cli", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
+    subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
+    ms = [t * 1e3 for t in timed(lambda: subprocess.run(command, capture_output=True, check=True, cwd=ROOT), repeat)]
+    bare = [t * 1e3 for t in timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)]
+    return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}; bare python {statistics.median(bare):.0f} ms)"
+
+
+def bench_batch(cases: list[dict[str, Any]], lines: int) -> tuple[str, str]:
+    rng = random.Random(11)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, chosen in (("distinct", cases[:lines]), ("historical mix", [rng.choice(cases[:2000]) for _ in range(lines)])):
+            source = Path(tmp) / "in.jsonl"
+            source.write_text("".join(json.dumps(c) + "\n" for c in chosen))
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "guidance_rules.cli", "batch", str(source), "--out", os.devnull],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
+            seconds = time.perf_counter() - start
+            out.append(f"{len(chosen) / seconds:,.0f} cases/s ({label}, {len(chosen):,} lines, whole process)")
+    return out[0], out[1]
+
+
+def bench_memory(cases: list[dict[str, Any]], evaluations: int) -> str:
+    rec = Recommender(cache_size=0)
+    parsed = [Case.model_validate(c) for c in cases]
+    for case in parsed:
+        rec.recommend(case)
+    start_rss = rss_kib()
+    readings = []
+    for i in range(evaluations):
+        rec.recommend(parsed[i % len(parsed)])
+        if i % (evaluations // 10) == 0:
+            readings.append(rss_kib())
+    growth = (rss_kib() - start_rss) / 1024
+    return (
+        f"{growth:+.2f} MiB over {evaluations:,} evaluations (RSS {start_rss / 1024:.1f} MiB at start; samples "
+        + ", ".join(f"{r / 1024:.1f}" for r in readings)
+        + ")"
+    )
+
+
+def bench_threads(cases: list[dict[str, Any]], threads: int, per_thread: int) -> str:
+    oracle = Recommender(cache_size=0)
+    parsed = [Case.model_validate(c) for c in cases]
+    expected = [oracle.recommend_json(c) for c in parsed]
+    shared = Recommender(cache_size=0)
+    differing = [0]
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(per_thread):
+                k = (i * 7 + offset) % len(parsed)
+                if shared.recommend_json(parsed[k]) != expected[k]:
+                    differing[0] += 1
+        except Exception as error:  # a crash of the engine would surface here (or kill the process)
+            errors.append(repr(error))
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    seconds = time.perf_counter() - start
+    return (
+        f"{threads} threads x {per_thread:,}: {len(errors)} errors, {differing[0]} results differing from single-threaded, "
+        f"{threads * per_thread / seconds:,.0f} evaluations/s overall"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--json", type=Path, help="also save the figures here")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+    cases = valid_cases(int(20_000 * max(scale, 0.25)))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    rows: list[tuple[str, str, str]] = []
+
+    def row(name: str, target: str, figure: str) -> None:
+        rows.append((name, target, figure))
+        print(f"{name:<42} {target:<26} {figure}", flush=True)
+
+    print(f"machine: {machine}\n")
+    print(f"{'figure':<42} {'target':<26} measured")
+    distinct, _ = bench_distinct(cases)
+    row("recommend, distinct case, full output", "≤ 100 µs median", distinct)
+    seen_case, seen_dict = bench_seen(cases)
+    row("recommend, case seen before (Case)", "≤ 5 µs", seen_case)
+    row("recommend, case seen before (dict)", "", seen_dict)
+    row("guidance-rules recommend, whole process", "≤ 250 ms", bench_cli(int(20 * max(scale, 0.5))))
+    distinct_batch, mixed_batch = bench_batch(cases, int(20_000 * max(scale, 0.25)))
+    row("guidance-rules batch", "≥ 10,000 cases/s", distinct_batch)
+    row("guidance-rules batch", "≥ 10,000 cases/s", mixed_batch)
+    row("RSS over many evaluations", "flat (≤ 2 MiB growth)", bench_memory(cases[:5000], int(1_000_000 * scale)))
+    row("threads against single-threaded oracle", "0 crashes, 0 differing", bench_threads(cases[:2000], 8, int(100_000 * scale)))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
