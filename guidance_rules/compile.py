@@ -10,6 +10,7 @@ stratum number, and every rule matches only facts of its own stratum.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,16 +56,19 @@ def keys_for(test: Test) -> tuple[str, ...]:
     return (test.field,)
 
 
+@functools.lru_cache(maxsize=256)
+def _plan(keys: tuple[str, ...]) -> tuple[tuple[str, str, str | None], ...]:
+    """For each key: (key, field, list item), the item None for a scalar field."""
+    plan: list[tuple[str, str, str | None]] = []
+    for key in keys:
+        field, _, item = key.partition("__")
+        plan.append((key, field, item or None))
+    return tuple(plan)
+
+
 def flatten(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """Project resolved values onto the keys one stratum reads, splitting list fields into flags."""
-    out: dict[str, Any] = {}
-    for key in keys:
-        if key in values:
-            out[key] = values[key]
-        else:
-            field, _, value = key.partition("__")
-            out[key] = value in values[field]
-    return out
+    return {key: values[field] if item is None else item in values[field] for key, field, item in _plan(keys)}
 
 
 def _expression(test: Test) -> dict[str, Any]:

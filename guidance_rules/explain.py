@@ -73,7 +73,10 @@ class Parts:
         return found
 
     def step(self, rule: Rule, values: Mapping[str, Any]) -> Step:
-        read = tuple(values[f] for f in rule.reads)
+        read = tuple([values[f] for f in rule.reads])
+        found = self._steps.get((rule.id, read))
+        if found is not None:
+            return found
         return self._shared(
             self._steps,
             (rule.id, read),

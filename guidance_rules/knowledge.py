@@ -27,7 +27,7 @@ OUTPUT_KINDS = ("documentation", "caution", "question")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CitationSpec(_Strict):

@@ -83,7 +83,7 @@ class Imaging(StrEnum):
     FLUOROSCOPY = "fluoroscopy"
 
 
-_FROZEN_STRICT = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+_FROZEN_STRICT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Case(BaseModel):

@@ -30,10 +30,14 @@ class Resolution:
 
 
 def _plain(value: Any) -> Any:
+    """Enum members become their string values; lists become sorted tuples."""
+    kind = value.__class__
+    if value is None or kind is str or kind is bool:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):
-        return tuple(sorted(_plain(v) for v in value))
+        return tuple(sorted(v.value if isinstance(v, Enum) else v for v in value))
     return value
 
 
