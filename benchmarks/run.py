@@ -27,7 +27,7 @@ from guidance_rules import Case, Recommender
 from guidance_rules.errors import CaseError
 from guidance_rules.knowledge import default_knowledge
 from guidance_rules.resolve import resolve
-from guidance_rules.space import free_space, site_space
+from guidance_rules.space import as_json_case, free_space, site_space
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def valid_cases(count: int, seed: int = 7) -> list[dict[str, Any]]:
             resolve(case, kb)
         except CaseError:
             continue
-        out.append({k: list(v) if isinstance(v, tuple) else v for k, v in case.items()})
+        out.append(as_json_case(case))
     return out
 
 

@@ -29,7 +29,7 @@ from .knowledge import KnowledgeBase, Rule, load
 from .model import Modality
 from .recommender import Recommender
 from .resolve import resolve
-from .space import VARIANCE_SETS, Space, escalations, free_space, site_space
+from .space import VARIANCE_SETS, Space, as_json_case, escalations, free_space, site_space
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
@@ -150,7 +150,7 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
         if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
             problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
         if i % SAMPLE_EVERY == 0:
-            samples[i] = rec.recommend_json(rec.case({k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}))
+            samples[i] = rec.recommend_json(rec.case(as_json_case(case)))
     return {
         "space": space_name,
         "start": start,
@@ -387,7 +387,7 @@ def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]
     """Recompute sampled cases here (another process), in reverse order: JSON must match byte for byte."""
     findings = []
     for index in sorted(samples, reverse=True):
-        case = {k: (list(v) if isinstance(v, tuple) else v) for k, v in space.case(index).items()}
+        case = as_json_case(space.case(index))
         if rec.recommend_json(case) != samples[index]:
             findings.append(Finding("error", "determinism", "JSON differs between processes", case))
     return findings
@@ -399,17 +399,15 @@ def _grouped(problems: list[dict[str, Any]]) -> list[Finding]:
     for problem in problems:
         groups.setdefault((problem["check"], problem["message"]), []).append(problem["case"])
     return [
-        Finding("error", check, f"{message} ({len(cases):,} case{'s' if len(cases) > 1 else ''}; the first is shown)", _plain(cases[0]))
+        Finding(
+            "error", check, f"{message} ({len(cases):,} case{'s' if len(cases) > 1 else ''}; the first is shown)", as_json_case(cases[0])
+        )
         for (check, message), cases in sorted(groups.items(), key=lambda item: -len(item[1]))
     ]
 
 
 def _star(job: tuple[str, str, int, int]) -> dict[str, Any]:
     return evaluate_chunk(*job)
-
-
-def _plain(case: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}
 
 
 def _capped(findings: list[Finding]) -> list[Finding]:

@@ -22,6 +22,7 @@ Guards, each tested in `tests/test_engine.py`:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -115,9 +116,13 @@ class DurableEngine:
             session = Session(self, f"e{next(self._sids)}")
             try:
                 yield session
-            finally:
-                if session.touched:
-                    self._delete(session.sid)
+            except BaseException:
+                if session.touched:  # clean up, but never hide the error that got us here
+                    with contextlib.suppress(_durable.error):
+                        _durable.delete_state(self.handle, session.sid)
+                raise
+            if session.touched:
+                self._delete(session.sid)
 
     def _delete(self, sid: str) -> None:
         try:

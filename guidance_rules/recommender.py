@@ -60,9 +60,9 @@ class Recommender:
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate input against this rule base (its sites and constraints)."""
-        if isinstance(data, Case) and self.knowledge is default_knowledge():
+        if isinstance(data, Case) and data._resolution is not None and self.knowledge is default_knowledge():
             return data
-        raw = data.model_dump(exclude_none=True) if isinstance(data, Case) else data
+        raw = {k: v for k, v in data.__dict__.items() if v is not None} if isinstance(data, Case) else data
         return Case.model_validate(raw, context=self._context)
 
     def recommend(self, data: Case | Mapping[str, Any]) -> Recommendation:

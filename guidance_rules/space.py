@@ -97,6 +97,11 @@ def site_space(knowledge: KnowledgeBase) -> Space:
     return Space("sites", fields, tuple(choices))
 
 
+def as_json_case(case: dict[str, Any]) -> dict[str, Any]:
+    """A point of a space as a case JSON object would give it (lists, not tuples)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}
+
+
 # Escalations for monotone safety (issue #4): each moves one field toward more need for
 # imaging. (field, from, to); for the variance set, "to" adds one variance.
 def escalations(space: Space) -> list[tuple[str, Any, Any]]:

@@ -135,3 +135,10 @@ def test_contract_json_keys() -> None:
         assert set(step) == {"rule", "conclusion", "facts", "sources"} and step["sources"]
     assert all(set(a) == {"field", "value", "origin"} for a in data["assumptions"])
     assert set(data["ruleset"]) == {"version", "digest"}
+
+
+def test_an_unvalidated_case_is_validated_before_use() -> None:
+    unchecked = Case.model_construct(site="knee", injectate="prp")
+    assert recommend(unchecked).modality.value == "landmark"
+    with pytest.raises(ValidationError):
+        recommend(Case.model_construct(site="nowhere", injectate="prp"))
