@@ -35,6 +35,7 @@ MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
 MAX_LISTED = 25  # violations listed per check; all are counted
 SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
+ENGINE_BATCH = 256  # cases evaluated per engine session in the workers
 
 
 @dataclass
@@ -123,34 +124,42 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
     problems: list[dict[str, Any]] = []
     samples: dict[int, str] = {}
     requires = kb.policy.landmark_requires
+    pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+
+    def settle() -> None:
+        """Evaluate the pending cases in one engine session, then check each."""
+        for (i, case, values), ev in zip(pending, rec.evaluate_many([v for _, _, v in pending]), strict=True):
+            if isinstance(ev, EngineError):
+                modality[i - start] = FAILED
+                check = "conflict" if "disagree" in str(ev) else "gap" if "gap" in str(ev) else "engine"
+                problems.append({"check": check, "message": str(ev).split(" (case ")[0], "case": case})
+                continue
+            modality[i - start] = MODALITIES.index(ev.modality)
+            for rid in ev.fired:
+                marks[rid][i - start] = 1
+            heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value)] += 1
+            if not ev.chain or any(not r.sources for r in ev.chain):
+                problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
+            if ev.ratings[ev.modality].category.value != "usually_appropriate":
+                problems.append(
+                    {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}
+                )
+            if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
+                problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
+            if i % SAMPLE_EVERY == 0:
+                samples[i] = rec.recommend_json(rec.case(as_json_case(case)))
+        pending.clear()
+
     for i in range(start, stop):
         case = space.case(i)
         values = _resolved(rec, case)
         if values is None:
             modality[i - start] = INVALID
             continue
-        try:
-            ev = rec.evaluate(values)
-        except EngineError as error:
-            modality[i - start] = FAILED
-            check = "conflict" if "disagree" in str(error) else "gap" if "gap" in str(error) else "engine"
-            problems.append({"check": check, "message": str(error).split(" (case ")[0], "case": case})
-            continue
-        code = MODALITIES.index(ev.modality)
-        modality[i - start] = code
-        for rid in ev.fired:
-            marks[rid][i - start] = 1
-        heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value)] += 1
-        if not ev.chain or any(not r.sources for r in ev.chain):
-            problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
-        if ev.ratings[ev.modality].category.value != "usually_appropriate":
-            problems.append(
-                {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}
-            )
-        if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
-            problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
-        if i % SAMPLE_EVERY == 0:
-            samples[i] = rec.recommend_json(rec.case(as_json_case(case)))
+        pending.append((i, case, values))
+        if len(pending) >= ENGINE_BATCH:
+            settle()
+    settle()
     return {
         "space": space_name,
         "start": start,

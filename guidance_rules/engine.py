@@ -14,8 +14,10 @@ durable-rules package) through a small dispatcher of our own instead of `durable
 
 Guards, each tested in `tests/test_engine.py`:
 * facts, never events (an event is consumed by the first matching rule);
-* one session id per evaluation, deleted in a `finally`, so state never grows and the
-  1,024-live-sessions limit is never approached;
+* one session id per evaluation (or per batch of evaluations, for the audit and batch
+  commands: facts carry their case number and every rule matches a single fact, so cases
+  cannot interact; session start is ~55 µs of durable's ~85 µs per case), deleted in a
+  `finally`, so state never grows and the 1,024-live-sessions limit is never approached;
 * one process-wide lock around every session, because the C engine is not thread-safe
   and never releases the GIL (threads gain nothing by running it at once).
 """
@@ -82,6 +84,53 @@ class Session:
             raise
         except Exception as error:
             raise EngineError(f"a rule action failed at stratum {stratum}: {error!r}") from error
+
+    def fire_many(self, stratum: int, facts: list[Mapping[str, Any]]) -> list[list[str]]:
+        """Assert one fact per case for `stratum` in one call; return each case's fired rule ids.
+
+        Every rule matches a single fact, so facts of different cases never interact; each
+        carries its position as `case_no` (which also keeps identical cases distinct facts).
+        """
+        if not facts:
+            return []
+        handle = self._engine.handle
+        payload = [{"case_no": i, **fact, "sid": self.sid, "stratum": stratum} for i, fact in enumerate(facts)]
+        fired: list[list[str]] = [[] for _ in facts]
+        self.touched = True
+        try:
+            code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
+            if code == _NOT_HANDLED:
+                return fired
+            if code == _OBSERVED:
+                raise EngineError(f"the engine already held an identical fact for stratum {stratum}")
+            action = _durable.start_action_for_state(handle, state)
+            message = action[1] if action else None
+            while message:
+                try:
+                    rule_id = self._engine.rule_of(message)
+                    fired[_case_no(message)].append(rule_id)
+                    if self._engine.on_fire is not None:
+                        self._engine.on_fire(rule_id)
+                except BaseException:
+                    _durable.abandon_action(handle, state)
+                    raise
+                message = _durable.complete_and_start_action(handle, state)
+            return fired
+        except _durable.error as error:
+            raise EngineError(f"durable-rules failed at stratum {stratum}: {error}") from error
+        except EngineError:
+            raise
+        except Exception as error:
+            raise EngineError(f"a rule action failed at stratum {stratum}: {error!r}") from error
+
+
+def _case_no(message: str) -> int:
+    """The `case_no` of the fact a fired-action message carries (the engine echoes the fact)."""
+    start = message.index('"case_no":') + len('"case_no":')
+    end = start
+    while message[end] in " 0123456789":
+        end += 1
+    return int(message[start:end])
 
 
 class DurableEngine:

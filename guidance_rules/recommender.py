@@ -80,37 +80,66 @@ class Recommender:
         ev = self.evaluate(resolution.values)
         return self._parts.build(resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
 
-    def _fire(self, session: Session, stratum: Stratum, values: Mapping[str, Any]) -> tuple[Rule, ...]:
-        fact = flatten(values, stratum.keys)
+    def _fire(self, session: Session, stratum: Stratum, batch: list[dict[str, Any]]) -> list[tuple[Rule, ...]]:
+        """Fire one stratum for every case in the batch; strata after the first are memoised."""
+        facts = [flatten(values, stratum.keys) for values in batch]
         memo = self._memo.get(stratum.number)
-        key = tuple(fact.values()) if memo is not None else ()
-        if memo is not None and key in memo:
-            return memo[key]
-        fired = tuple(sorted((self._by_id[i] for i in session.fire(stratum.number, fact)), key=_order))
-        if memo is not None:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[key] = fired
-        return fired
+        out: list[tuple[Rule, ...] | None] = [None] * len(facts)
+        missing: list[int] = []
+        for i, fact in enumerate(facts):
+            found = memo.get(tuple(fact.values())) if memo is not None else None
+            if found is None:
+                missing.append(i)
+            else:
+                out[i] = found
+        if len(missing) == 1:
+            fired_ids = [session.fire(stratum.number, facts[missing[0]])]
+        else:
+            fired_ids = session.fire_many(stratum.number, [facts[i] for i in missing])
+        for i, ids in zip(missing, fired_ids, strict=True):
+            fired = tuple(sorted((self._by_id[r] for r in ids), key=_order))
+            out[i] = fired
+            if memo is not None:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[tuple(facts[i].values())] = fired
+        return out  # type: ignore[return-value]
 
     def evaluate(self, resolved: Mapping[str, Any]) -> Evaluation:
         """Run the strata for fully resolved values (as `resolve` produces them)."""
+        (result,) = self.evaluate_many([resolved])
+        if isinstance(result, EngineError):
+            raise result
+        return result
+
+    def evaluate_many(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
+        """Evaluate many resolved cases in one engine session (durable's session start is most of
+        its per-case cost). A case the rule base cannot answer gets its EngineError in its place."""
         compiled = self.compiled
-        values = dict(resolved)
-        values.update(dict.fromkeys(compiled.underived, False))
-        chain: list[Rule] = []
+        states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
+        chains: list[list[Rule]] = [[] for _ in batch]
+        results: list[Evaluation | EngineError | None] = [None] * len(batch)
         with self.engine.session() as session:
             for stratum in compiled.derive:
-                fired = self._fire(session, stratum, values)
-                chain.extend(fired)
-                values.update(dict.fromkeys(stratum.produces, False))
-                values.update({str(r.derive): True for r in fired})
-            rated = self._fire(session, compiled.rate, values)
-            chain.extend(rated)
-            ratings, modality = self._choose(rated, resolved)
-            values["modality"] = modality.value
-            outputs = self._fire(session, compiled.output, values)
-        return Evaluation(values, chain, ratings, modality, list(outputs))
+                for i, fired in enumerate(self._fire(session, stratum, states)):
+                    chains[i].extend(fired)
+                    states[i].update(dict.fromkeys(stratum.produces, False))
+                    states[i].update({str(r.derive): True for r in fired})
+            live: list[int] = []
+            choices: dict[int, tuple[dict[Modality, RatingResult], Modality]] = {}
+            for i, rated in enumerate(self._fire(session, compiled.rate, states)):
+                chains[i].extend(rated)
+                try:
+                    choices[i] = self._choose(rated, batch[i])
+                except EngineError as error:
+                    results[i] = error
+                    continue
+                states[i]["modality"] = choices[i][1].value
+                live.append(i)
+            for i, outputs in zip(live, self._fire(session, compiled.output, [states[i] for i in live]), strict=True):
+                ratings, modality = choices[i]
+                results[i] = Evaluation(states[i], chains[i], ratings, modality, list(outputs))
+        return results  # type: ignore[return-value]
 
     def _choose(self, rated: tuple[Rule, ...], resolved: Mapping[str, Any]) -> tuple[dict[Modality, RatingResult], Modality]:
         """Ratings and modality from the fired rating rules (a pure function of them, so memoised)."""

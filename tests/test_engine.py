@@ -117,3 +117,21 @@ def test_unknown_action_names_are_refused(knowledge: KnowledgeBase) -> None:
 def test_engine_errors_are_typed() -> None:
     with pytest.raises(EngineError):
         DurableEngine("{not json", set())
+
+
+def test_a_failing_batch_leaves_no_session_and_the_next_is_correct(knowledge: KnowledgeBase) -> None:
+    armed = {"on": True}
+
+    def on_fire(rule_id: str) -> None:
+        if armed["on"] and rule_id == "LU-SMALL":
+            raise Boom("planted failure in a batch")
+
+    recommender = Recommender(knowledge, cache_size=0, on_fire=on_fire)
+    resolved = [recommender.case(case)._resolution.values for case in CASES]
+    with pytest.raises(EngineError, match="planted failure in a batch"):
+        recommender.evaluate_many(resolved)
+    assert _sessions_after(recommender, 0) == []
+    armed["on"] = False
+    oracle = Recommender(knowledge, cache_size=0)
+    again = recommender.evaluate_many(resolved)
+    assert [e.fired for e in again] == [oracle.evaluate(v).fired for v in resolved]  # type: ignore[union-attr]

@@ -149,3 +149,20 @@ def test_hypothesis_finds_a_planted_monotonicity_violation(rule_copy: Any) -> No
     assert step == ("near_neurovascular", False, True)
     assert monotone_violation(planted, case, step)
     assert not monotone_violation(SHIPPED, case, step)  # the shipped rule base has no such violation
+
+
+@given(st.lists(cases(), min_size=1, max_size=40))
+def test_batch_evaluation_equals_one_by_one(batch: list[dict[str, Any]]) -> None:
+    """Cases sharing one engine session never influence each other."""
+    resolved = []
+    for case in batch:
+        try:
+            resolved.append(SHIPPED.case(case)._resolution.values)
+        except ValidationError:
+            continue
+    together = Recommender(KB, cache_size=0).evaluate_many(resolved)
+    alone = Recommender(KB, cache_size=0)
+    for values, result in zip(resolved, together, strict=True):
+        single = alone.evaluate(values)
+        assert not isinstance(result, Exception)
+        assert (result.fired, result.modality, result.ratings) == (single.fired, single.modality, single.ratings)
