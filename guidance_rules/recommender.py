@@ -72,6 +72,17 @@ class Recommender:
         """The Recommendation as compact JSON text (cached too: batch output is mostly this)."""
         return self._cached_json(self.case(data))
 
+    def recommend_many(self, cases: list[Case]) -> list[Recommendation | EngineError]:
+        """Answers for many validated cases, evaluated in one engine session (not cached here)."""
+        cases = [self.case(c) for c in cases]
+        evaluations = self.evaluate_many([c._resolution.values for c in cases])
+        return [
+            ev
+            if isinstance(ev, EngineError)
+            else self._parts.build(c._resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
+            for c, ev in zip(cases, evaluations, strict=True)
+        ]
+
     def _json(self, case: Case) -> str:
         return self._cached(case).model_dump_json()
 
