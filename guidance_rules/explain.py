@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .knowledge import KnowledgeBase, Rule, _cite
+from .knowledge import KnowledgeBase, Rule, cite
 from .model import Assumption, Evidence, FrozenDict, Modality, Note, Rating, Ratings, Recommendation, RulesetInfo, Step
 from .policy import RatingResult
 from .resolve import Resolution
@@ -54,7 +54,7 @@ class Parts:
                     ultrasound=e.ultrasound,
                     landmark=e.landmark,
                     note=e.note,
-                    source=_cite(knowledge.sources, e.source, e.locator),
+                    source=cite(knowledge.sources, e.source, e.locator),
                 )
                 for e in site.evidence
             )

@@ -322,7 +322,7 @@ def load(directory: Path | str) -> KnowledgeBase:
             raise RuleFileError(
                 file, f"'{spec.locator}' is not a proposition of '{spec.source}'; valid: {', '.join(props)}", rule=rule, key=key
             )
-        return _cite(sources, spec.source, spec.locator)
+        return cite(sources, spec.source, spec.locator)
 
     sites = _load_sites(sites_file, citation)
     for tissue, values in defaults.tissue.items():
@@ -381,7 +381,8 @@ def load(directory: Path | str) -> KnowledgeBase:
     return kb
 
 
-def _cite(sources: Mapping[str, SourceSpec], source: str, locator: str) -> Citation:
+def cite(sources: Mapping[str, SourceSpec], source: str, locator: str) -> Citation:
+    """A citation for output: an article proposition id becomes "section - id"."""
     props = sources[source].propositions
     if locator in props:
         return Citation(source=source, locator=f"{props[locator].section} - {locator}")

@@ -46,6 +46,8 @@ class Recommender:
         self.compiled: Compiled = compile_rules(self.knowledge)
         self.engine = DurableEngine(self.compiled.ruleset_json, {r.id for r in self.knowledge.rules}, on_fire=on_fire)
         self._context = {"knowledge": self.knowledge}
+        # A Case validated against the shipped rule base can be used as it is.
+        self._shipped = default_knowledge.cache_info().currsize > 0 and self.knowledge is default_knowledge()
         self._by_id = {rule.id: rule for rule in self.knowledge.rules}
         self._parts = Parts(self.knowledge)
         # Strata after the first read only a few keys (stratum 2: six booleans), so their result
@@ -60,8 +62,10 @@ class Recommender:
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate input against this rule base (its sites and constraints)."""
-        if isinstance(data, Case) and data._resolution is not None and self.knowledge is default_knowledge():
-            return data
+        if isinstance(data, Case) and self._shipped:
+            private = data.__pydantic_private__  # a plain attribute: cheaper than `data._resolution`
+            if private and private.get("_resolution") is not None:
+                return data
         raw = {k: v for k, v in data.__dict__.items() if v is not None} if isinstance(data, Case) else data
         return Case.model_validate(raw, context=self._context)
 
