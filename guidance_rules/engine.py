@@ -52,41 +52,9 @@ class Session:
         self.sid = sid
         self.touched = False
 
-    def fire(self, stratum: int, fields: Mapping[str, Any]) -> list[str]:
-        """Assert one fact for `stratum` and return the ids of every rule it fired, in firing order."""
-        handle = self._engine.handle
-        fact = dict(fields)
-        fact["sid"], fact["stratum"] = self.sid, stratum
-        self.touched = True
-        try:
-            code, state = _durable.assert_fact(handle, json.dumps(fact, separators=(",", ":")))
-            if code == _NOT_HANDLED:
-                return []
-            if code == _OBSERVED:
-                raise EngineError(f"the engine already held an identical fact for stratum {stratum}")
-            fired: list[str] = []
-            action = _durable.start_action_for_state(handle, state)
-            message = action[1] if action else None
-            while message:
-                try:
-                    rule_id = self._engine.rule_of(message)
-                    fired.append(rule_id)
-                    if self._engine.on_fire is not None:
-                        self._engine.on_fire(rule_id)
-                except BaseException:
-                    _durable.abandon_action(handle, state)
-                    raise
-                message = _durable.complete_and_start_action(handle, state)
-            return fired
-        except _durable.error as error:
-            raise EngineError(f"durable-rules failed at stratum {stratum}: {error}") from error
-        except EngineError:
-            raise
-        except Exception as error:
-            raise EngineError(f"a rule action failed at stratum {stratum}: {error!r}") from error
-
     def fire_many(self, stratum: int, facts: list[Mapping[str, Any]]) -> list[list[str]]:
-        """Assert one fact per case for `stratum` in one call; return each case's fired rule ids.
+        """Assert one fact per case for `stratum` in one call; return each case's fired rule ids
+        in firing order.
 
         Every rule matches a single fact, so facts of different cases never interact; each
         carries its position as `case_no` (which also keeps identical cases distinct facts).

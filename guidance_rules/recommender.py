@@ -107,10 +107,7 @@ class Recommender:
                 missing.append(i)
             else:
                 out[i] = found
-        if len(missing) == 1:
-            fired_ids = [session.fire(stratum.number, facts[missing[0]])]
-        else:
-            fired_ids = session.fire_many(stratum.number, [facts[i] for i in missing])
+        fired_ids = session.fire_many(stratum.number, [facts[i] for i in missing])
         for i, ids in zip(missing, fired_ids, strict=True):
             fired = tuple(sorted((self._by_id[r] for r in ids), key=_order))
             out[i] = fired

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -50,13 +51,19 @@ class Boom(Exception):
     pass
 
 
-def test_an_action_that_raises_surfaces_and_leaves_no_session(knowledge: KnowledgeBase) -> None:
+def planted_failure(rule_id: str, message: str) -> tuple[dict[str, bool], Callable[[str], None]]:
+    """An on_fire hook that raises when `rule_id` fires, until disarmed (armed["on"] = False)."""
     armed = {"on": True}
 
-    def on_fire(rule_id: str) -> None:
-        if armed["on"] and rule_id == "LU-BONE":
-            raise Boom("planted failure")
+    def on_fire(fired: str) -> None:
+        if armed["on"] and fired == rule_id:
+            raise Boom(message)
 
+    return armed, on_fire
+
+
+def test_an_action_that_raises_surfaces_and_leaves_no_session(knowledge: KnowledgeBase) -> None:
+    armed, on_fire = planted_failure("LU-BONE", "planted failure")
     recommender = Recommender(knowledge, cache_size=0, on_fire=on_fire)
     with pytest.raises(EngineError, match="planted failure"):
         recommender.recommend({"site": "hip", "injectate": "prp"})
@@ -120,12 +127,7 @@ def test_engine_errors_are_typed() -> None:
 
 
 def test_a_failing_batch_leaves_no_session_and_the_next_is_correct(knowledge: KnowledgeBase) -> None:
-    armed = {"on": True}
-
-    def on_fire(rule_id: str) -> None:
-        if armed["on"] and rule_id == "LU-SMALL":
-            raise Boom("planted failure in a batch")
-
+    armed, on_fire = planted_failure("LU-SMALL", "planted failure in a batch")
     recommender = Recommender(knowledge, cache_size=0, on_fire=on_fire)
     resolved = [recommender.case(case)._resolution.values for case in CASES]
     with pytest.raises(EngineError, match="planted failure in a batch"):
