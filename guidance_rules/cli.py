@@ -117,10 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _recommender(knowledge: KnowledgeBase) -> Recommender:
-    return Recommender(knowledge)
-
-
 def _validate(recommender: Recommender, data: Any) -> Case:
     try:
         return recommender.case(data)
@@ -174,7 +170,7 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             raise Invalid(error.problems) from None
     else:
         raise Invalid([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
-    recommender = _recommender(knowledge)
+    recommender = Recommender(knowledge)
     rec = recommender.recommend(_validate(recommender, data))
     print(rec.model_dump_json(indent=2) if args.json else render.recommendation(rec))
     return EXIT_OK
@@ -202,7 +198,7 @@ def load_examples(folder: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    recommender = _recommender(knowledge)
+    recommender = Recommender(knowledge)
     disagree = 0
     rows = []
     for name, example in load_examples(_examples_dir(args)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -33,6 +34,21 @@ def make(cls: type[M], **values: Any) -> M:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the engine concluded for one resolved case, before it is dressed as output."""
+
+    values: dict[str, Any]  # resolved case values plus every derived fact and the modality
+    chain: list[Rule]  # derivation and rating rules that fired, in stratum order
+    ratings: dict[Modality, RatingResult]
+    modality: Modality
+    outputs: list[Rule]
+
+    @property
+    def fired(self) -> list[str]:
+        return [rule.id for rule in (*self.chain, *self.outputs)]
 
 
 class Parts:
@@ -98,15 +114,14 @@ class Parts:
             ),
         )
 
-    def build(
-        self,
-        resolution: Resolution,
-        values: Mapping[str, Any],
-        chain: list[Rule],
-        ratings: Mapping[Modality, RatingResult],
-        modality: Modality,
-        outputs: list[Rule],
-    ) -> Recommendation:
+    def build(self, resolution: Resolution, evaluation: Evaluation) -> Recommendation:
+        values, chain, ratings, modality, outputs = (
+            evaluation.values,
+            evaluation.chain,
+            evaluation.ratings,
+            evaluation.modality,
+            evaluation.outputs,
+        )
         policy = self.knowledge.policy
         steps = [self.step(rule, values) for rule in chain]
         steps.append(

@@ -9,33 +9,17 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .compile import Compiled, Stratum, compile_rules, flatten
 from .engine import DurableEngine, FireHook, Session
 from .errors import EngineError
-from .explain import Parts
+from .explain import Evaluation, Parts
 from .knowledge import KnowledgeBase, Rule, default_knowledge
 from .model import Case, Modality, Recommendation
 from .policy import RatingResult, rate, select
 
 MEMO_LIMIT = 65_536  # entries per stratum; the memo is cleared when full
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the engine concluded for one resolved case, before it is dressed as output."""
-
-    values: dict[str, Any]  # resolved case values plus every derived fact and the modality
-    chain: list[Rule]  # derivation and rating rules that fired, in stratum order
-    ratings: dict[Modality, RatingResult]
-    modality: Modality
-    outputs: list[Rule]
-
-    @property
-    def fired(self) -> list[str]:
-        return [rule.id for rule in (*self.chain, *self.outputs)]
 
 
 class Recommender:
@@ -46,8 +30,6 @@ class Recommender:
         self.compiled: Compiled = compile_rules(self.knowledge)
         self.engine = DurableEngine(self.compiled.ruleset_json, {r.id for r in self.knowledge.rules}, on_fire=on_fire)
         self._context = {"knowledge": self.knowledge}
-        # A Case validated against the shipped rule base can be used as it is.
-        self._shipped = default_knowledge.cache_info().currsize > 0 and self.knowledge is default_knowledge()
         self._by_id = {rule.id: rule for rule in self.knowledge.rules}
         self._parts = Parts(self.knowledge)
         # Strata after the first read only a few keys (stratum 2: six booleans), so their result
@@ -61,10 +43,12 @@ class Recommender:
             self._cached_json = functools.lru_cache(maxsize=cache_size)(self._json)
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
-        """Validate input against this rule base (its sites and constraints)."""
-        if isinstance(data, Case) and self._shipped:
+        """Validate input against this rule base (its sites and constraints); a Case already
+        resolved against a rule base with this digest is used as it is."""
+        if isinstance(data, Case):
             private = data.__pydantic_private__  # a plain attribute: cheaper than `data._resolution`
-            if private and private.get("_resolution") is not None:
+            resolution = private.get("_resolution") if private else None
+            if resolution is not None and resolution.digest == self.knowledge.digest:
                 return data
         raw = {k: v for k, v in data.__dict__.items() if v is not None} if isinstance(data, Case) else data
         return Case.model_validate(raw, context=self._context)
@@ -81,28 +65,24 @@ class Recommender:
         cases = [self.case(c) for c in cases]
         evaluations = self.evaluate_many([c._resolution.values for c in cases])
         return [
-            ev
-            if isinstance(ev, EngineError)
-            else self._parts.build(c._resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
-            for c, ev in zip(cases, evaluations, strict=True)
+            ev if isinstance(ev, EngineError) else self._parts.build(c._resolution, ev) for c, ev in zip(cases, evaluations, strict=True)
         ]
 
     def _json(self, case: Case) -> str:
         return self._cached(case).model_dump_json()
 
     def _recommend(self, case: Case) -> Recommendation:
-        resolution = case._resolution
-        ev = self.evaluate(resolution.values)
-        return self._parts.build(resolution, ev.values, ev.chain, ev.ratings, ev.modality, ev.outputs)
+        return self._parts.build(case._resolution, self.evaluate(case._resolution.values))
 
     def _fire(self, session: Session, stratum: Stratum, batch: list[dict[str, Any]]) -> list[tuple[Rule, ...]]:
         """Fire one stratum for every case in the batch; strata after the first are memoised."""
         facts = [flatten(values, stratum.keys) for values in batch]
         memo = self._memo.get(stratum.number)
+        keys = [tuple(fact.values()) for fact in facts] if memo is not None else []
         out: list[tuple[Rule, ...] | None] = [None] * len(facts)
         missing: list[int] = []
-        for i, fact in enumerate(facts):
-            found = memo.get(tuple(fact.values())) if memo is not None else None
+        for i in range(len(facts)):
+            found = memo.get(keys[i]) if memo is not None else None
             if found is None:
                 missing.append(i)
             else:
@@ -114,7 +94,7 @@ class Recommender:
             if memo is not None:
                 if len(memo) >= MEMO_LIMIT:
                     memo.clear()
-                memo[tuple(facts[i].values())] = fired
+                memo[keys[i]] = fired
         return out  # type: ignore[return-value]
 
     def evaluate(self, resolved: Mapping[str, Any]) -> Evaluation:

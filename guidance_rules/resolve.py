@@ -27,6 +27,7 @@ class Resolution:
 
     values: Mapping[str, Any]
     assumptions: tuple[tuple[str, Any, str], ...]
+    digest: str  # of the rule base that resolved it: valid for any rule base with the same digest
 
 
 def _plain(value: Any) -> Any:
@@ -75,7 +76,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
         if holds(constraint.tests, values):
             shown = ", ".join(f"{t.field}={_show(values[t.field])}" for t in constraint.tests)
             raise CaseError(f"contradictory case ({shown}): {constraint.message}")
-    return Resolution(values, tuple(assumed))
+    return Resolution(values, tuple(assumed), knowledge.digest)
 
 
 def _show(value: Any) -> str:
