@@ -25,9 +25,9 @@ from typing import Any
 
 from guidance_rules import Case, Recommender
 from guidance_rules.errors import CaseError
-from guidance_rules.knowledge import default_knowledge
-from guidance_rules.resolve import resolve
-from guidance_rules.space import as_json_case, free_space, site_space
+from guidance_rules.rulebase.load import default_knowledge
+from guidance_rules.rulebase.resolve import resolve
+from guidance_rules.rulebase.space import as_json_case, free_space, site_space
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def bench_seen(cases: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def bench_cli(repeat: int) -> str:
-    command = [sys.executable, "-m", "guidance_rules.cli", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
+    command = [sys.executable, "-m", "guidance_rules", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
     subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
     ms = [t * 1e3 for t in timed(lambda: subprocess.run(command, capture_output=True, check=True, cwd=ROOT), repeat)]
     bare = [t * 1e3 for t in timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)]
@@ -111,7 +111,7 @@ def bench_batch(cases: list[dict[str, Any]], lines: int) -> tuple[str, str]:
             source.write_text("".join(json.dumps(c) + "\n" for c in chosen))
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "guidance_rules.cli", "batch", str(source), "--out", os.devnull],
+                [sys.executable, "-m", "guidance_rules", "batch", str(source), "--out", os.devnull],
                 check=True,
                 capture_output=True,
                 cwd=ROOT,

@@ -4,21 +4,25 @@ from guidance_rules import Case, recommend
 rec = recommend(Case(site="hip", injectate="cell_based", anatomy_variance=["obesity"]))
 """
 
-from ._version import __version__
-from .errors import CaseError, EngineError, GuidanceRulesError, RuleFileError
-from .model import Case, Category, Modality, Recommendation
-from .recommender import Recommender, recommend
+from guidance_rules._version import __version__
+from guidance_rules.errors import CaseError, EngineBusyError, EngineError, GuidanceRulesError, RuleFileError
+from guidance_rules.model import Case, Category, Modality, Recommendation
+from guidance_rules.recommend.recommender import Recommender, recommend
+from guidance_rules.rulebase.load import KnowledgeBase, load
 
 __all__ = [
     "Case",
     "CaseError",
     "Category",
+    "EngineBusyError",
     "EngineError",
     "GuidanceRulesError",
+    "KnowledgeBase",
     "Modality",
     "Recommendation",
     "Recommender",
     "RuleFileError",
     "__version__",
+    "load",
     "recommend",
 ]

@@ -17,7 +17,13 @@ class RuleFileError(GuidanceRulesError, ValueError):
 
 
 class CaseError(GuidanceRulesError, ValueError):
-    """A case that cannot describe a real target (raised inside pydantic validation)."""
+    """A case that is well-formed but invalid against the rule base: an unknown site, a field a
+    case without a site must give, or a contradiction. `fields` names every field involved;
+    the library raises it to callers as a `pydantic.ValidationError` located at those fields."""
+
+    def __init__(self, fields: tuple[str, ...], message: str, kind: str = "case_invalid"):
+        self.fields, self.kind = fields, kind
+        super().__init__(message)
 
 
 class EngineError(GuidanceRulesError, RuntimeError):
@@ -25,3 +31,8 @@ class EngineError(GuidanceRulesError, RuntimeError):
 
     This is always a defect in the rule base or the engine, never the caller's input.
     """
+
+
+class EngineBusyError(GuidanceRulesError, RuntimeError):
+    """The engine was entered again by the thread already inside it (a signal handler calling
+    `recommend` mid-evaluation). The C engine is not re-entrant, so this is refused, not risked."""

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 
-from guidance_rules.knowledge import KnowledgeBase, default_knowledge, default_rules_dir, load
-from guidance_rules.recommender import Recommender
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 # CI runs a fixed, derandomised profile so a run is reproducible; "dev" explores more.
 settings.register_profile("ci", max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.audit import AuditReport, run_audit
-from guidance_rules.knowledge import default_rules_dir
+from guidance_rules.audit.check import AuditReport, run_audit
+from guidance_rules.rulebase.load import default_rules_dir
 from tests.conftest import ROOT, find_rule
 
 
@@ -95,7 +95,7 @@ def test_planted_monotonicity_violation(rule_copy: Any) -> None:
 def test_audit_cli_json_and_exit_code(tmp_path: Path) -> None:
     html = tmp_path / "report.html"
     result = subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", "audit", "--quick", "--json", "--html", str(html)],
+        [sys.executable, "-m", "guidance_rules", "audit", "--quick", "--json", "--html", str(html)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -111,7 +111,7 @@ def test_audit_cli_json_and_exit_code(tmp_path: Path) -> None:
 def test_audit_cli_fails_with_exit_1(rule_copy: Any, flag: str) -> None:
     folder = rule_copy("ultrasound.yaml", lambda d: find_rule(d, "RATE-US-LIMITED").pop("overrides"))
     result = subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", "--rules", str(folder), "audit", flag],
+        [sys.executable, "-m", "guidance_rules", "--rules", str(folder), "audit", flag],
         capture_output=True,
         text=True,
         cwd=ROOT,

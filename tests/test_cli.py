@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 
 def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "guidance_rules", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120
     )
 
 

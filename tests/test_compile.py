@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from guidance_rules import Modality
-from guidance_rules.compile import compile_rules
-from guidance_rules.knowledge import KnowledgeBase, load
-from guidance_rules.recommender import Recommender
+from guidance_rules.engine.compile import compile_rules
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import KnowledgeBase, load
 from tests.conftest import find_rule
 
 

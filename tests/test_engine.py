@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from guidance_rules import EngineError
-from guidance_rules.compile import compile_rules
-from guidance_rules.engine import ENGINE_LOCK, DurableEngine
-from guidance_rules.knowledge import KnowledgeBase
-from guidance_rules.recommender import Recommender
+from guidance_rules.engine.compile import compile_rules
+from guidance_rules.engine.durable import ENGINE_LOCK, DurableEngine
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import KnowledgeBase
 from tests.conftest import examples
 
 CASES = [example["case"] for _, example in examples()]
@@ -27,7 +27,7 @@ def test_creating_an_engine_starts_no_threads(knowledge: KnowledgeBase) -> None:
 
 def test_every_matching_rule_fires_not_just_the_first(recommender: Recommender) -> None:
     """Facts, not events: an event would be consumed by the first rule it matches."""
-    values = recommender.case({"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]})._resolution.values
+    values = recommender.resolve({"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]}).values
     fired = recommender.evaluate(values).fired
     assert {"LU-DEPTH", "LU-NOT-PALPABLE", "LU-VARIANCE", "LU-NEUROVASCULAR", "LU-BONE"} <= set(fired)
 
@@ -129,7 +129,7 @@ def test_engine_errors_are_typed() -> None:
 def test_a_failing_batch_leaves_no_session_and_the_next_is_correct(knowledge: KnowledgeBase) -> None:
     armed, on_fire = planted_failure("LU-SMALL", "planted failure in a batch")
     recommender = Recommender(knowledge, cache_size=0, on_fire=on_fire)
-    resolved = [recommender.case(case)._resolution.values for case in CASES]
+    resolved = [recommender.resolve(case).values for case in CASES]
     with pytest.raises(EngineError, match="planted failure in a batch"):
         recommender.evaluate_many(resolved)
     assert _sessions_after(recommender, 0) == []

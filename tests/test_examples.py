@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from guidance_rules import Modality, recommend
-from guidance_rules.knowledge import KnowledgeBase
 from guidance_rules.model import Variance
+from guidance_rules.rulebase.load import KnowledgeBase
 from tests.conftest import examples
 
 EXAMPLES = examples()

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from guidance_rules import Case, recommend
-from guidance_rules.inputs import parse_json_case, problems_of
-from guidance_rules.knowledge import default_knowledge
+from guidance_rules.cli.inputs import parse_json_case, problems_of
+from guidance_rules.rulebase.load import default_knowledge
 from tests.conftest import ROOT
 
 FIELDS = list(Case.model_fields)
@@ -105,7 +105,7 @@ def test_cli_exits_2_without_traceback(case: dict[str, Any]) -> None:
     except ValueError:  # NaN-free JSON cannot carry it; the library test covers it
         return
     result = subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", "recommend", "-", "--json"],
+        [sys.executable, "-m", "guidance_rules", "recommend", "-", "--json"],
         input=text,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.knowledge import KnowledgeBase, load
+from guidance_rules.rulebase.load import KnowledgeBase, load
 from tests.conftest import SHARED_SPEC, find_rule
 
 CONTRACT_SITES = [
@@ -153,7 +153,7 @@ def test_duplicate_rule_id(rule_copy: Any) -> None:
 
 
 def test_cycle_among_derived_facts(rule_copy: Any) -> None:
-    from guidance_rules.compile import compile_rules
+    from guidance_rules.engine.compile import compile_rules
 
     folder = rule_copy("landmark.yaml", lambda d: find_rule(d, "LU-SMALL")["when"].update(imaging_indicated=True))
     with pytest.raises(RuleFileError, match="cycle among derived facts"):

@@ -32,7 +32,7 @@ def test_wheel_installs_and_runs_examples_anywhere(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "examples agree with their expected modality" in result.stdout
     shipped = subprocess.run(
-        [str(python), "-c", "import guidance_rules.knowledge as k; print(k.default_rules_dir())"],
+        [str(python), "-c", "import guidance_rules.rulebase.load as k; print(k.default_rules_dir())"],
         capture_output=True,
         text=True,
         cwd=elsewhere,

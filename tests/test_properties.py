@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from guidance_rules import Modality, Recommender
-from guidance_rules.conditions import CASE_FIELDS
-from guidance_rules.knowledge import default_knowledge, load
-from guidance_rules.space import escalations, free_space, site_space
+from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.load import default_knowledge, load
+from guidance_rules.rulebase.space import escalations, free_space, site_space
 from tests.conftest import find_rule
 
 KB = default_knowledge()
@@ -63,7 +63,7 @@ def test_totality_and_chosen_is_usually_appropriate(case: dict[str, Any]) -> Non
 @given(cases())
 def test_landmark_only_when_positively_justified(case: dict[str, Any]) -> None:
     rec = recommend_or_skip(SHIPPED, case)
-    ev = SHIPPED.evaluate(SHIPPED.case(case)._resolution.values)
+    ev = SHIPPED.evaluate(SHIPPED.resolve(case).values)
     if rec.modality is Modality.LANDMARK:
         assert ev.values[KB.policy.landmark_requires] is True
 
@@ -157,7 +157,7 @@ def test_batch_evaluation_equals_one_by_one(batch: list[dict[str, Any]]) -> None
     resolved = []
     for case in batch:
         try:
-            resolved.append(SHIPPED.case(case)._resolution.values)
+            resolved.append(SHIPPED.resolve(case).values)
         except ValidationError:
             continue
     together = Recommender(KB, cache_size=0).evaluate_many(resolved)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from guidance_rules.audit import AuditReport, Finding, SpaceResult
-from guidance_rules.report import render_html
+from guidance_rules.audit.check import AuditReport, Finding, SpaceResult
+from guidance_rules.audit.report import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

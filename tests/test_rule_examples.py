@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.knowledge import default_knowledge
-from guidance_rules.recommender import Recommender
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import default_knowledge
 
 RULES = default_knowledge().rules
 CASES = [(rule.id, "fires", case) for rule in RULES for case in rule.fires] + [
@@ -16,7 +16,7 @@ CASES = [(rule.id, "fires", case) for rule in RULES for case in rule.fires] + [
 
 
 def fired(recommender: Recommender, case: dict[str, Any]) -> list[str]:
-    resolved = recommender.case(case)._resolution.values
+    resolved = recommender.resolve(case).values
     return recommender.evaluate(resolved).fired
 
 

@@ -19,7 +19,12 @@ Guards, each tested in `tests/test_engine.py`:
   cannot interact; session start is ~55 µs of durable's ~85 µs per case), deleted in a
   `finally`, so state never grows and the 1,024-live-sessions limit is never approached;
 * one process-wide lock around every session, because the C engine is not thread-safe
-  and never releases the GIL (threads gain nothing by running it at once).
+  and never releases the GIL (threads gain nothing by running it at once). It is not
+  re-entrant: a signal handler that calls in while its thread is inside the engine gets
+  `EngineBusyError` instead of re-entering C code that would crash. It is held across
+  `os.fork()` and renewed in the child, so a child never inherits it locked (`_sync`);
+* a ruleset is deleted from the C engine when its `DurableEngine` is closed or collected,
+  so discarded Recommenders do not leak (about 0.5 MB each).
 """
 
 from __future__ import annotations
@@ -28,16 +33,56 @@ import contextlib
 import itertools
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import durable_rules_engine as _durable
 
-from .errors import EngineError
+from guidance_rules._sync import ForkSafeLock
+from guidance_rules.errors import EngineBusyError, EngineError
 
 # One lock for the whole process: the C engine keeps global tables shared by all rulesets.
-ENGINE_LOCK = threading.RLock()
+ENGINE_LOCK = ForkSafeLock(hold_across_fork=True)
+_inside = threading.local()  # how deep this thread is inside the engine (0 or 1)
+_orphans: list[int] = []  # rulesets collected while their thread was inside the engine
+
+
+@contextmanager
+def engine_entered() -> Iterator[None]:
+    """Hold the engine lock; refuse, rather than deadlock or crash, a second entry by this thread.
+
+    The depth is raised *before* the lock is taken, so a signal handler arriving at any point
+    of an evaluation sees it and is refused."""
+    if getattr(_inside, "depth", 0):
+        raise EngineBusyError(
+            "the rules engine is already running on this thread (was recommend() called from a signal "
+            "handler or a rule hook?); call it again once the current evaluation has returned"
+        )
+    _inside.depth = 1
+    try:
+        with ENGINE_LOCK:
+            try:
+                yield
+            finally:
+                while _orphans:
+                    with contextlib.suppress(_durable.error):
+                        _durable.delete_ruleset(_orphans.pop())
+    finally:
+        _inside.depth = 0
+
+
+def _delete_ruleset(handle: int, closed: list[bool]) -> None:
+    """Remove a ruleset from the C engine (at `close()` or when its engine is collected)."""
+    if closed[0]:
+        return
+    closed[0] = True
+    if getattr(_inside, "depth", 0):  # collected mid-evaluation on this thread: delete on the way out
+        _orphans.append(handle)
+        return
+    with ENGINE_LOCK, contextlib.suppress(_durable.error):
+        _durable.delete_ruleset(handle)
 _NOT_HANDLED, _OBSERVED = 1, 2
 _ruleset_names = itertools.count(1)
 
@@ -109,11 +154,13 @@ class DurableEngine:
         self.on_fire = on_fire
         self._sids = itertools.count(1)
         self.name = f"guidance_rules_{next(_ruleset_names)}"
-        with ENGINE_LOCK:
+        with engine_entered():
             try:
                 self.handle: int = _durable.create_ruleset(self.name, ruleset_json)
             except _durable.error as error:
                 raise EngineError(f"durable-rules rejected the compiled rule base: {error}") from error
+        self._closed = [False]
+        self._finalizer = weakref.finalize(self, _delete_ruleset, self.handle, self._closed)
 
     def rule_of(self, message: str) -> str:
         """The rule id of a fired-action message `{"RULE-ID":{"m":{...}}}`, without parsing the fact."""
@@ -129,7 +176,9 @@ class DurableEngine:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Hold the engine lock for one evaluation; remove its session however it ends."""
-        with ENGINE_LOCK:
+        with engine_entered():
+            if self._closed[0]:
+                raise EngineError(f"this engine ({self.name}) is closed; build a new Recommender")
             session = Session(self, f"e{next(self._sids)}")
             try:
                 yield session
@@ -149,7 +198,7 @@ class DurableEngine:
 
     def live_facts(self, sid: str) -> list[Any]:
         """Facts held for a session id (empty once it is removed); for tests and diagnostics."""
-        with ENGINE_LOCK:
+        with engine_entered():
             try:
                 facts: list[Any] = json.loads(_durable.get_facts(self.handle, sid))
             except _durable.error:
@@ -157,5 +206,5 @@ class DurableEngine:
             return facts
 
     def close(self) -> None:
-        with ENGINE_LOCK:
-            _durable.delete_ruleset(self.handle)
+        """Delete the ruleset from the C engine now (idempotent); later sessions raise EngineError."""
+        self._finalizer()

@@ -6,17 +6,18 @@ defaults, all read from `rules/`. Every filled value becomes an assumption with 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .conditions import CASE_FIELDS, holds
-from .errors import CaseError
+from guidance_rules.errors import CaseError
+from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 
 if TYPE_CHECKING:
-    from .knowledge import KnowledgeBase
-    from .model import Case
+    from guidance_rules.model import Case
+    from guidance_rules.rulebase.load import KnowledgeBase
 
 REQUIRED_WITHOUT_SITE = ("region", "depth", "tissue")
 
@@ -27,7 +28,6 @@ class Resolution:
 
     values: Mapping[str, Any]
     assumptions: tuple[tuple[str, Any, str], ...]
-    digest: str  # of the rule base that resolved it: valid for any rule base with the same digest
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +47,13 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
     not given); raise CaseError (a ValueError) naming the field and the valid choice."""
     given_values: Mapping[str, Any] = case if isinstance(case, Mapping) else case.__dict__
     site_key = given_values.get("site")
-    site = knowledge.sites[site_key] if site_key is not None else None
+    site = knowledge.sites.get(site_key) if site_key is not None else None
+    if site_key is not None and site is None:
+        close = difflib.get_close_matches(str(site_key), list(knowledge.sites), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise CaseError(
+            ("site",), f"unknown site '{site_key}'; {hint}valid sites: {', '.join(knowledge.sites)}", "unknown_site"
+        )
     values: dict[str, Any] = {"site": site_key or ""}
     assumed: list[tuple[str, Any, str]] = []
     for name in CASE_FIELDS:
@@ -55,6 +61,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
         if given is not None:
             if site is not None and name in knowledge.identity_fields and given != site.defaults.get(name, given):
                 raise CaseError(
+                    (name, "site"),
                     f"{name} '{given}' contradicts site '{site.key}', whose {name} is '{site.defaults[name]}'; "
                     f"leave {name} out, or leave out the site and describe the target field by field"
                 )
@@ -64,7 +71,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
             value, origin = site.defaults[name], f"site:{site.key}"
         elif name in REQUIRED_WITHOUT_SITE:
             allowed = ", ".join(str(v) for v in CASE_FIELDS[name].values)
-            raise CaseError(f"{name} is required when no site is given; one of: {allowed}")
+            raise CaseError((name,), f"{name} is required when no site is given; one of: {allowed}", "required_without_site")
         elif name in knowledge.tissue_defaults.get(values["tissue"], {}):
             value, origin = knowledge.tissue_defaults[values["tissue"]][name], f"tissue:{values['tissue']}"
         else:
@@ -75,8 +82,10 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
     for constraint in knowledge.constraints:
         if holds(constraint.tests, values):
             shown = ", ".join(f"{t.field}={_show(values[t.field])}" for t in constraint.tests)
-            raise CaseError(f"contradictory case ({shown}): {constraint.message}")
-    return Resolution(values, tuple(assumed), knowledge.digest)
+            raise CaseError(
+                tuple(t.field for t in constraint.tests), f"contradictory case ({shown}): {constraint.message}", "contradiction"
+            )
+    return Resolution(values, tuple(assumed))
 
 
 def _show(value: Any) -> str:

@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from . import __version__, render
-from .errors import GuidanceRulesError, RuleFileError
-from .inputs import InputError, Record, parse_json_case, problems_of, read_csv, read_jsonl
-from .knowledge import KnowledgeBase, default_knowledge, default_rules_dir, load
-from .model import Case
-from .recommender import Recommender
+from guidance_rules import __version__
+from guidance_rules.cli import render
+from guidance_rules.cli.inputs import InputError, parse_json_case, problems_of
+from guidance_rules.errors import GuidanceRulesError, RuleFileError
+from guidance_rules.model import Case, Recommendation
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate")
@@ -75,7 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch", help="many cases: JSON Lines or CSV in, JSON Lines out")
     batch.add_argument("input", help="input file (.jsonl/.json or .csv), or - for standard input")
     batch.add_argument("--out", help="output file (default: standard output)")
-    batch.add_argument("--format", choices=("jsonl", "csv"), help="input format (default: from the extension)")
+    batch.add_argument("--format", choices=("jsonl", "csv"), help="input format (default: from the extension, else from the content)")
+    batch.add_argument("--id-column", metavar="NAME", help="a column (or JSON key) to carry to each output record as its id")
+    batch.add_argument(
+        "--extra-columns",
+        choices=("error", "ignore"),
+        default="error",
+        help="other columns that are not case fields: an error on every record (default) or ignored",
+    )
 
     audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
     audit.add_argument("--json", action="store_true", help="the report as JSON")
@@ -117,9 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _validate(recommender: Recommender, data: Any) -> Case:
+def _recommend(recommender: Recommender, data: Any) -> Recommendation:
+    """The answer for one case; invalid input (schema or rule base) becomes `Invalid` (exit 2)."""
     try:
-        return recommender.case(data)
+        return recommender.recommend(data)
     except ValidationError as error:
         raise Invalid(problems_of(error, recommender.knowledge)) from None
 
@@ -171,7 +180,7 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     else:
         raise Invalid([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
     recommender = Recommender(knowledge)
-    rec = recommender.recommend(_validate(recommender, data))
+    rec = _recommend(recommender, data)
     print(rec.model_dump_json(indent=2) if args.json else render.recommendation(rec))
     return EXIT_OK
 
@@ -179,7 +188,11 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 def _examples_dir(args: argparse.Namespace) -> Path:
     if args.dir:
         return Path(args.dir)
-    for candidate in (Path.cwd() / "examples", default_rules_dir().parent / "examples", Path(__file__).resolve().parent / "examples"):
+    for candidate in (
+        Path.cwd() / "examples",
+        default_rules_dir().parent / "examples",
+        Path(__file__).resolve().parent.parent / "examples",
+    ):
         if candidate.is_dir():
             return candidate
     raise Invalid([("--dir", "no examples/ folder here; pass --dir")])
@@ -202,7 +215,7 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     disagree = 0
     rows = []
     for name, example in load_examples(_examples_dir(args)):
-        rec = recommender.recommend(_validate(recommender, example.get("case")))
+        rec = _recommend(recommender, example.get("case"))
         expected = example.get("expected")
         ok = rec.modality.value == expected
         disagree += not ok
@@ -247,19 +260,17 @@ def cmd_schema(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     return EXIT_OK
 
 
-def _records(source: str, fmt: str | None, stream: TextIO) -> Iterator[Record]:
-    kind = fmt or ("csv" if source.lower().endswith(".csv") else "jsonl")
-    return read_csv(stream) if kind == "csv" else read_jsonl(stream)
-
-
 def cmd_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    from .batch import run_batch
+    from guidance_rules.cli.batch import BatchInputError, run_batch
 
-    return run_batch(args, knowledge, _records)
+    try:
+        return run_batch(args, knowledge)
+    except BatchInputError as error:
+        raise Invalid([(error.field, str(error))]) from None
 
 
 def cmd_audit(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    from .audit import run_audit_command
+    from guidance_rules.audit.check import run_audit_command
 
     return run_audit_command(args, knowledge)
 

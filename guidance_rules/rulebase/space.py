@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .conditions import CASE_FIELDS
-from .knowledge import KnowledgeBase
+from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.load import KnowledgeBase
 
 VARIANCES = CASE_FIELDS["anatomy_variance"].values
 VARIANCE_SETS: tuple[tuple[str, ...], ...] = tuple(

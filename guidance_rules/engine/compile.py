@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .conditions import Test
-from .errors import RuleFileError
-from .knowledge import KnowledgeBase, Rule
+from guidance_rules.errors import RuleFileError
+from guidance_rules.rulebase.conditions import Test
+from guidance_rules.rulebase.load import KnowledgeBase, Rule
 
 STRATUM_KEY = "stratum"
 

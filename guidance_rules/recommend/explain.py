@@ -8,17 +8,17 @@ a rule's note, a site's evidence) are built once and shared between answers.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .knowledge import KnowledgeBase, Rule, cite
-from .model import Assumption, Evidence, FrozenDict, Modality, Note, Rating, Ratings, Recommendation, RulesetInfo, Step
-from .policy import RatingResult
-from .resolve import Resolution
+from guidance_rules._sync import ForkSafeLock
+from guidance_rules.engine.policy import RatingResult
+from guidance_rules.model import Assumption, Evidence, FrozenMap, Modality, Note, Rating, Ratings, Recommendation, RulesetInfo, Step
+from guidance_rules.rulebase.load import KnowledgeBase, Rule, cite
+from guidance_rules.rulebase.resolve import Resolution
 
 M = TypeVar("M", bound=BaseModel)
 K = TypeVar("K")
@@ -56,7 +56,7 @@ class Parts:
 
     def __init__(self, knowledge: KnowledgeBase) -> None:
         self.knowledge = knowledge
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock(reentrant=True)
         self._steps: dict[tuple[Any, ...], Step] = {}
         self._assumptions: dict[tuple[str, Any, str], Assumption] = {}
         self._ratings: dict[tuple[RatingResult, ...], Ratings] = {}
@@ -97,7 +97,7 @@ class Parts:
             self._steps,
             (rule.id, read),
             lambda: make(
-                Step, rule=rule.id, conclusion=rule.conclusion, facts=FrozenDict(zip(rule.reads, read, strict=True)), sources=rule.sources
+                Step, rule=rule.id, conclusion=rule.conclusion, facts=FrozenMap(zip(rule.reads, read, strict=True)), sources=rule.sources
             ),
         )
 
@@ -132,7 +132,7 @@ class Parts:
                     Step,
                     rule=policy.id,
                     conclusion=f"Recommend {modality.value}: {policy.conclusion[0].lower()}{policy.conclusion[1:]}",
-                    facts=FrozenDict({m.value: ratings[m].category.value for m in policy.preference}),
+                    facts=FrozenMap({m.value: ratings[m].category.value for m in policy.preference}),
                     sources=policy.sources,
                 ),
             )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from .knowledge import Rule
-from .model import Citation, Modality, Note, Recommendation
+from guidance_rules.model import Citation, Modality, Note, Recommendation
+from guidance_rules.rulebase.load import Rule
 
 WIDTH = 96
 

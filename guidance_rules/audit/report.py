@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditReport
-from .conditions import CASE_FIELDS
-from .model import Modality
+from guidance_rules.audit.check import AuditReport
+from guidance_rules.model import Modality
+from guidance_rules.rulebase.conditions import CASE_FIELDS
 
 COLOURS = {"ultrasound": "#2f6fb3", "fluoroscopy": "#d9822b", "both": "#7b4fa6", "landmark": "#3f9a4a"}
 CSS = """

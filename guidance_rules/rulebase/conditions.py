@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .model import Depth, Imaging, Injectate, Modality, Region, TargetSize, Tissue, Variance
+from guidance_rules.model import Depth, Imaging, Injectate, Modality, Region, TargetSize, Tissue, Variance
 
 BOOL: tuple[bool, ...] = (False, True)
 

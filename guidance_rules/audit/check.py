@@ -23,13 +23,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .conditions import CASE_FIELDS, holds
-from .errors import CaseError, EngineError, RuleFileError
-from .knowledge import KnowledgeBase, Rule, load
-from .model import Modality
-from .recommender import Recommender
-from .resolve import resolve
-from .space import VARIANCE_SETS, Space, as_json_case, escalations, free_space, site_space
+from guidance_rules.errors import CaseError, EngineError, RuleFileError
+from guidance_rules.model import Modality
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
+from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
+from guidance_rules.rulebase.resolve import resolve
+from guidance_rules.rulebase.space import VARIANCE_SETS, Space, as_json_case, escalations, free_space, site_space
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
@@ -147,7 +147,7 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
             if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
                 problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
             if i % SAMPLE_EVERY == 0:
-                samples[i] = rec.recommend_json(rec.case(as_json_case(case)))
+                samples[i] = rec.recommend_json(as_json_case(case))
         pending.clear()
 
     for i in range(start, stop):
@@ -222,7 +222,7 @@ def example_findings(rec: Recommender) -> list[Finding]:
         for expect, cases in (("fires", rule.fires), ("silent", rule.silent)):
             for case in cases:
                 try:
-                    fired = rec.evaluate(rec.case(case)._resolution.values).fired
+                    fired = rec.evaluate(rec.resolve(case).values).fired
                 except (ValidationError, EngineError) as error:
                     findings.append(Finding("error", "rule-example", f"{rule.id}: example {case} fails: {error}", case))
                     continue
@@ -242,9 +242,9 @@ def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
         for injectate in CASE_FIELDS["injectate"].values:
             got = {}
             for available in options:
-                case = rec.case({"site": site, "injectate": injectate, "available_modalities": available})
+                values = rec.resolve({"site": site, "injectate": injectate, "available_modalities": available}).values
                 try:
-                    ev = rec.evaluate(case._resolution.values)
+                    ev = rec.evaluate(values)
                 except EngineError:
                     continue  # a gap or conflict: the enumeration reports it with its case
                 fired.update(ev.fired)
@@ -457,7 +457,7 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
         if bar is not None:
             bar.close()
     if args.html:
-        from .report import write_html
+        from guidance_rules.audit.report import write_html
 
         write_html(report, Path(args.html))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))

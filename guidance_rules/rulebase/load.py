@@ -6,7 +6,6 @@ explained in `explain`. Nothing here knows any clinical fact; it only reads them
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 from collections.abc import Mapping
@@ -17,9 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
-from .errors import RuleFileError
-from .model import Category, Citation, Modality
+from guidance_rules.errors import RuleFileError
+from guidance_rules.model import Category, Citation, Modality
+from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
 
 ARTICLE = "article"
 RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
@@ -225,14 +224,6 @@ class KnowledgeBase:
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
 
-    def check_site(self, value: str) -> str:
-        """Return the site key, or raise ValueError with the closest valid key."""
-        if value in self.sites:
-            return value
-        close = difflib.get_close_matches(value, list(self.sites), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown site '{value}'{hint} Valid sites: {', '.join(self.sites)}")
-
     def propositions(self) -> tuple[str, ...]:
         return tuple(self.sources[ARTICLE].propositions) if ARTICLE in self.sources else ()
 
@@ -249,19 +240,14 @@ class KnowledgeBase:
 
 def default_rules_dir() -> Path:
     """The rule base shipped with the package (wheel), else the checkout's `rules/`."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "rules"
-    return packaged if packaged.is_dir() else here.parent / "rules"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "rules"
+    return packaged if packaged.is_dir() else package.parent / "rules"
 
 
 @functools.lru_cache(maxsize=1)
 def default_knowledge() -> KnowledgeBase:
     return load(default_rules_dir())
-
-
-def knowledge_from_context(context: Any) -> KnowledgeBase:
-    found = context.get("knowledge") if isinstance(context, Mapping) else None
-    return found if isinstance(found, KnowledgeBase) else default_knowledge()
 
 
 # libyaml's safe loader when PyYAML has it (about 10x faster); both construct plain data only.

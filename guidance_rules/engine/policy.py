@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import EngineError
-from .knowledge import KnowledgeBase, Rule
-from .model import Category, Modality
+from guidance_rules.errors import EngineError
+from guidance_rules.model import Category, Modality
+from guidance_rules.rulebase.load import KnowledgeBase, Rule
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The rule-coverage audit over the whole case space (`check`) and its HTML report (`report`)."""

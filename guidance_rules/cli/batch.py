@@ -1,0 +1,213 @@
+"""`guidance-rules batch`: many cases in, exactly one JSON line out per input record.
+
+Records are read in blocks; a block's new cases are evaluated in one engine session and
+repeated cases are answered from a bounded memo. Nothing is lost: a record that cannot be
+read or validated gets its own error record, a case the rule base cannot answer gets an error
+record too (and exit 1), and output to a file is written beside it and renamed into place
+only when complete, so an interrupted or failed run leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from guidance_rules.cli.inputs import Columns, Record, problems_of, read_csv, read_jsonl, sniff
+from guidance_rules.errors import EngineError
+from guidance_rules.recommend.cache import LRU
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import KnowledgeBase
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+ANSWER_CACHE = 16_384  # distinct cases whose output text is kept
+BLOCK = 256  # records read, and new cases evaluated together, at a time
+
+
+class BatchInputError(ValueError):
+    """The batch cannot start (input missing, output is the input): exit 2, nothing written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass
+class Tally:
+    good: int = 0
+    invalid: int = 0
+    failed: int = 0
+
+
+def _body_errors(problems: list[tuple[str, str]]) -> bytes:
+    errors = [{"field": field or None, "message": message} for field, message in problems]
+    return b'"errors":' + json.dumps(errors, separators=(",", ":")).encode()
+
+
+class Answers:
+    """Output text for blocks of records: (kind, body) where kind is 'good', 'invalid' or 'failed'."""
+
+    def __init__(self, recommender: Recommender) -> None:
+        self.recommender = recommender
+        self.memo: LRU[str, tuple[str, bytes]] = LRU(ANSWER_CACHE)
+
+    def bodies(self, records: list[Record]) -> list[tuple[str, bytes]]:
+        keys = [json.dumps(r.data, sort_keys=True) if r.data is not None else "" for r in records]
+        found: dict[str, tuple[str, bytes]] = {}
+        new: dict[str, Record] = {}
+        for record, key in zip(records, keys, strict=True):
+            if record.data is None or key in found or key in new:
+                continue
+            hit = self.memo.get(key)
+            if hit is not None:
+                found[key] = hit
+            else:
+                new[key] = record
+        answers = self.recommender.recommend_many_json([r.data for r in new.values() if r.data is not None])
+        for key, answer in zip(new, answers, strict=True):
+            if isinstance(answer, ValidationError):
+                body = ("invalid", _body_errors(problems_of(answer, self.recommender.knowledge)))
+            elif isinstance(answer, EngineError):  # a defect of the rule base, never of the input
+                body = ("failed", _body_errors([("", f"the rule base could not answer this case: {answer}")]))
+            else:
+                body = ("good", b'"recommendation":' + answer.encode())
+            found[key] = body
+            if body[0] != "failed":
+                self.memo.put(key, body)
+        return [("invalid", _body_errors(r.problems)) if r.data is None else found[k] for r, k in zip(records, keys, strict=True)]
+
+
+def process(
+    records: Iterator[Record],
+    recommender: Recommender,
+    out: BinaryIO,
+    *,
+    with_id: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> Tally:
+    """Write one output line per record, in input order; return the counts."""
+    answers = Answers(recommender)
+    tally = Tally()
+    while block := list(itertools.islice(records, BLOCK)):
+        lines = []
+        for record, (kind, body) in zip(block, answers.bodies(block), strict=True):
+            ident = b'"id":' + json.dumps(record.id).encode() + b"," if with_id else b""
+            lines.append(b'{"line":%d,' % record.line + ident + body + b"}\n")
+            setattr(tally, kind, getattr(tally, kind) + 1)
+        out.write(b"".join(lines))
+        if progress is not None:
+            progress(len(block))
+    return tally
+
+
+def _open_input(name: str, stack: contextlib.ExitStack) -> BinaryIO:
+    if name == "-":
+        return sys.stdin.buffer
+    path = Path(name)
+    if not path.exists():
+        raise BatchInputError("input", f"'{name}' not found")
+    if path.is_dir():
+        raise BatchInputError("input", f"'{name}' is a directory; give a .jsonl or .csv file")
+    return stack.enter_context(path.open("rb"))
+
+
+def _format(name: str, given: str | None, stream: BinaryIO) -> str:
+    """The input format: as given, else from the file's extension, else from its first bytes."""
+    if given:
+        return given
+    suffix = Path(name).suffix.lower() if name != "-" else ""
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    head = stream.peek(64) if hasattr(stream, "peek") else b""
+    kind = sniff(head)
+    print(
+        f"batch: reading {'standard input' if name == '-' else name} as {kind.upper()} (from its content; use --format to say)",
+        file=sys.stderr,
+    )
+    return kind
+
+
+def _check_target(out: str, source: str) -> Path:
+    target = Path(out)
+    if target.is_dir():
+        raise BatchInputError("out", f"'{out}' is a directory; give a file name")
+    if source != "-" and target.exists() and os.path.samefile(target, source):
+        raise BatchInputError("out", f"'{out}' is the input file; write the output to another file")
+    if not target.parent.is_dir():
+        raise BatchInputError("out", f"the folder of '{out}' does not exist")
+    return target
+
+
+def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    recommender = Recommender(knowledge)
+    columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
+    target = _check_target(args.out, args.input) if args.out else None
+    with contextlib.ExitStack() as stack:
+        source = _open_input(args.input, stack)
+        kind = _format(args.input, args.format, source)
+        records = (read_csv if kind == "csv" else read_jsonl)(source, columns)
+        progress = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
+            progress = bar.update
+        where = str(target) if target else "standard output"
+        if target is None:
+            try:
+                tally = process(records, recommender, sys.stdout.buffer, with_id=bool(args.id_column), progress=progress)
+                sys.stdout.buffer.flush()
+            except OSError as error:
+                print(f"error: cannot write to {where}: {error.strerror or error}", file=sys.stderr)
+                return EXIT_ERROR
+        else:
+            tally_or_error = _write_atomically(
+                target, lambda out: process(records, recommender, out, with_id=bool(args.id_column), progress=progress)
+            )
+            if isinstance(tally_or_error, OSError):
+                print(
+                    f"error: cannot write {where}: {tally_or_error.strerror or tally_or_error}; {where} was left as it was", file=sys.stderr
+                )
+                return EXIT_ERROR
+            tally = tally_or_error
+    total = tally.good + tally.invalid + tally.failed
+    print(
+        f"batch: {total} records, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
+        file=sys.stderr,
+    )
+    if tally.failed:
+        return EXIT_ERROR
+    return EXIT_INVALID if tally.invalid else EXIT_OK
+
+
+def _write_atomically(target: Path, write: Callable[[BinaryIO], Tally]) -> Tally | OSError:
+    """Write to a temporary file beside `target`, then rename it into place; on any failure or
+    interruption remove the temporary file, so `target` is either as before or complete."""
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            tally = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+        return tally
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return error
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

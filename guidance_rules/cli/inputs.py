@@ -1,0 +1,298 @@
+"""Reading cases from JSON and CSV, and explaining why one is invalid.
+
+Every problem is reported as (field, message), where the message names the allowed values
+and, for a near miss, the closest one.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from pydantic import ValidationError
+
+from guidance_rules.model import Case
+from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.load import KnowledgeBase
+
+LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
+BOOL_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.values == (False, True))
+MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
+BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
+
+
+class InputError(ValueError):
+    """Input that is not a case at all (not JSON, not an object, empty, too long)."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input record: the number of its first line, the id it carries (with `--id-column`),
+    and either the case data or the problems found."""
+
+    line: int
+    data: dict[str, Any] | None
+    problems: list[tuple[str, str]]
+    id: Any = None
+
+
+def allowed(field: str, knowledge: KnowledgeBase) -> tuple[str, ...]:
+    if field == "site":
+        return tuple(knowledge.sites)
+    spec = CASE_FIELDS.get(field)
+    if spec is None:
+        return ()
+    return tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in spec.values)
+
+
+def _suggest(value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or not choices:
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+RULE_BASE_KINDS = ("unknown_site", "contradiction", "required_without_site")
+
+
+def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[str, str]]:
+    """Field-named, actionable messages for a pydantic error on `Case`."""
+    fields = tuple(Case.model_fields)
+    out: list[tuple[str, str]] = []
+    for item in error.errors(include_url=False):
+        loc = [part for part in item["loc"] if isinstance(part, str)]
+        field = loc[0] if loc else ""
+        kind, value = item["type"], item.get("input")
+        if kind in RULE_BASE_KINDS:  # raised against the rule base: one entry per field involved
+            same = next((i for i, (_, m) in enumerate(out) if m == item["msg"]), None)
+            if same is None:
+                out.append((field, item["msg"]))
+            else:
+                out[same] = (f"{out[same][0]}, {field}", item["msg"])
+            continue
+        if kind == "extra_forbidden":
+            message = f"unknown field{_suggest(field, fields)} Valid fields: {', '.join(fields)}"
+        elif kind == "missing":
+            message = "required"
+        elif kind.startswith("value_error") or not field:
+            message = item["msg"].removeprefix("Value error, ")
+            field = field or _field_in(message, fields)
+        elif field in Case.model_fields and allowed(field, knowledge):
+            choices = allowed(field, knowledge)
+            got = (
+                f"{_short(value)} is not allowed"
+                if kind in ("enum", "bool_type", "bool_parsing")
+                else item["msg"].replace("a valid tuple", "a list")
+            )
+            message = f"{got}; allowed{' items' if field in LIST_FIELDS else ''}: {', '.join(choices)}{_suggest(value, choices)}"
+        else:
+            message = item["msg"]
+        out.append((field, message))
+    return out
+
+
+def _field_in(message: str, fields: tuple[str, ...]) -> str:
+    """A whole-case error (contradiction, missing region) still names its field first."""
+    for field in fields:
+        if message.startswith(field) or f"({field}=" in message:
+            return field
+    return "case"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object may not name a key twice (json would silently keep the last value)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InputError([(key, f"'{key}' is given twice in one object; give it once")])
+        out[key] = value
+    return out
+
+
+def parse_json_case(text: str) -> dict[str, Any]:
+    """One case from JSON text; InputError if it is not one JSON object with unique keys."""
+    if not text.strip():
+        raise InputError([("", "empty input: expected a JSON object describing one case")])
+    if len(text) > MAX_LINE:
+        raise InputError([("", f"input too long ({len(text)} characters; at most {MAX_LINE})")])
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except InputError:
+        raise
+    except RecursionError:
+        raise InputError([("", "not valid JSON: nested too deeply")]) from None
+    except ValueError as error:  # JSONDecodeError, and integers longer than Python will convert
+        raise InputError([("", f"not valid JSON: {error}")]) from None
+    if not isinstance(data, dict):
+        raise InputError([("", f"expected a JSON object with case fields, got {type(data).__name__}")])
+    return data
+
+
+def csv_value(field: str, raw: str) -> Any:
+    """CSV cells are text: booleans are true/false, lists are separated by ';'."""
+    text = raw.strip()
+    if field in LIST_FIELDS:
+        return [part.strip() for part in text.split(";") if part.strip()]
+    if field in BOOL_FIELDS:
+        lowered = text.lower()
+        return {"true": True, "false": False}.get(lowered, text)
+    return text
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What to do with input keys that are not case fields: carry one as the record's id, and
+    either reject the others (the default: a misspelt field must not be dropped silently) or
+    ignore them."""
+
+    id_column: str | None = None
+    ignore_extra: bool = False
+
+    def split(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], list[tuple[str, str]]]:
+        """(id, case fields, problems) of one record's keys."""
+        ident = data.pop(self.id_column, None) if self.id_column else None
+        extra = [key for key in data if key not in CASE_FIELDS and key != "site"]
+        if not extra:
+            return ident, data, []
+        if self.ignore_extra:
+            return ident, {k: v for k, v in data.items() if k not in extra}, []
+        hint = "; to carry it to the output use --id-column NAME, to skip such columns use --extra-columns ignore"
+        return ident, data, [(key, f"'{key}' is not a case field{_suggest(key, tuple(Case.model_fields))}{hint}") for key in extra]
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes without the line end) for each line; None for a line longer than
+    MAX_LINE, whose bytes are skipped unread so memory stays bounded."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while (rest := stream.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        if number == 1:
+            line = line.removeprefix(BOM)
+        yield number, line.rstrip(b"\r\n")
+
+
+def _too_long() -> list[tuple[str, str]]:
+    return [("", f"line too long (more than {MAX_LINE} bytes); not read")]
+
+
+def read_jsonl(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]:
+    """One record per non-blank line. Each line's problems (not UTF-8, not JSON, a duplicate
+    key, a number too long to convert) become that line's error record; reading goes on."""
+    for number, raw in _lines(stream):
+        if raw is None:
+            yield Record(number, None, _too_long())
+            continue
+        if not raw.strip():
+            continue  # blank lines separate nothing in JSON Lines; they are not records
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield Record(number, None, [("", f"not UTF-8 text: byte 0x{raw[error.start]:02x} at position {error.start + 1}")])
+            continue
+        try:
+            data = parse_json_case(text)
+        except InputError as error:
+            yield Record(number, None, error.problems)
+            continue
+        ident, data, problems = columns.split(data)
+        yield Record(number, None if problems else data, problems, ident)
+
+
+def _invalid_text(cells: list[str]) -> int | None:
+    """Index of the first cell holding bytes that were not UTF-8 (decoded as surrogates)."""
+    for i, cell in enumerate(cells):
+        if any("\udc80" <= ch <= "\udcff" for ch in cell):
+            return i
+    return None
+
+
+def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]:
+    """One record per CSV row, numbered by its first line (a quoted cell may span lines). A row
+    of empty cells is still a record; only an entirely empty line is skipped."""
+    csv.field_size_limit(MAX_LINE)
+    long_lines: set[int] = set()
+
+    def text() -> Iterator[str]:
+        for number, raw in _lines(stream):
+            if raw is None:
+                long_lines.add(number)
+                raw = b""
+            yield raw.decode("utf-8", "surrogateescape") + "\n"
+
+    reader = csv.reader(text())
+    header: list[str] | None = None
+    header_problems: list[tuple[str, str]] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Record(start, None, [("", f"not a valid CSV row: {error}")])
+            continue
+        if header is None:
+            if not row:
+                continue
+            header = [cell.strip() for cell in row]
+            header_problems = _header_problems(header, columns)
+            continue
+        if not row:
+            continue  # an empty line
+        if any(n in long_lines for n in range(start, reader.line_num + 1)):
+            yield Record(start, None, _too_long())
+        elif header_problems:
+            yield Record(start, None, header_problems)
+        elif (bad := _invalid_text(row)) is not None:
+            yield Record(start, None, [(header[bad] if bad < len(header) else "", "not UTF-8 text")])
+        elif len(row) != len(header):
+            yield Record(start, None, [("", f"expected {len(header)} cells as in the header, got {len(row)}")])
+        else:
+            ident = None
+            data: dict[str, Any] = {}
+            for name, cell in zip(header, row, strict=True):
+                if name == columns.id_column:
+                    ident = cell.strip()
+                elif cell.strip():
+                    data[name] = csv_value(name, cell)
+            _, data, problems = columns.split(data)
+            yield Record(start, None if problems else data, problems, ident)
+
+
+def _header_problems(header: list[str], columns: Columns) -> list[tuple[str, str]]:
+    """Problems of the header row itself, reported on every row (so none is lost silently)."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            return [(name, f"column '{name}' appears twice in the header; give each column once")]
+        seen.add(name)
+    if columns.id_column and columns.id_column not in header:
+        return [("", f"--id-column '{columns.id_column}' is not a column of the header ({', '.join(header)})")]
+    return []
+
+
+def sniff(head: bytes) -> str:
+    """'jsonl' when the first non-blank byte opens a JSON object, else 'csv'."""
+    stripped = head.removeprefix(BOM).lstrip()
+    return "jsonl" if stripped.startswith(b"{") else "csv"

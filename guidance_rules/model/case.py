@@ -1,0 +1,123 @@
+"""The input model: the public enums and `Case`, plain validated data.
+
+Names and values follow `shared/spec/contract.md`. A `Case` knows nothing of any rule base:
+which sites exist, how absent values are filled and which combinations contradict each other
+are read from `rules/` when a `Recommender` resolves the case (`rulebase.resolve`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+
+LIST_LIMIT = 8  # longest list a case field may hold; checked before any item is validated
+
+
+class Modality(StrEnum):
+    ULTRASOUND = "ultrasound"
+    FLUOROSCOPY = "fluoroscopy"
+    BOTH = "both"
+    LANDMARK = "landmark"
+
+
+class Category(StrEnum):
+    USUALLY_APPROPRIATE = "usually_appropriate"
+    MAY_BE_APPROPRIATE = "may_be_appropriate"
+    USUALLY_NOT_APPROPRIATE = "usually_not_appropriate"
+
+
+class Region(StrEnum):
+    PERIPHERAL = "peripheral"
+    SPINAL = "spinal"
+
+
+class Depth(StrEnum):
+    SUPERFICIAL = "superficial"
+    INTERMEDIATE = "intermediate"
+    DEEP = "deep"
+
+
+class Tissue(StrEnum):
+    JOINT = "joint"
+    TENDON = "tendon"
+    TENDON_SHEATH = "tendon_sheath"
+    LIGAMENT = "ligament"
+    BURSA = "bursa"
+    NERVE = "nerve"
+    FASCIAL_PLANE = "fascial_plane"
+    EPIDURAL = "epidural"
+
+
+class TargetSize(StrEnum):
+    LARGE = "large"
+    SMALL = "small"
+
+
+class Injectate(StrEnum):
+    CORTICOSTEROID = "corticosteroid"
+    LOCAL_ANESTHETIC = "local_anesthetic"
+    HYALURONIC_ACID = "hyaluronic_acid"
+    PRP = "prp"
+    CELL_BASED = "cell_based"
+    OTHER = "other"
+
+
+class Variance(StrEnum):
+    OBESITY = "obesity"
+    PRIOR_SURGERY = "prior_surgery"
+    ATYPICAL_ANATOMY = "atypical_anatomy"
+    EFFUSION = "effusion"
+
+
+class Imaging(StrEnum):
+    ULTRASOUND = "ultrasound"
+    FLUOROSCOPY = "fluoroscopy"
+
+
+class Case(BaseModel):
+    """One injection case. Absent fields are filled from the site, the tissue or a default,
+    and each filled value is reported under `assumptions` in the recommendation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=200)
+
+    site: str | None = Field(default=None, description="A key of the site catalogue in rules/sites.yaml.")
+    region: Region | None = None
+    depth: Depth | None = None
+    tissue: Tissue | None = None
+    target_size: TargetSize | None = None
+    palpable: StrictBool | None = Field(default=None, description="The target is easily palpated.")
+    injectate: Injectate
+    anatomy_variance: tuple[Variance, ...] | None = Field(default=None, max_length=8)
+    near_neurovascular: StrictBool | None = Field(default=None, description="The needle path runs close to nerves or vessels.")
+    precise_plane: StrictBool | None = Field(default=None, description="The needle must follow a precise plane (perineural, fascial).")
+    compartment_specific: StrictBool | None = Field(
+        default=None, description="A specific facet, recess or compartment inside a larger joint."
+    )
+    bone_obscures_path: StrictBool | None = Field(default=None, description="Bony or muscular cover hides the target.")
+    contrast_confirmation: StrictBool | None = Field(default=None, description="Placement is to be confirmed with contrast.")
+    available_modalities: tuple[Imaging, ...] | None = Field(default=None, max_length=4, description="The imaging this clinic has.")
+
+    @field_validator("anatomy_variance", "available_modalities", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse an oversized or nested list before pydantic validates it item by item, so a
+        hostile input fails fast with one error instead of a million (or a RecursionError)."""
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if len(value) > LIST_LIMIT:
+                raise ValueError(f"{len(value)} items given; at most {LIST_LIMIT} are allowed")
+            if any(isinstance(item, (list, tuple, dict, set, frozenset)) for item in value):
+                raise ValueError("a flat list of values is expected, not a list of lists or objects")
+        return value
+
+    @field_validator("anatomy_variance", "available_modalities", mode="after")
+    @classmethod
+    def _canonical_set(cls, value: tuple[StrEnum, ...] | None) -> tuple[Any, ...] | None:
+        """Lists are sets: order and repeats carry no meaning, so store them sorted and unique."""
+        return None if value is None else tuple(sorted(set(value)))
+
+    def key(self) -> tuple[Any, ...]:
+        """The case's value as a hashable tuple (with each value's type, so `1` is never `True`)."""
+        values = tuple(self.__dict__.values())
+        return values, tuple(map(type, values))

@@ -1,0 +1,279 @@
+"""The entry point: validate, resolve, chain through the strata, choose, explain, cache.
+
+`Recommender` ties one rule base to one compiled engine. `recommend()` uses a shared
+Recommender over the shipped rule base. Both are safe to call from many threads.
+
+Every answer is computed from a case validated here: a `Case` is plain data and can be
+altered without validation (`model_copy(update=...)`, `model_construct`), so the cache is keyed
+by the case's value and types, a key is stored only for a case that validated and resolved,
+and anything else is validated again from its fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import Enum
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from guidance_rules._sync import ForkSafeLock
+from guidance_rules.engine.compile import Compiled, Stratum, compile_rules, flatten
+from guidance_rules.engine.durable import DurableEngine, FireHook, Session
+from guidance_rules.engine.policy import RatingResult, rate, select
+from guidance_rules.errors import CaseError, EngineError
+from guidance_rules.model import Case, Modality, Recommendation
+from guidance_rules.recommend.cache import LRU
+from guidance_rules.recommend.explain import Evaluation, Parts
+from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge
+from guidance_rules.rulebase.resolve import Resolution, resolve
+
+T = TypeVar("T")
+MEMO_LIMIT = 65_536  # entries per stratum memo; least recently used entries are dropped
+
+
+class Recommender:
+    """Recommendations from one rule base. Thread-safe; answers are cached and read-only.
+
+    Close it (or use it as a context manager) to free its engine at once; otherwise the engine
+    is freed when the Recommender is garbage-collected."""
+
+    def __init__(self, knowledge: KnowledgeBase | None = None, *, cache_size: int = 8192, on_fire: FireHook | None = None):
+        self.knowledge = knowledge or default_knowledge()
+        self.compiled: Compiled = compile_rules(self.knowledge)
+        self.engine = DurableEngine(self.compiled.ruleset_json, {r.id for r in self.knowledge.rules}, on_fire=on_fire)
+        self._by_id = {rule.id: rule for rule in self.knowledge.rules}
+        self._parts = Parts(self.knowledge)
+        # Strata after the first read only a few keys (stratum 2: six booleans), so their result
+        # is memoised by exact input: durable fires each distinct input once. Bounded; exact.
+        self._memo: dict[int, LRU[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: LRU(MEMO_LIMIT) for s in self.compiled.strata[1:]}
+        self._choices: LRU[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = LRU(MEMO_LIMIT)
+        self._answers: LRU[tuple[Any, ...], Recommendation] = LRU(cache_size)
+        self._json: LRU[tuple[Any, ...], str] = LRU(cache_size)
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def validate(self, data: Case | Mapping[str, Any]) -> Case:
+        """A Case validated from its fields (a Case is validated again: it may have been altered)."""
+        if isinstance(data, Case):
+            data = {name: value for name, value in data.__dict__.items() if value is not None}
+        return Case.model_validate(data)
+
+    def resolve(self, data: Case | Mapping[str, Any]) -> Resolution:
+        """Validate, then fill in every absent value from this rule base and reject contradictions;
+        a case invalid against the rule base raises `ValidationError` located at its fields."""
+        case = self.validate(data)
+        return self._resolve(case)
+
+    def _resolve(self, case: Case) -> Resolution:
+        try:
+            return resolve(case, self.knowledge)
+        except CaseError as error:
+            raise invalid_case(error, case) from None
+
+    def _cached(self, cache: LRU[tuple[Any, ...], Any], data: Case | Mapping[str, Any]) -> tuple[Any, Case | None, tuple[Any, ...]]:
+        """(answer, None, key) when cached; else (None, validated case, its key)."""
+        if isinstance(data, Case):
+            try:
+                key = data.key()
+                found = cache.get(key)
+            except TypeError:  # an unhashable value: it never validated
+                found = None
+            if found is not None:
+                return found, None, key
+        case = self.validate(data)
+        key = case.key()
+        return cache.get(key), case, key
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def recommend(self, data: Case | Mapping[str, Any]) -> Recommendation:
+        found, case, key = self._cached(self._answers, data)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        assert case is not None
+        resolution = self._resolve(case)
+        answer = self._parts.build(resolution, self.evaluate(resolution.values))
+        self._answers.put(key, answer)
+        return answer
+
+    def recommend_json(self, data: Case | Mapping[str, Any]) -> str:
+        """The Recommendation as compact JSON text (cached too: batch output is mostly this)."""
+        found, case, key = self._cached(self._json, data)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        text = self.recommend(case if case is not None else data).model_dump_json()
+        self._json.put(key, text)
+        return text
+
+    def recommend_many(self, cases: list[Case | Mapping[str, Any]]) -> list[Recommendation | ValidationError | EngineError]:
+        """Answers for many cases, evaluated in one engine session; each case that is invalid or
+        that the rule base cannot answer gets its error in its place. Answers are cached."""
+        return self._many(cases, self._answers, lambda answer: answer)
+
+    def recommend_many_json(self, cases: list[Case | Mapping[str, Any]]) -> list[str | ValidationError | EngineError]:
+        """`recommend_many`, each answer as compact JSON text (cached too: batch output is mostly this)."""
+        return self._many(cases, self._json, lambda answer: answer.model_dump_json())
+
+    def _many(
+        self, cases: list[Case | Mapping[str, Any]], cache: LRU[tuple[Any, ...], T], dress: Callable[[Recommendation], T]
+    ) -> list[T | ValidationError | EngineError]:
+        out: list[T | ValidationError | EngineError | None] = [None] * len(cases)
+        todo: list[tuple[int, tuple[Any, ...], Resolution | Recommendation]] = []
+        for i, data in enumerate(cases):
+            try:
+                found, case, key = self._cached(cache, data)
+                if found is not None:
+                    out[i] = found
+                    continue
+                assert case is not None
+                answer = self._answers.get(key) if cache is not self._answers else None
+                todo.append((i, key, answer if answer is not None else self._resolve(case)))
+            except ValidationError as error:
+                out[i] = error
+        pending = [(i, key, r) for i, key, r in todo if isinstance(r, Resolution)]
+        evaluations = iter(self.evaluate_many([r.values for _, _, r in pending]))
+        for i, key, known in todo:
+            if isinstance(known, Resolution):
+                evaluation = next(evaluations)
+                if isinstance(evaluation, EngineError):
+                    out[i] = evaluation
+                    continue
+                known = self._parts.build(known, evaluation)
+                self._answers.put(key, known)
+            out[i] = dressed = dress(known)
+            cache.put(key, dressed)
+        return out  # type: ignore[return-value]
+
+    def _fire(self, session: Session, stratum: Stratum, batch: list[dict[str, Any]]) -> list[tuple[Rule, ...]]:
+        """Fire one stratum for every case in the batch; strata after the first are memoised."""
+        facts = [flatten(values, stratum.keys) for values in batch]
+        memo = self._memo.get(stratum.number)
+        keys = [tuple(fact.values()) for fact in facts] if memo is not None else []
+        out: list[tuple[Rule, ...] | None] = [None] * len(facts)
+        missing: list[int] = []
+        for i in range(len(facts)):
+            found = memo.get(keys[i]) if memo is not None else None
+            if found is None:
+                missing.append(i)
+            else:
+                out[i] = found
+        fired_ids = session.fire_many(stratum.number, [facts[i] for i in missing])
+        for i, ids in zip(missing, fired_ids, strict=True):
+            # A rule testing "list includes any of" fires once per matching value: one step each.
+            fired = tuple(sorted({self._by_id[r] for r in ids}, key=_order))
+            out[i] = fired
+            if memo is not None:
+                memo.put(keys[i], fired)
+        return out  # type: ignore[return-value]
+
+    def evaluate(self, resolved: Mapping[str, Any]) -> Evaluation:
+        """Run the strata for fully resolved values (as `resolve` produces them)."""
+        (result,) = self.evaluate_many([resolved])
+        if isinstance(result, EngineError):
+            raise result
+        return result
+
+    def evaluate_many(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
+        """Evaluate many resolved cases in one engine session (durable's session start is most of
+        its per-case cost). A case the rule base cannot answer gets its EngineError in its place."""
+        compiled = self.compiled
+        states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
+        chains: list[list[Rule]] = [[] for _ in batch]
+        results: list[Evaluation | EngineError | None] = [None] * len(batch)
+        with self.engine.session() as session:
+            for stratum in compiled.derive:
+                for i, fired in enumerate(self._fire(session, stratum, states)):
+                    chains[i].extend(fired)
+                    states[i].update(dict.fromkeys(stratum.produces, False))
+                    states[i].update({str(r.derive): True for r in fired})
+            live: list[int] = []
+            choices: dict[int, tuple[dict[Modality, RatingResult], Modality]] = {}
+            for i, rated in enumerate(self._fire(session, compiled.rate, states)):
+                chains[i].extend(rated)
+                try:
+                    choices[i] = self._choose(rated, batch[i])
+                except EngineError as error:
+                    results[i] = error
+                    continue
+                states[i]["modality"] = choices[i][1].value
+                live.append(i)
+            for i, outputs in zip(live, self._fire(session, compiled.output, [states[i] for i in live]), strict=True):
+                ratings, modality = choices[i]
+                results[i] = Evaluation(states[i], chains[i], ratings, modality, list(outputs))
+        return results  # type: ignore[return-value]
+
+    def _choose(self, rated: tuple[Rule, ...], resolved: Mapping[str, Any]) -> tuple[dict[Modality, RatingResult], Modality]:
+        """Ratings and modality from the fired rating rules (a pure function of them, so memoised)."""
+        found = self._choices.get(rated)
+        if found is None:
+            try:
+                ratings = rate(rated)
+                found = ratings, select(self.knowledge, ratings)
+            except EngineError as error:
+                raise EngineError(f"{error} (case {_describe(resolved)})") from None
+            self._choices.put(rated, found)
+        return found
+
+    def cache_clear(self) -> None:
+        caches: list[LRU[Any, Any]] = [self._answers, self._json, self._choices, *self._memo.values()]
+        for cache in caches:
+            cache.clear()
+
+    def close(self) -> None:
+        """Free the engine's ruleset now; later evaluations raise EngineError (cached answers stay)."""
+        self.engine.close()
+
+    def __enter__(self) -> Recommender:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def invalid_case(error: CaseError, case: Case) -> ValidationError:
+    """A rule-base error as pydantic's ValidationError, with one entry per field involved."""
+    details: list[InitErrorDetails] = [
+        {
+            "type": PydanticCustomError(error.kind, "{message}", {"message": str(error)}),
+            "loc": (name,),
+            "input": _plain(getattr(case, name, None)),
+        }
+        for name in error.fields
+    ]
+    return ValidationError.from_exception_data("Case", details)
+
+
+def _order(rule: Rule) -> int:
+    return rule.index
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}={v}" for k, v in values.items() if v not in ("", ())) + "}"
+
+
+_default: Recommender | None = None
+_default_lock = ForkSafeLock()
+
+
+def default_recommender() -> Recommender:
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Recommender()
+    return _default
+
+
+def recommend(case: Case | Mapping[str, Any]) -> Recommendation:
+    """Recommend imaging guidance for one case (a `Case` or a plain dict), with every reason.
+
+    Invalid input raises `pydantic.ValidationError` naming the field; nothing is recommended.
+    """
+    return default_recommender().recommend(case)
