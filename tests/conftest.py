@@ -40,6 +40,13 @@ def examples() -> list[tuple[str, dict[str, Any]]]:
     return [(p.stem, json.loads(p.read_text())) for p in sorted(EXAMPLES.glob("*.json"))]
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared objects out in full: rule files may not use anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 RuleEdit = Callable[[dict[str, Any]], None]
 
 
@@ -54,7 +61,7 @@ def rule_copy(tmp_path: Path) -> Callable[[str, RuleEdit], Path]:
         path = target / file
         data = yaml.safe_load(path.read_text())
         edit(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(yaml.dump(data, Dumper=_PlainDumper, sort_keys=False))
         return target
 
     return make

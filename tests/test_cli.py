@@ -122,9 +122,9 @@ def test_version() -> None:
     assert result.returncode == 0 and "rule base 1.0.0" in result.stdout and "sha256:" in result.stdout
 
 
-def test_broken_rule_base_exits_1_naming_the_file(tmp_path: Path) -> None:
+def test_a_broken_rule_base_given_with_rules_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     result = run("--rules", str(tmp_path), "rules")
-    assert result.returncode == 1 and "Traceback" not in result.stderr and "ruleset.yaml" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "ruleset.yaml" in result.stderr
 
 
 def _lines(text: str) -> list[dict[str, Any]]:
@@ -144,11 +144,11 @@ def test_batch_jsonl_loses_no_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     result = run("batch", str(source), "--out", str(out))
     assert result.returncode == 2
-    assert "5 lines, 2 recommended, 3 invalid" in result.stderr
+    assert "4 records, 2 recommended, 2 invalid" in result.stderr
     records = _lines(out.read_text())
-    assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
+    assert [r["line"] for r in records] == [1, 2, 3, 5]  # a blank line is not a record
     assert records[0]["recommendation"]["modality"] == "landmark"
-    assert records[4]["recommendation"]["modality"] == "fluoroscopy"
+    assert records[3]["recommendation"]["modality"] == "fluoroscopy"
     assert records[2]["errors"][0]["field"] == "injectate"
     assert "Traceback" not in result.stderr
 
@@ -172,3 +172,16 @@ def test_batch_all_good_exits_0(tmp_path: Path) -> None:
     source.write_text('{"site": "hip", "injectate": "prp"}\n' * 3)
     result = run("batch", str(source))
     assert result.returncode == 0 and len(_lines(result.stdout)) == 3
+
+
+def test_bad_input_of_every_kind_exits_2_not_1(tmp_path: Path) -> None:
+    """Before: a 5,000-digit integer, bad files under `examples --dir` and a missing `--rules`
+    directory were reported as internal errors (exit 1)."""
+    assert_invalid(run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpable": ' + "9" * 5_000 + "}"), "JSON")
+    bad = tmp_path / "examples"
+    bad.mkdir()
+    (bad / "a.json").write_text('{"case": {"site": "knee", "injectate": "prp"}, "case": {}}')
+    assert_invalid(run("examples", "--dir", str(bad)), "a.json")
+    (bad / "a.json").write_bytes(b'{"case": "\xff"}')
+    assert_invalid(run("examples", "--dir", str(bad)), "a.json")
+    assert_invalid(run("--rules", str(tmp_path / "nonexistent"), "rules"), "rule directory not found")

@@ -132,7 +132,7 @@ def test_large_batch_streams_in_bounded_memory(tmp_path: Path) -> None:
     script = (
         "import re, sys, runpy\n"
         "sys.argv = ['guidance-rules', 'batch', sys.argv[1]]\n"
-        "try:\n    runpy.run_module('guidance_rules.cli', run_name='__main__')\n"
+        "try:\n    runpy.run_module('guidance_rules', run_name='__main__')\n"
         "except SystemExit as exit:\n    code = exit.code\n"
         "sys.stdout.flush()\n"
         "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.rulebase.load import KnowledgeBase, load
+from guidance_rules.rulebase.load import KnowledgeBase, default_rules_dir, load
 from tests.conftest import SHARED_SPEC, find_rule
 
 CONTRACT_SITES = [
@@ -152,14 +155,109 @@ def test_duplicate_rule_id(rule_copy: Any) -> None:
     _expect_error(folder, "imaging.yaml", "DC-CELL-BASED", "id")
 
 
-def test_cycle_among_derived_facts(rule_copy: Any) -> None:
-    from guidance_rules.engine.compile import compile_rules
-
+def test_cycle_among_derived_facts_is_found_at_load(rule_copy: Any) -> None:
     folder = rule_copy("landmark.yaml", lambda d: find_rule(d, "LU-SMALL")["when"].update(imaging_indicated=True))
     with pytest.raises(RuleFileError, match="cycle among derived facts"):
-        compile_rules(load(folder))
+        load(folder)
 
 
 def test_bad_site_default_value(rule_copy: Any) -> None:
     folder = rule_copy("sites.yaml", lambda d: d["sites"]["knee"]["defaults"].update(depth="shallow"))
     _expect_error(folder, "sites.yaml", None, "sites.knee.defaults.depth")
+
+
+# -- hostile rule directories (issue 9) ------------------------------------------------------------
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), target)
+    return target
+
+
+def test_a_fifo_named_yaml_is_refused_not_waited_on(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "landmark.yaml").unlink()
+    os.mkfifo(folder / "landmark.yaml")
+    with pytest.raises(RuleFileError, match=r"landmark\.yaml: not a regular file"):
+        load(folder)
+
+
+def test_a_link_to_a_device_is_refused_not_read_forever(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "landmark.yaml").unlink()
+    (folder / "landmark.yaml").symlink_to("/dev/zero")
+    with pytest.raises(RuleFileError, match="not a regular file"):
+        load(folder)
+
+
+def test_a_symlink_loop_is_a_rule_file_error(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "landmark.yaml").unlink()
+    (folder / "landmark.yaml").symlink_to(folder / "landmark.yaml")
+    with pytest.raises(RuleFileError, match=r"landmark\.yaml: cannot be read"):
+        load(folder)
+
+
+def test_an_alias_bomb_is_refused_at_load(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "imaging.yaml"
+    bomb = "".join(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    text = path.read_text().replace("rules:", "bomb_base: &a0 [1]\n" + bomb + "rules:", 1)
+    path.write_text(text)
+    with pytest.raises(RuleFileError, match="anchors and aliases"):
+        load(folder)
+
+
+def test_an_alias_inside_a_rules_examples_is_refused(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "imaging.yaml"
+    text = path.read_text()
+    assert "fires: [" in text or "fires:" in text
+    data = yaml.safe_load(text)
+    first = data["rules"][0]
+    first["examples"]["silent"] = [first["examples"]["fires"][0]]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))  # safe_dump writes the shared case as an alias
+    assert "*id" in path.read_text()
+    with pytest.raises(RuleFileError, match="anchors and aliases"):
+        load(folder)
+
+
+@pytest.mark.parametrize(
+    ("file", "original", "duplicated"),
+    [
+        ("landmark.yaml", "    when: {depth: superficial, ", "    when: {depth: deep, depth: superficial, "),
+        ("sites.yaml", "  knee:\n", "  knee:\n    title: duplicate\n  knee:\n"),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, file: str, original: str, duplicated: str) -> None:
+    folder = _copy(tmp_path)
+    path = folder / file
+    text = path.read_text()
+    assert original in text
+    path.write_text(text.replace(original, duplicated, 1))
+    with pytest.raises(RuleFileError, match="given twice"):
+        load(folder)
+
+
+def test_ruleset_may_not_name_a_file_outside_the_directory(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "landmark.yml").write_text((folder / "landmark.yaml").read_text())
+    path = folder / "ruleset.yaml"
+    path.write_text(path.read_text().replace("landmark.yaml,", "../elsewhere/landmark.yml,"))
+    (folder / "landmark.yaml").unlink()
+    with pytest.raises(RuleFileError, match="plain file name"):
+        load(folder)
+
+
+def test_the_digest_covers_every_file_read(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    before = load(folder).digest
+    for name in ("questions.yaml", "sources.yaml", "ruleset.yaml"):
+        path = folder / name
+        path.write_text(path.read_text() + "\n# an edit\n")
+        after = load(folder).digest
+        assert after != before, name
+        before = after

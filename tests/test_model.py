@@ -40,7 +40,7 @@ def test_booleans_are_strict() -> None:
 
 def test_unknown_site_suggests_the_closest() -> None:
     with pytest.raises(ValidationError, match="did you mean 'hip'"):
-        Case(site="hipp", injectate="prp")
+        recommend(Case(site="hipp", injectate="prp"))
 
 
 def test_unknown_keys_are_rejected() -> None:
@@ -55,7 +55,7 @@ def test_injectate_is_required() -> None:
 def test_anatomy_is_required_without_a_site(missing: str) -> None:
     data = {k: v for k, v in CUSTOM.items() if k != missing}
     with pytest.raises(ValidationError, match=f"{missing} is required when no site is given"):
-        Case.model_validate(data)
+        recommend(data)
 
 
 @pytest.mark.parametrize(
@@ -72,13 +72,14 @@ def test_anatomy_is_required_without_a_site(missing: str) -> None:
 )
 def test_each_contradiction_is_rejected(case: dict[str, Any], constraint: str) -> None:
     with pytest.raises(ValidationError, match=constraint):
-        Case.model_validate({**case, "injectate": "prp"})
+        recommend({**case, "injectate": "prp"})
 
 
 @pytest.mark.parametrize(("field", "value"), [("region", "spinal"), ("tissue", "bursa")])
 def test_site_identity_cannot_be_contradicted(field: str, value: str) -> None:
-    with pytest.raises(ValidationError, match="contradicts site 'knee'"):
-        Case.model_validate({**BASE, field: value})
+    with pytest.raises(ValidationError, match="contradicts site 'knee'") as caught:
+        recommend({**BASE, field: value})
+    assert {e["loc"][0] for e in caught.value.errors()} == {field, "site"}
 
 
 def test_site_defaults_are_assumptions_with_origin() -> None:

@@ -258,10 +258,10 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
             header = [cell.strip() for cell in row]
             header_problems = _header_problems(header, columns)
             continue
-        if not row:
-            continue  # an empty line
         if any(n in long_lines for n in range(start, reader.line_num + 1)):
             yield Record(start, None, _too_long())
+        elif not row:
+            continue  # an empty line
         elif header_problems:
             yield Record(start, None, header_problems)
         elif (bad := _invalid_text(row)) is not None:

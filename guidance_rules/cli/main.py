@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from guidance_rules import __version__
+from guidance_rules._version import __version__
 from guidance_rules.cli import render
 from guidance_rules.cli.inputs import InputError, parse_json_case, problems_of
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
@@ -110,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for field, message in error.problems:
             print(f"invalid input: {field + ': ' if field else ''}{message}", file=sys.stderr)
         return EXIT_INVALID
-    except RuleFileError as error:
+    except RuleFileError as error:  # a rule base the user named is their input (2); the shipped one is ours (1)
         print(f"rule base error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_INVALID if args.rules else EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
@@ -202,9 +202,14 @@ def load_examples(folder: Path) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for path in sorted(folder.glob("*.json")):
         try:
-            out.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
-        except json.JSONDecodeError as error:
-            raise Invalid([(path.name, f"not valid JSON: {error}")]) from None
+            data = parse_json_case(path.read_text(encoding="utf-8"))
+        except InputError as error:
+            raise Invalid([(path.name, message) for _, message in error.problems]) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise Invalid([(path.name, f"cannot be read as UTF-8 text: {error}")]) from None
+        if not isinstance(data.get("case"), dict):
+            raise Invalid([(path.name, 'an example is {"case": {...}, "expected": "<modality>", "why": "..."}')])
+        out.append((path.stem, data))
     if not out:
         raise Invalid([(str(folder), "no example case files (*.json)")])
     return out
@@ -270,7 +275,7 @@ def cmd_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    from guidance_rules.audit.check import run_audit_command
+    from guidance_rules.cli.audit import run_audit_command
 
     return run_audit_command(args, knowledge)
 

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guidance_rules.errors import RuleFileError
 from guidance_rules.rulebase.conditions import Test
-from guidance_rules.rulebase.load import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import KnowledgeBase, Rule, derivation_levels
 
 STRATUM_KEY = "stratum"
 
@@ -85,34 +84,6 @@ def _expression(test: Test) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
-def _derive_strata(knowledge: KnowledgeBase) -> dict[str, int]:
-    """Stratum of each derivation rule; a cycle among derived facts is a load error."""
-    derivers: dict[str, list[Rule]] = {}
-    for rule in knowledge.rules:
-        if rule.kind == "derive" and rule.derive:
-            derivers.setdefault(rule.derive, []).append(rule)
-    fact_level: dict[str, int] = {}
-    visiting: list[str] = []
-
-    def level(fact: str) -> int:
-        if fact in fact_level:
-            return fact_level[fact]
-        if fact in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(fact) :], fact])
-            rule = derivers[fact][0]
-            raise RuleFileError(rule.file, f"cycle among derived facts: {cycle}", rule=rule.id, key="when")
-        visiting.append(fact)
-        result = max((rule_level(rule) for rule in derivers.get(fact, [])), default=0)
-        visiting.pop()
-        fact_level[fact] = result
-        return result
-
-    def rule_level(rule: Rule) -> int:
-        return 1 + max((level(f) for f in rule.reads if f in knowledge.facts), default=0)
-
-    return {rule.id: rule_level(rule) for rule in knowledge.rules if rule.kind == "derive"}
-
-
 def _stratum(number: int, rules: list[Rule]) -> Stratum:
     keys = sorted({key for rule in rules for test in rule.tests for key in keys_for(test)})
     produces = sorted({rule.derive for rule in rules if rule.derive})
@@ -120,7 +91,7 @@ def _stratum(number: int, rules: list[Rule]) -> Stratum:
 
 
 def compile_rules(knowledge: KnowledgeBase) -> Compiled:
-    levels = _derive_strata(knowledge)
+    levels = derivation_levels(knowledge.rules, knowledge.facts)
     top = max(levels.values(), default=0)
     derive = tuple(_stratum(n, [r for r in knowledge.rules if levels.get(r.id) == n]) for n in range(1, top + 1))
     rate = _stratum(top + 1, [r for r in knowledge.rules if r.kind == "rate"])

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+import os
+import re
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -252,19 +255,91 @@ def default_knowledge() -> KnowledgeBase:
 
 # libyaml's safe loader when PyYAML has it (about 10x faster); both construct plain data only.
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_RULE_FILE = 4 * 1024 * 1024  # bytes; the whole shipped rule base is under 100 KB
+RULE_FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.yaml$"  # a plain name inside the rule directory
 
 
-def _read(path: Path) -> Any:
-    try:
-        with path.open("rb") as handle:
-            return yaml.load(handle, Loader=_SAFE_LOADER)
-    except FileNotFoundError:
-        raise RuleFileError(path.name, "file is missing from the rule base") from None
-    except yaml.YAMLError as error:
-        raise RuleFileError(path.name, f"not valid YAML: {error}") from None
+class _RuleLoader(_SAFE_LOADER):  # type: ignore[misc]
+    """Safe loading, plus: no anchors or aliases (an alias bomb expands to gigabytes when
+    walked) and no key given twice in one mapping (YAML would silently keep the last)."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise yaml.constructor.ConstructorError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in rule files; write the value out", node.start_mark
+            )
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "in the mapping starting",
+                        node.start_mark,
+                        f"key '{key_node.value}' is given twice; give it once",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep)
 
 
-def _schema(path: Path, spec: type[BaseModel], data: Any) -> Any:
+class _Files:
+    """Reads the rule files of one directory, each once, safely, and digests what it read.
+
+    Only regular files are read (a FIFO would block forever, a link to a device never end),
+    at most MAX_RULE_FILE bytes each, and only plain names inside the directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.read: dict[str, bytes] = {}
+
+    def data(self, name: str) -> Any:
+        raw = self.raw(name)
+        try:
+            return yaml.load(raw, Loader=_RuleLoader)
+        except yaml.YAMLError as error:
+            raise RuleFileError(name, f"not valid YAML: {error}") from None
+        except RecursionError:
+            raise RuleFileError(name, "not valid YAML: nested too deeply") from None
+
+    def raw(self, name: str) -> bytes:
+        if name in self.read:
+            return self.read[name]
+        if not re.match(RULE_FILE_NAME, name):
+            raise RuleFileError(name, "a rule file must be a plain file name ending in .yaml, inside the rule directory")
+        path = self.directory / name
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise RuleFileError(name, "not a regular file (a directory, FIFO, socket or device); a rule file must be a plain file")
+            if info.st_size > MAX_RULE_FILE:
+                raise RuleFileError(name, f"file is {info.st_size} bytes; at most {MAX_RULE_FILE} are read")
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise RuleFileError(name, "not a regular file; a rule file must be a plain file")
+                raw = handle.read(MAX_RULE_FILE + 1)
+        except FileNotFoundError:
+            raise RuleFileError(name, "file is missing from the rule base") from None
+        except OSError as error:
+            raise RuleFileError(name, f"cannot be read: {error.strerror or error}") from None
+        if len(raw) > MAX_RULE_FILE:
+            raise RuleFileError(name, f"file is larger than {MAX_RULE_FILE} bytes")
+        self.read[name] = bytes(raw)
+        return raw
+
+    def digest(self) -> str:
+        """A hash of every file read, name and bytes: changes whenever any rule file changes."""
+        sha = hashlib.sha256()
+        for name in sorted(self.read):
+            sha.update(name.encode() + b"\0" + self.read[name] + b"\0")
+        return "sha256:" + sha.hexdigest()
+
+
+def _schema(name: str, spec: type[BaseModel], data: Any) -> Any:
     """Validate one file against its schema; the error names the rule (by id) and the key."""
     try:
         return spec.model_validate(data)
@@ -277,15 +352,7 @@ def _schema(path: Path, spec: type[BaseModel], data: Any) -> Any:
             rule = str(raw.get("id", f"#{loc[1] + 1}")) if isinstance(raw, Mapping) else f"#{loc[1] + 1}"
             loc = loc[2:]
         key = ".".join(str(part) for part in loc) or None
-        raise RuleFileError(path.name, first["msg"], rule=rule, key=key) from None
-
-
-def digest(directory: Path) -> str:
-    """A hash of every rule file's name and bytes: changes whenever any rule file changes."""
-    sha = hashlib.sha256()
-    for path in sorted(directory.glob("*.yaml")):
-        sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return "sha256:" + sha.hexdigest()
+        raise RuleFileError(name, first["msg"], rule=rule, key=key) from None
 
 
 def load(directory: Path | str) -> KnowledgeBase:
@@ -293,12 +360,13 @@ def load(directory: Path | str) -> KnowledgeBase:
     directory = Path(directory)
     if not directory.is_dir():
         raise RuleFileError(str(directory), "rule directory not found")
-    ruleset = _schema(directory / "ruleset.yaml", RulesetFileSpec, _read(directory / "ruleset.yaml"))
-    sources = _schema(directory / "sources.yaml", SourcesFileSpec, _read(directory / "sources.yaml")).sources
-    facts = _schema(directory / "facts.yaml", FactsFileSpec, _read(directory / "facts.yaml")).facts
-    sites_file = _schema(directory / "sites.yaml", SitesFileSpec, _read(directory / "sites.yaml"))
-    defaults = _schema(directory / "defaults.yaml", DefaultsFileSpec, _read(directory / "defaults.yaml"))
-    policy_spec = _schema(directory / "policy.yaml", PolicyFileSpec, _read(directory / "policy.yaml")).policy
+    files = _Files(directory)
+    ruleset = _schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
+    sources = _schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
+    facts = _schema("facts.yaml", FactsFileSpec, files.data("facts.yaml")).facts
+    sites_file = _schema("sites.yaml", SitesFileSpec, files.data("sites.yaml"))
+    defaults = _schema("defaults.yaml", DefaultsFileSpec, files.data("defaults.yaml"))
+    policy_spec = _schema("policy.yaml", PolicyFileSpec, files.data("policy.yaml")).policy
 
     def citation(file: str, rule: str | None, key: str, spec: CitationSpec | EvidenceSpec) -> Citation:
         if spec.source not in sources:
@@ -319,7 +387,7 @@ def load(directory: Path | str) -> KnowledgeBase:
         directory=directory,
         name=ruleset.name,
         version=ruleset.version,
-        digest=digest(directory),
+        digest="",  # set once every file is read
         sources=sources,
         sites=sites,
         identity_fields=sites_file.identity_fields,
@@ -340,12 +408,12 @@ def load(directory: Path | str) -> KnowledgeBase:
             tuple((s.source, s.locator) for s in policy_spec.sources),
         ),
     )
-    constraints = _load_constraints(directory, base)
+    constraints = _load_constraints(files, base)
     listed = set(ruleset.rule_files)
     stray = sorted(p.name for p in directory.glob("*.yaml") if p.name not in listed | RULE_FILES_WITHOUT_RULES)
     if stray:
         raise RuleFileError("ruleset.yaml", f"{', '.join(stray)} would be ignored; list it under rule_files", key="rule_files")
-    rules = _load_rules(directory, ruleset.rule_files, base, citation)
+    rules = _load_rules(files, ruleset.rule_files, base, citation)
     by_id = {rule.id: rule for rule in rules}
     kb = KnowledgeBase(
         **{
@@ -354,8 +422,10 @@ def load(directory: Path | str) -> KnowledgeBase:
             "rules": tuple(r for r in rules if r.status == "active"),
             "inactive": tuple(r for r in rules if r.status != "active"),
             "_by_id": by_id,
+            "digest": files.digest(),
         }
     )
+    derivation_levels(kb.rules, kb.facts)  # a cycle among derived facts is found at load time
     if policy_spec.landmark_requires not in facts:
         raise RuleFileError(
             "policy.yaml", f"'{policy_spec.landmark_requires}' is not declared in facts.yaml", rule=policy_spec.id, key="landmark_requires"
@@ -365,6 +435,35 @@ def load(directory: Path | str) -> KnowledgeBase:
             "policy.yaml", f"preference must list each modality once: {', '.join(Modality)}", rule=policy_spec.id, key="preference"
         )
     return kb
+
+
+def derivation_levels(rules: Sequence[Rule], facts: Mapping[str, str]) -> dict[str, int]:
+    """Stratum of each derivation rule: one above the derived facts it reads. A cycle among
+    derived facts makes negation unsound, so it is a load error (found here, at load time)."""
+    derivers: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.kind == "derive" and rule.derive:
+            derivers.setdefault(rule.derive, []).append(rule)
+    fact_level: dict[str, int] = {}
+    visiting: list[str] = []
+
+    def level(fact: str) -> int:
+        if fact in fact_level:
+            return fact_level[fact]
+        if fact in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(fact) :], fact])
+            rule = derivers[fact][0]
+            raise RuleFileError(rule.file, f"cycle among derived facts: {cycle}", rule=rule.id, key="when")
+        visiting.append(fact)
+        result = max((rule_level(rule) for rule in derivers.get(fact, [])), default=0)
+        visiting.pop()
+        fact_level[fact] = result
+        return result
+
+    def rule_level(rule: Rule) -> int:
+        return 1 + max((level(f) for f in rule.reads if f in facts), default=0)
+
+    return {rule.id: rule_level(rule) for rule in rules if rule.kind == "derive"}
 
 
 def cite(sources: Mapping[str, SourceSpec], source: str, locator: str) -> Citation:
@@ -399,8 +498,8 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
     return sites
 
 
-def _load_constraints(directory: Path, base: KnowledgeBase) -> tuple[Constraint, ...]:
-    spec = _schema(directory / "constraints.yaml", ConstraintsFileSpec, _read(directory / "constraints.yaml"))
+def _load_constraints(files: _Files, base: KnowledgeBase) -> tuple[Constraint, ...]:
+    spec = _schema("constraints.yaml", ConstraintsFileSpec, files.data("constraints.yaml"))
     out = []
     vocabulary = {name: s for name, s in CASE_FIELDS.items() if name != EQUIPMENT_FIELD}
     for item in spec.constraints:
@@ -412,37 +511,36 @@ def _load_constraints(directory: Path, base: KnowledgeBase) -> tuple[Constraint,
     return tuple(out)
 
 
-def _load_rules(directory: Path, files: tuple[str, ...], base: KnowledgeBase, citation: Any) -> list[Rule]:
+def _load_rules(files: _Files, names: tuple[str, ...], base: KnowledgeBase, citation: Any) -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     index = 0
-    for name in files:
-        path = directory / name
-        spec = _schema(path, RuleFileSpec, _read(path))
+    for name in names:
+        spec = _schema(name, RuleFileSpec, files.data(name))
         for item in spec.rules:
             if item.id in seen:
-                raise RuleFileError(path.name, f"duplicate rule id (also in {seen[item.id]})", rule=item.id, key="id")
-            seen[item.id] = path.name
+                raise RuleFileError(name, f"duplicate rule id (also in {seen[item.id]})", rule=item.id, key="id")
+            seen[item.id] = name
             kinds = [k for k in ("derive", "rate", *OUTPUT_KINDS) if getattr(item.then, k) is not None]
             if len(kinds) != 1:
                 raise RuleFileError(
-                    path.name, "'then' must have exactly one of derive, rate, documentation, caution, question", rule=item.id, key="then"
+                    name, "'then' must have exactly one of derive, rate, documentation, caution, question", rule=item.id, key="then"
                 )
             kind = kinds[0]
             if kind == "derive" and item.then.derive not in base.facts:
                 raise RuleFileError(
-                    path.name,
+                    name,
                     f"'{item.then.derive}' is not declared in facts.yaml; declared: {', '.join(base.facts)}",
                     rule=item.id,
                     key="then.derive",
                 )
             if kind == "rate" and not item.then.rate:
-                raise RuleFileError(path.name, "'rate' must rate at least one modality", rule=item.id, key="then.rate")
+                raise RuleFileError(name, "'rate' must rate at least one modality", rule=item.id, key="then.rate")
             try:
                 tests = parse(item.when, base.vocabulary(output=kind in OUTPUT_KINDS))
             except KeyError as error:
-                raise RuleFileError(path.name, error.args[1], rule=item.id, key=f"when.{error.args[0]}") from None
-            cites = tuple(citation(path.name, item.id, f"sources.{i}", s) for i, s in enumerate(item.sources))
+                raise RuleFileError(name, error.args[1], rule=item.id, key=f"when.{error.args[0]}") from None
+            cites = tuple(citation(name, item.id, f"sources.{i}", s) for i, s in enumerate(item.sources))
             text = getattr(item.then, kind) if kind in OUTPUT_KINDS else None
             rules.append(
                 Rule(
@@ -450,7 +548,7 @@ def _load_rules(directory: Path, files: tuple[str, ...], base: KnowledgeBase, ci
                     title=item.title,
                     version=item.version,
                     status=item.status,
-                    file=path.name,
+                    file=name,
                     index=index,
                     tests=tests,
                     kind=kind,

@@ -1,0 +1,183 @@
+"""`guidance-rules batch`: exactly one output record per input record, whatever the input holds,
+and the output file is either as it was or complete. Issue 9's findings, each a regression test."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidance_rules.cli.batch import Tally, _write_atomically, process
+from guidance_rules.cli.inputs import Columns, read_csv, read_jsonl
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.space import as_json_case, free_space
+from tests.conftest import ROOT
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "guidance_rules", "batch", *args], input=stdin, capture_output=True, cwd=ROOT, timeout=600)
+
+
+def records(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def distinct_cases(count: int) -> list[dict[str, Any]]:
+    space = free_space()
+    return [as_json_case(space.case(i)) for i in range(0, space.size, max(1, space.size // count))][:count]
+
+
+def test_more_distinct_cases_than_the_answer_cache_loses_nothing(tmp_path: Path) -> None:
+    """Before: a KeyError once more than 16,384 distinct cases had passed (rows after it lost)."""
+    from guidance_rules.cli import batch
+
+    cases = distinct_cases(3_000)
+    source = io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in cases + cases[:500]))
+    out = io.BytesIO()
+    saved = batch.ANSWER_CACHE
+    batch.ANSWER_CACHE = 100  # the same eviction, at a size a unit test can reach
+    try:
+        tally = process(read_jsonl(source), Recommender(), out)
+    finally:
+        batch.ANSWER_CACHE = saved
+    got = records(out.getvalue())
+    assert [r["line"] for r in got] == list(range(1, 3_501))
+    assert tally.good + tally.invalid == 3_500 and tally.failed == 0
+
+
+def test_output_to_the_input_file_is_refused_and_the_input_kept(tmp_path: Path) -> None:
+    source = tmp_path / "x.jsonl"
+    content = b'{"site": "knee", "injectate": "prp"}\n'
+    source.write_bytes(content)
+    result = run(str(source), "--out", str(source))
+    assert result.returncode == 2 and b"is the input file" in result.stderr
+    assert source.read_bytes() == content
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    assert run(str(source), "--out", str(link)).returncode == 2 and source.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b'{"site": "knee", "injectate": "prp", "palpable": ' + b"9" * 5_000 + b"}", b"not valid JSON"),
+        (b'{"site": "kn\xffee", "injectate": "prp"}', b"not UTF-8"),
+        (b'{"site": "knee", "site": "hip", "injectate": "prp"}', b"given twice"),
+        (b"[" * 100_000 + b"]" * 100_000, b"too long"),
+        (b"[" * 50_000 + b"]" * 50_000, b"nested too deeply"),
+    ],
+)
+def test_a_bad_line_is_that_lines_error_and_the_rest_go_on(tmp_path: Path, bad: bytes, message: bytes) -> None:
+    good = b'{"site": "knee", "injectate": "prp"}'
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([good, bad, good]) + b"\n")
+    result = run(str(source))
+    got = records(result.stdout)
+    assert [r["line"] for r in got] == [1, 2, 3] and result.returncode == 2, result.stderr
+    assert "recommendation" in got[0] and "recommendation" in got[2]
+    assert message.decode() in got[1]["errors"][0]["message"]
+
+
+def test_a_csv_cell_over_the_csv_field_limit_is_that_rows_error(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b'site,injectate\nknee,prp\n"' + b"x" * 200_000 + b'",prp\nhip,prp\n')
+    got = records(run(str(source)).stdout)
+    assert [r["line"] for r in got] == [2, 3, 4]
+    assert "errors" in got[1] and "recommendation" in got[2]
+
+
+def test_a_csv_saved_by_a_spreadsheet_with_a_bom_is_read() -> None:
+    got = records(run("-", "--format", "csv", stdin=b"\xef\xbb\xbfsite,injectate\r\nknee,prp\r\n").stdout)
+    assert "recommendation" in got[0]
+
+
+def test_an_id_column_is_carried_and_other_columns_are_a_clear_choice() -> None:
+    data = b"order_id,site,injectate,ward\nA-1,knee,prp,east\nA-2,hip,prp,west\n"
+    rejected = run("-", "--format", "csv", "--id-column", "order_id", stdin=data)
+    got = records(rejected.stdout)
+    assert rejected.returncode == 2 and [r["id"] for r in got] == ["A-1", "A-2"]
+    assert all(e["field"] == "ward" and "--extra-columns ignore" in e["message"] for r in got for e in r["errors"])
+    accepted = records(run("-", "--format", "csv", "--id-column", "order_id", "--extra-columns", "ignore", stdin=data).stdout)
+    assert [(r["id"], "recommendation" in r) for r in accepted] == [("A-1", True), ("A-2", True)]
+    jsonl = records(run("-", "--id-column", "order_id", stdin=b'{"order_id": 7, "site": "knee", "injectate": "prp"}\n').stdout)
+    assert jsonl[0]["id"] == 7 and "recommendation" in jsonl[0]
+
+
+def test_a_duplicate_csv_header_is_an_error_on_every_row() -> None:
+    got = records(run("-", "--format", "csv", stdin=b"site,injectate,site\nknee,prp,hip\nhip,prp,knee\n").stdout)
+    assert [r["line"] for r in got] == [2, 3] and all("twice" in r["errors"][0]["message"] for r in got)
+
+
+def test_a_row_of_only_commas_gets_a_record_and_blank_lines_do_not() -> None:
+    got = records(run("-", "--format", "csv", stdin=b"site,injectate\n,\n\nknee,prp\n").stdout)
+    assert [r["line"] for r in got] == [2, 4]
+    assert got[0]["errors"][0]["field"] == "injectate"
+    ending_blank = run("-", stdin=b'{"site": "knee", "injectate": "prp"}\n\n\n')
+    assert ending_blank.returncode == 0 and len(records(ending_blank.stdout)) == 1
+
+
+def test_a_multi_line_csv_record_is_numbered_by_its_first_line() -> None:
+    got = records(run("-", "--format", "csv", stdin=b'site,injectate\n"knee\n",prp\nhip,prp\n').stdout)
+    assert [r["line"] for r in got] == [2, 4]
+
+
+def test_csv_on_standard_input_is_recognised_and_said() -> None:
+    result = run("-", stdin=b"site,injectate\nknee,prp\n")
+    assert "recommendation" in records(result.stdout)[0]
+    assert b"as CSV" in result.stderr
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_target_as_it_was(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"previous\n")
+
+    def write(out: Any) -> Tally:
+        out.write(b'{"line":1}\n')
+        raise OSError(28, "No space left on device")
+
+    error = _write_atomically(target, write)
+    assert isinstance(error, OSError)
+    assert target.read_bytes() == b"previous\n"
+    assert os.listdir(tmp_path) == ["out.jsonl"]  # the partial file is gone
+    full = subprocess.run(
+        [sys.executable, "-m", "guidance_rules", "batch", "-"],
+        input=b'{"site": "knee", "injectate": "prp"}\n',
+        stdout=open("/dev/full", "wb"),  # noqa: SIM115
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert full.returncode == 1 and b"cannot write to standard output" in full.stderr and b"Traceback" not in full.stderr
+
+
+def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Path) -> None:
+    cases = distinct_cases(20_000)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in cases))
+    target = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guidance_rules", "batch", str(source), "--out", str(target)], cwd=ROOT, stderr=subprocess.PIPE
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    if target.exists():  # it finished before the interrupt: then it is complete
+        assert len(target.read_bytes().splitlines()) == len(cases)
+    else:
+        assert proc.returncode != 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_readers_number_records_like_the_file() -> None:
+    jsonl = list(read_jsonl(io.BytesIO(b'\n{"site": "knee", "injectate": "prp"}\n\n{}\n')))
+    assert [r.line for r in jsonl] == [2, 4]
+    rows = list(read_csv(io.BytesIO(b"site,injectate\nknee,prp\n"), Columns()))
+    assert rows[0].line == 2 and rows[0].data == {"site": "knee", "injectate": "prp"}
