@@ -181,3 +181,9 @@ def test_readers_number_records_like_the_file() -> None:
     assert [r.line for r in jsonl] == [2, 4]
     rows = list(read_csv(io.BytesIO(b"site,injectate\nknee,prp\n"), Columns()))
     assert rows[0].line == 2 and rows[0].data == {"site": "knee", "injectate": "prp"}
+
+
+def test_output_to_a_device_is_written_to_not_replaced() -> None:
+    result = run("-", "--out", os.devnull, stdin=b'{"site": "knee", "injectate": "prp"}\n')
+    assert result.returncode == 0, result.stderr
+    assert Path(os.devnull).is_char_device()

@@ -137,6 +137,9 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
             heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value)] += 1
             if not ev.chain or any(not r.sources for r in ev.chain):
                 problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
+            if len(set(ev.fired)) != len(ev.fired):
+                repeated = sorted({r for r in ev.fired if ev.fired.count(r) > 1})
+                problems.append({"check": "repeated-step", "message": f"the chain repeats {', '.join(repeated)}", "case": case})
             if ev.ratings[ev.modality].category.value != "usually_appropriate":
                 problems.append(
                     {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}

@@ -165,7 +165,10 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
             progress = bar.update
         where = str(target) if target else "standard output"
-        if target is None:
+        if target is not None and target.exists() and not target.is_file():  # a device or FIFO: never renamed over
+            out = stack.enter_context(target.open("wb"))
+            tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress)
+        elif target is None:
             try:
                 tally = process(records, recommender, sys.stdout.buffer, with_id=bool(args.id_column), progress=progress)
                 sys.stdout.buffer.flush()
