@@ -119,3 +119,21 @@ def test_audit_cli_fails_with_exit_1(rule_copy: Any, flag: str) -> None:
     )
     assert result.returncode == 1
     assert "conflict" in result.stdout and "FAILED" in result.stdout
+
+
+def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted: an engine whose chains repeat a rule (as durable's per-value firing did)."""
+    import dataclasses
+
+    from guidance_rules.audit import check
+    from guidance_rules.recommend.recommender import Recommender
+
+    original = Recommender.evaluate_many
+
+    def repeating(self: Recommender, batch: list[Any]) -> list[Any]:
+        return [dataclasses.replace(ev, chain=[*ev.chain, ev.chain[0]]) for ev in original(self, batch)]
+
+    monkeypatch.setattr(Recommender, "evaluate_many", repeating)
+    monkeypatch.setattr(check, "_worker", {})
+    found = check.evaluate_chunk(str(default_rules_dir()), "site", 0, 300)
+    assert any(p["check"] == "repeated-step" for p in found["problems"])
