@@ -185,3 +185,83 @@ def test_bad_input_of_every_kind_exits_2_not_1(tmp_path: Path) -> None:
     (bad / "a.json").write_bytes(b'{"case": "\xff"}')
     assert_invalid(run("examples", "--dir", str(bad)), "a.json")
     assert_invalid(run("--rules", str(tmp_path / "nonexistent"), "rules"), "rule directory not found")
+
+
+# -- native to Python users (issue 11) -----------------------------------------------------------
+
+
+def test_recommend_help_lists_the_allowed_values_of_each_option() -> None:
+    text = run("recommend", "--help").stdout
+    for expected in ("superficial, intermediate, deep", "corticosteroid, local_anesthetic", "knee, hip", "--no-palpable", "--brief"):
+        assert expected in " ".join(text.split()), expected
+
+
+def test_option_values_are_case_insensitive_and_flags_have_a_negative_form() -> None:
+    upper = run("recommend", "--site", "Knee", "--injectate", "PRP", "--variance", "Obesity", "--no-palpable", "--json")
+    lower = run("recommend", "--site", "knee", "--injectate", "prp", "--variance", "obesity", "--palpable", "false", "--json")
+    assert upper.returncode == 0 and upper.stdout == lower.stdout
+    bare = json.loads(run("recommend", "--site", "hip", "--injectate", "prp", "--near-neurovascular", "--json").stdout)
+    assert "near_neurovascular" not in {a["field"] for a in bare["assumptions"]}
+    assert_invalid(run("recommend", "--site", "knee", "--injectate", "prp", "--palpable", "maybe"), "--palpable")
+
+
+def test_brief_names_every_rule_that_decided_the_answer() -> None:
+    full = json.loads(run("recommend", "--site", "hip", "--injectate", "cell_based", "--json").stdout)
+    brief = run("recommend", "--site", "hip", "--injectate", "cell_based", "--brief").stdout
+    assert len(brief.splitlines()) < 15
+    deciding = {step["rule"] for step in full["reasoning"]} | {r for rating in full["ratings"].values() for r in rating["rules"]}
+    assert all(rule in brief for rule in deciding), deciding
+    assert full["modality"].upper() in brief
+
+
+def test_rules_json_policy_and_case_insensitive_ids() -> None:
+    listed = json.loads(run("rules", "--json").stdout)
+    assert {"rules", "policy"} <= set(listed) and all({"id", "when", "sources", "examples"} <= set(r) for r in listed["rules"])
+    policy = run("rules", "policy-select")
+    assert policy.returncode == 0 and "POLICY-SELECT" in policy.stdout and "preference" not in policy.stdout
+    one = json.loads(run("rules", "lu-small", "--json").stdout)
+    assert one["id"] == "LU-SMALL"
+    assert_invalid(run("rules", "lu-smal"), "did you mean 'LU-SMALL'")
+
+
+def test_messages_say_what_was_given_and_what_is_expected() -> None:
+    quoted = run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpable": "true"}')
+    assert_invalid(quoted, "palpable")
+    assert "boolean is expected: true without quotes" in quoted.stderr and "did you mean" not in quoted.stderr
+    unknown = run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpabel": true}')
+    assert_invalid(unknown, "'palpabel' is not a case field; did you mean 'palpable'?; valid fields: site, region")
+
+
+def test_shell_completion_offers_the_allowed_values(tmp_path: Path) -> None:
+    out = tmp_path / "completions"
+    line = "guidance-rules recommend --depth "
+    env = {
+        **__import__("os").environ,
+        "_ARGCOMPLETE": "1",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        "_ARGCOMPLETE_IFS": "\n",
+    }
+    subprocess.run([sys.executable, "-m", "guidance_rules"], env=env, capture_output=True, timeout=60, cwd=ROOT)
+    assert set(out.read_text().split()) == {"superficial", "intermediate", "deep"}
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import shutil
+
+    from guidance_rules.cli.render import WIDTH, Style
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=(0, 0): __import__("os").terminal_size((120, 40)))
+    assert Style.detect(Terminal()) == Style(119, True)
+    assert Style.detect(io.StringIO()) == Style(WIDTH, False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Style.detect(Terminal()).color is False
+    assert "\x1b[" not in run("recommend", "--site", "knee", "--injectate", "prp").stdout

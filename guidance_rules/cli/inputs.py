@@ -56,8 +56,8 @@ def allowed(field: str, knowledge: KnowledgeBase) -> tuple[str, ...]:
 def _suggest(value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or not choices:
         return ""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    close = difflib.get_close_matches(value.lower(), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close and close[0] != value else ""
 
 
 RULE_BASE_KINDS = ("unknown_site", "contradiction", "required_without_site")
@@ -79,16 +79,18 @@ def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[
                 out[same] = (f"{out[same][0]}, {field}", item["msg"])
             continue
         if kind == "extra_forbidden":
-            message = f"unknown field{_suggest(field, fields)} Valid fields: {', '.join(fields)}"
+            message = f"'{field}' is not a case field{_suggest(field, fields)}; valid fields: {', '.join(fields)}"
         elif kind == "missing":
             message = "required"
         elif kind.startswith("value_error") or not field:
             message = item["msg"].removeprefix("Value error, ")
             field = field or _field_in(message, fields)
+        elif kind == "bool_type" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            message = f"the text {_short(value)} was given; a boolean is expected: {value.strip().lower()} without quotes"
         elif field in Case.model_fields and allowed(field, knowledge):
             choices = allowed(field, knowledge)
             got = (
-                f"{_short(value)} is not allowed"
+                f"{_short(value)} was given, which is not allowed"
                 if kind in ("enum", "bool_type", "bool_parsing")
                 else item["msg"].replace("a valid tuple", "a list")
             )

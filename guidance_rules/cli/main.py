@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,10 +22,12 @@ from guidance_rules.cli.inputs import InputError, parse_json_case, problems_of
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Recommendation
 from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate")
+CASE_FIELD_HELP = {name: field.description for name, field in Case.model_fields.items() if field.description}
 BOOL_OPTIONS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
 
@@ -42,34 +45,94 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
 
 
+class _Flag(argparse.Action):
+    """A boolean case field: `--palpable`, `--no-palpable`, or `--palpable true|false`."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        negated = [f"--no-{o[2:]}" for o in option_strings if o.startswith("--")]
+        super().__init__([*option_strings, *negated], dest, nargs="?", metavar="true|false", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        if option and option.startswith("--no-"):
+            if values is not None:
+                parser.error(f"{option} takes no value (it means false)")
+            setattr(namespace, self.dest, False)
+            return
+        if values is None:
+            setattr(namespace, self.dest, True)
+            return
+        parsed = {"true": True, "false": False}.get(str(values).strip().lower())
+        if parsed is None:
+            parser.error(f"{option}: '{values}' was given; expected true or false (or {option} / --no-{str(option)[2:]} alone)")
+        setattr(namespace, self.dest, parsed)
+
+
+def _values(name: str) -> tuple[str, ...]:
+    return tuple(str(v) for v in CASE_FIELDS[name].values)
+
+
+def _choices(values: tuple[str, ...]) -> Callable[..., tuple[str, ...]]:
+    """A shell-completion source for argcomplete (read only while completing)."""
+    return lambda **_: values
+
+
+def _sites(**_: Any) -> tuple[str, ...]:
+    return tuple(default_knowledge().sites)
+
+
+def _site_help() -> str:
+    """The shipped catalogue, read only when help is shown (it costs a rule base load)."""
+    if not {"-h", "--help"} & set(sys.argv[1:]):
+        return "a catalogue site"
+    return "one of: " + ", ".join(default_knowledge().sites)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="guidance-rules", description="Imaging guidance for musculoskeletal and spinal injections, with sources.")
     parser.add_argument("--version", action="store_true", help="show the package and rule base versions")
     parser.add_argument("--rules", metavar="DIR", type=Path, help="use the rule base in DIR instead of the shipped one")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    rec = sub.add_parser("recommend", help="recommend guidance for one case (file, '-' for stdin, or options)")
+    rec = sub.add_parser(
+        "recommend",
+        help="recommend guidance for one case (file, '-' for stdin, or options)",
+        description="Recommend imaging guidance for one case. Values are case-insensitive; a field left out is "
+        "taken from the site, the tissue or a default, and listed under assumptions.",
+    )
     rec.add_argument("file", nargs="?", help="a JSON file with one case, or - for standard input")
-    rec.add_argument("--json", action="store_true", help="print the Recommendation JSON only")
-    for name in CASE_OPTIONS:
-        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
+    output = rec.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the Recommendation JSON only")
+    output.add_argument("--brief", action="store_true", help="the answer in a few lines, naming every rule that decided it")
+    rec.add_argument("--site", metavar="SITE", help=_site_help()).completer = _sites  # type: ignore[attr-defined]
+    for name in CASE_OPTIONS[1:]:
+        option = rec.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help="one of: " + ", ".join(_values(name))
+        )
+        option.completer = _choices(_values(name))  # type: ignore[attr-defined]
     for name in BOOL_OPTIONS:
-        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="true|false")
-    rec.add_argument("--variance", dest="anatomy_variance", action="append", metavar="VALUE", help="repeat for several")
+        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, action=_Flag, help=CASE_FIELD_HELP.get(name))
+    rec.add_argument(
+        "--variance",
+        dest="anatomy_variance",
+        action="append",
+        metavar="VARIANCE",
+        help="repeat for several; one of: " + ", ".join(_values("anatomy_variance")),
+    ).completer = _choices(_values("anatomy_variance"))  # type: ignore[attr-defined]
     rec.add_argument(
         "--available",
         dest="available_modalities",
         action="append",
         metavar="MODALITY",
-        help="imaging the clinic has; repeat for several (default: both)",
-    )
+        help="imaging the clinic has; repeat for several (default: both); one of: " + ", ".join(_values("available_modalities")),
+    ).completer = _choices(_values("available_modalities"))  # type: ignore[attr-defined]
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
     ex.add_argument("--dir", type=Path, help="the examples folder (default: the checkout's examples/)")
 
     rules = sub.add_parser("rules", help="list every rule, or show one in full")
-    rules.add_argument("id", nargs="?", help="a rule id to show in full")
+    rules.add_argument("id", nargs="?", help="a rule id to show in full (case-insensitive; POLICY-SELECT is the policy)")
+    rules.add_argument("--json", action="store_true", help="the rules (or the one rule) as JSON")
 
     sub.add_parser("schema", help="print the JSON Schema of a case")
 
@@ -95,7 +158,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    if "_ARGCOMPLETE" in os.environ:  # shell completion (argcomplete): only imported when completing
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    render.use(render.Style.detect(sys.stdout))
     try:
         knowledge = load(args.rules) if args.rules else default_knowledge()
         if args.version:
@@ -145,17 +213,17 @@ def _read_text(source: str) -> str:
 
 
 def _options_case(args: argparse.Namespace) -> dict[str, Any]:
+    """The case fields given as options; text values are case-insensitive (`--site Knee`)."""
     data: dict[str, Any] = {}
     for name in CASE_OPTIONS:
         if getattr(args, name) is not None:
-            data[name] = getattr(args, name)
+            data[name] = getattr(args, name).strip().lower()
     for name in BOOL_OPTIONS:
-        raw = getattr(args, name)
-        if raw is not None:
-            data[name] = {"true": True, "false": False}.get(raw.lower(), raw)
-    for name in ("anatomy_variance", "available_modalities"):
         if getattr(args, name) is not None:
             data[name] = getattr(args, name)
+    for name in ("anatomy_variance", "available_modalities"):
+        if getattr(args, name) is not None:
+            data[name] = [value.strip().lower() for value in getattr(args, name)]
     return data
 
 
@@ -181,7 +249,10 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         raise Invalid([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
     recommender = Recommender(knowledge)
     rec = _recommend(recommender, data)
-    print(rec.model_dump_json(indent=2) if args.json else render.recommendation(rec))
+    if args.json:
+        print(rec.model_dump_json(indent=2))
+    else:
+        print(render.brief(rec) if args.brief else render.recommendation(rec))
     return EXIT_OK
 
 
@@ -227,10 +298,11 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         if args.json:
             print(json.dumps({"example": name, "expected": expected, "recommendation": rec.model_dump(mode="json")}))
         rows.append((name, str(expected), rec.modality.value, "ok" if ok else "DIFFERS", example.get("why", "")))
+    style = render.Style.detect(sys.stdout)
     if not args.json:
         print(f"{'example':<34} {'expected':<12} {'recommended':<12} result")
         for name, expected, got, result, why in rows:
-            print(f"{name:<34} {expected:<12} {got:<12} {result}")
+            print(f"{name:<34} {expected:<12} {got:<12} {style.mark(result, result == 'ok')}")
             print(f"{'':<34} {why}")
         print(f"\n{len(rows) - disagree} of {len(rows)} examples agree with their expected modality.")
     return EXIT_ERROR if disagree else EXIT_OK
@@ -238,18 +310,29 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 def cmd_rules(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     every = (*knowledge.rules, *knowledge.inactive)
+    policy = knowledge.policy
     if args.id:
-        by_id = {rule.id: rule for rule in every}
-        if args.id not in by_id:
+        by_id: dict[str, Any] = {rule.id: rule for rule in every}
+        by_id[policy.id] = policy
+        wanted = args.id.strip().upper()
+        if wanted not in by_id:
             import difflib
 
-            close = difflib.get_close_matches(args.id, list(by_id), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise Invalid([("id", f"no rule '{args.id}'{hint} Run 'guidance-rules rules' for the list")])
-        print(render.rule_full(by_id[args.id]))
+        found = by_id[wanted]
+        if args.json:
+            print(json.dumps(render.policy_json(found) if found is policy else render.rule_json(found), indent=2))
+        else:
+            print(render.policy_full(found) if found is policy else render.rule_full(found))
+        return EXIT_OK
+    if args.json:
+        print(json.dumps({"rules": [render.rule_json(rule) for rule in every], "policy": render.policy_json(policy)}, indent=2))
         return EXIT_OK
     for rule in every:
         print(render.rule_line(rule))
+    print(f"{policy.id:<28} {policy.title}\n{'':<29}the last step of every chain: 'guidance-rules rules {policy.id}'")
     print(f"\n{len(knowledge.rules)} active rules, {len(knowledge.inactive)} inactive; rule base {knowledge.version}")
     return EXIT_OK
 

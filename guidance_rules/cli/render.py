@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from guidance_rules.model import Citation, Modality, Note, Recommendation
-from guidance_rules.rulebase.load import Rule
+from guidance_rules.rulebase.load import Policy, Rule
 
-WIDTH = 96
+WIDTH = 96  # for output that is not a terminal: stable, and fits a printed page
+
+
+@dataclass(frozen=True)
+class Style:
+    """How to draw for one output: its width, and whether to use colour (only on a terminal,
+    never when NO_COLOR is set or TERM is dumb; https://no-color.org)."""
+
+    width: int = WIDTH
+    color: bool = False
+
+    @classmethod
+    def detect(cls, stream: TextIO) -> Style:
+        terminal = stream.isatty()
+        if not terminal:
+            return cls()
+        width = max(60, min(140, shutil.get_terminal_size((WIDTH, 24)).columns - 1))
+        color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        return cls(width, color)
+
+    def bold(self, text: str) -> str:
+        return f"\x1b[1m{text}\x1b[0m" if self.color else text
+
+    def mark(self, text: str, good: bool) -> str:
+        return f"\x1b[{32 if good else 31}m{text}\x1b[0m" if self.color else text
+
+
+PLAIN = Style()
+_style = PLAIN
 
 
 def _wrap(text: str, indent: str, hanging: str | None = None) -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=hanging or indent)
+    return textwrap.fill(text, _style.width, initial_indent=indent, subsequent_indent=hanging or indent, break_on_hyphens=False)
 
 
 def _cites(sources: Iterable[Citation]) -> str:
@@ -27,11 +59,32 @@ def _value(value: object) -> str:
     return str(value)
 
 
+def use(style: Style) -> None:
+    """Draw everything after this call in `style` (the command line sets it once)."""
+    global _style
+    _style = style
+
+
+def brief(rec: Recommendation) -> str:
+    """A few lines that still name every rule that decided the answer."""
+    lines = [f"Recommended guidance: {_style.bold(rec.modality.value.upper())}"]
+    for modality in Modality:
+        rating = rec.ratings[modality]
+        lines.append(f"  {modality.value:<12} {rating.category.value.replace('_', ' '):<26} {', '.join(rating.rules)}")
+    lines.append(_wrap("chain: " + " > ".join(step.rule for step in rec.reasoning), "  ", "         "))
+    if rec.assumptions:
+        assumed = ", ".join(f"{a.field}={_value(a.value)}" for a in rec.assumptions)
+        lines.append(_wrap(f"assumed: {assumed}", "  ", "           "))
+    counts = f"{len(rec.cautions)} cautions, {len(rec.documentation)} documentation items, {len(rec.questions)} questions"
+    lines.append(f"  {counts} (run without --brief to read them)")
+    return "\n".join(lines)
+
+
 def recommendation(rec: Recommendation, title: str | None = None) -> str:
     lines = []
     if title:
         lines.append(title)
-    lines.append(f"Recommended guidance: {rec.modality.value.upper()}")
+    lines.append(f"Recommended guidance: {_style.bold(rec.modality.value.upper())}")
     lines.append("")
     lines.append("Ratings")
     for modality in Modality:
@@ -110,3 +163,51 @@ def rule_full(rule: Rule) -> str:
     lines.extend(f"    - {c.source}: {c.locator}" for c in rule.sources)
     lines.append(f"  examples:   {len(rule.fires)} that fire it, {len(rule.silent)} that do not")
     return "\n".join(lines)
+
+
+def policy_full(policy: Policy) -> str:
+    """The selection policy, shown like a rule: it is the last step of every chain."""
+    lines = [
+        f"{policy.id} (version {policy.version}, policy.yaml)",
+        f"  title:      {policy.title}",
+        "  when:       always, after every rating rule has fired",
+        f"  then:       recommend the first of {', '.join(m.value for m in policy.preference)} rated usually appropriate;"
+        f" landmark only with {policy.landmark_requires}",
+    ]
+    lines.append(_wrap(f"conclusion: {policy.conclusion}", "  "))
+    lines.append(_wrap(f"rationale:  {policy.rationale}", "  "))
+    lines.append("  sources:")
+    lines.extend(f"    - {c.source}: {c.locator}" for c in policy.sources)
+    return "\n".join(lines)
+
+
+def rule_json(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "version": rule.version,
+        "status": rule.status,
+        "file": rule.file,
+        "when": [t.describe() for t in rule.tests],
+        "then": conclusion_of(rule),
+        "overrides": list(rule.overrides),
+        "conclusion": rule.conclusion,
+        "rationale": rule.rationale,
+        "sources": [c.model_dump() for c in rule.sources],
+        "examples": {"fires": list(rule.fires), "silent": list(rule.silent)},
+    }
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "id": policy.id,
+        "title": policy.title,
+        "version": policy.version,
+        "status": "active",
+        "file": "policy.yaml",
+        "preference": [m.value for m in policy.preference],
+        "landmark_requires": policy.landmark_requires,
+        "conclusion": policy.conclusion,
+        "rationale": policy.rationale,
+        "sources": [c.model_dump() for c in policy.sources],
+    }

@@ -196,6 +196,7 @@ class Site:
 class Policy:
     id: str
     title: str
+    version: int
     preference: tuple[Modality, ...]
     landmark_requires: str  # the derived fact without which landmark may never be recommended
     conclusion: str
@@ -400,6 +401,7 @@ def load(directory: Path | str) -> KnowledgeBase:
         policy=Policy(
             policy_spec.id,
             policy_spec.title,
+            policy_spec.version,
             policy_spec.preference,
             policy_spec.landmark_requires,
             policy_spec.conclusion,
