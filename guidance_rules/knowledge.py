@@ -22,7 +22,8 @@ from .errors import RuleFileError
 from .model import Category, Citation, Modality
 
 ARTICLE = "article"
-RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
+RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml",
+                           "fhir-mapping.yaml"}  # read by guidance_rules.service.mapping
 OUTPUT_KINDS = ("documentation", "caution", "question")
 
 
