@@ -62,6 +62,10 @@ class OrderReading:
 def _bundle(data: Any, where: str) -> Bundle:
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise BadRequest(f"{where} must be a FHIR Bundle (an object with resourceType 'Bundle')", code="structure", where=where)
+    if "type" not in data:
+        # The CDS Hooks specification's own draftOrders examples omit Bundle.type (1..1 in FHIR):
+        # read such a Bundle as the collection it is rather than reject every example EHR.
+        data = {**data, "type": "collection"}
     try:
         return Bundle.model_validate(data)
     except ValidationError as error:
