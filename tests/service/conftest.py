@@ -36,7 +36,7 @@ class Server:
         cmd = [sys.executable, "-m", "guidance_rules.cli", "serve", "--port", str(self.port), "--db", db_url, *args]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDANCE_RULES_")}
         full_env.update(env or {})
-        self.log = tempfile.NamedTemporaryFile(prefix="gr-serve-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="gr-serve-", suffix=".log", delete=False)  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -107,12 +107,30 @@ def postgres_url() -> Iterator[str]:
         os.chown(base, owner.pw_uid, owner.pw_gid)
     data, port = base / "data", free_port()
     try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True, timeout=120)
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60",
-             "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-            check=True, capture_output=True, timeout=120,
+            [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(base / "log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
         detail = getattr(error, "stderr", b"") or b""

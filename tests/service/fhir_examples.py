@@ -57,7 +57,9 @@ def bundle(*resources: dict[str, Any], kind: str | None = "collection") -> dict[
     return b
 
 
-def injection(site_coding: list[dict[str, Any]] | None, cpt: str = "20610", injectate: tuple[str, str] | None = (HCPCS, "J3301")) -> list[dict[str, Any]]:
+def injection(
+    site_coding: list[dict[str, Any]] | None, cpt: str = "20610", injectate: tuple[str, str] | None = (HCPCS, "J3301")
+) -> list[dict[str, Any]]:
     """An injection order (ServiceRequest/inj-1) and its medication, linked by basedOn."""
     out = [service_request("inj-1", cpt, site_coding)]
     if injectate:
@@ -65,9 +67,15 @@ def injection(site_coding: list[dict[str, Any]] | None, cpt: str = "20610", inje
     return out
 
 
-def hook_request(resources: list[dict[str, Any]], hook: str = "order-select", selections: list[str] | None = None,
-                 prefetch: dict[str, Any] | None = None) -> dict[str, Any]:
-    context: dict[str, Any] = {"userId": "PractitionerRole/123", "patientId": PATIENT, "encounterId": "89284", "draftOrders": bundle(*resources)}
+def hook_request(
+    resources: list[dict[str, Any]], hook: str = "order-select", selections: list[str] | None = None, prefetch: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "userId": "PractitionerRole/123",
+        "patientId": PATIENT,
+        "encounterId": "89284",
+        "draftOrders": bundle(*resources),
+    }
     if hook == "order-select":
         context["selections"] = selections if selections is not None else ["ServiceRequest/inj-1"]
     req: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}

@@ -19,8 +19,8 @@ from .fhir_examples import (
     LOCAL_SITE,
     SCT,
     bmi,
-    condition,
     coding,
+    condition,
     hook_request,
     injection,
     medication,
@@ -35,7 +35,12 @@ SIGN = "/cds-services/guidance-rules-order-sign"
 KNOWLEDGE = default_knowledge()
 MAPPING = load_mapping(KNOWLEDGE)
 SNOMED_FOR = {b.site: b.code for b in MAPPING.spec.body_sites}
-PROCEDURE_FOR = {"lumbar_facet": "64493", "lumbar_medial_branch": "64493", "epidural_interlaminar": "62322", "epidural_transforaminal": "64483"}
+PROCEDURE_FOR = {
+    "lumbar_facet": "64493",
+    "lumbar_medial_branch": "64493",
+    "epidural_interlaminar": "62322",
+    "epidural_transforaminal": "64483",
+}
 
 
 def only_card(response: Any) -> dict[str, Any]:
@@ -64,7 +69,10 @@ def test_discovery_lists_both_hooks_with_prefetch(server: Server) -> None:
 
 
 def test_landmark_hip_order_gets_ultrasound_card_with_suggestion(server: Server) -> None:
-    req = hook_request(injection([coding(SCT, "24136001")]), prefetch={"observations": searchset(bmi(34.2)), "conditions": searchset(), "procedures": searchset()})
+    req = hook_request(
+        injection([coding(SCT, "24136001")]),
+        prefetch={"observations": searchset(bmi(34.2)), "conditions": searchset(), "procedures": searchset()},
+    )
     card = only_card(server.post(SELECT, req))
     expected = recommend({"site": "hip", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]})
     assert expected.modality.value in card["summary"].lower()
@@ -191,12 +199,28 @@ def test_local_injectate_code(server: Server) -> None:
 
 def test_feedback_is_stored_against_the_consultation(server: Server) -> None:
     card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
-    accepted = {"feedback": [{"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
-                              "outcomeTimestamp": "2025-12-11T10:05:31Z"}]}
+    accepted = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                "outcomeTimestamp": "2025-12-11T10:05:31Z",
+            }
+        ]
+    }
     assert server.post(SELECT + "/feedback", accepted).status_code == 200
     reason = card["overrideReasons"][1]
-    overridden = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "overrideReason": {"reason": reason, "userComment": "no probe today"},
-                                "outcomeTimestamp": "2025-12-11T10:06:00Z"}]}
+    overridden = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason, "userComment": "no probe today"},
+                "outcomeTimestamp": "2025-12-11T10:06:00Z",
+            }
+        ]
+    }
     assert server.post(SELECT + "/feedback", overridden).status_code == 200
     stored = server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]
     assert [f["outcome"] for f in stored] == ["accepted", "overridden"]
@@ -205,11 +229,21 @@ def test_feedback_is_stored_against_the_consultation(server: Server) -> None:
 
 
 def test_feedback_errors(server: Server) -> None:
-    unknown = {"feedback": [{"card": "00000000-0000-0000-0000-000000000000", "outcome": "accepted", "outcomeTimestamp": "2025-01-01T00:00:00Z"}]}
+    unknown = {
+        "feedback": [{"card": "00000000-0000-0000-0000-000000000000", "outcome": "accepted", "outcomeTimestamp": "2025-01-01T00:00:00Z"}]
+    }
     is_outcome(server.post(SELECT + "/feedback", unknown), 404)
     card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
-    bad_reason = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2025-01-01T00:00:00Z",
-                                "overrideReason": {"reason": {"system": "urn:guidance-rules:override-reason", "code": "bored"}}}]}
+    bad_reason = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": "2025-01-01T00:00:00Z",
+                "overrideReason": {"reason": {"system": "urn:guidance-rules:override-reason", "code": "bored"}},
+            }
+        ]
+    }
     is_outcome(server.post(SELECT + "/feedback", bad_reason), 400)
     is_outcome(server.post(SELECT + "/feedback", {"feedback": [{"card": card["uuid"], "outcome": "maybe", "outcomeTimestamp": "x"}]}), 400)
     assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"] == []
