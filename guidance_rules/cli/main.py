@@ -153,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
+    from .service.cli import register  # serve, consultations: the service registers its own commands
+
+    register(sub, COMMANDS)
     return parser
 
 

@@ -24,7 +24,8 @@ from guidance_rules.model import Category, Citation, Modality
 from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
 
 ARTICLE = "article"
-RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
+RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml",
+                           "fhir-mapping.yaml"}  # read by guidance_rules.service.mapping
 OUTPUT_KINDS = ("documentation", "caution", "question")
 
 

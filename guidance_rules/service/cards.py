@@ -1,0 +1,160 @@
+"""CDS Hooks cards from a Recommendation (or from what an order lacks): pure data in, JSON out."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from .. import __version__
+from ..knowledge import KnowledgeBase
+from ..model import Modality, Recommendation
+from .fhir import OrderReading
+from .mapping import Mapping
+
+SUMMARY_LIMIT = 140
+LABEL = "guidance-rules"
+
+
+def _source(knowledge: KnowledgeBase) -> dict[str, Any]:
+    return {
+        "label": f"{LABEL} {__version__}, rule base {knowledge.version} ({knowledge.digest[:19]}…)",
+        "topic": {"system": "urn:guidance-rules:ruleset", "code": knowledge.digest, "display": f"rule base {knowledge.version}"},
+    }
+
+
+def _short(text: str) -> str:
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + "…"
+
+
+def _cite(sources: Any) -> str:
+    return "; ".join(f"{s.source} ({s.locator})" for s in sources)
+
+
+def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase) -> str:
+    """The card's Markdown: ratings, reasoning with sources, assumptions, cautions, documentation."""
+    lines = [
+        f"**Recommended guidance: {rec.modality.value}** (ordered: {reading.ordered_guidance.value})",
+        "",
+        "| modality | rating | rules |",
+        "|---|---|---|",
+    ]
+    for modality in Modality:
+        rating = rec.ratings[modality]
+        lines.append(f"| {modality.value} | {rating.category.value.replace('_', ' ')} | {', '.join(rating.rules)} |")
+    lines += ["", "**Reasoning**", ""]
+    for i, step in enumerate(rec.reasoning, 1):
+        facts = ", ".join(f"{k}={v}" for k, v in step.facts.items())
+        lines.append(f"{i}. `{step.rule}` {step.conclusion} _Facts:_ {facts or 'none'}. _Sources:_ {_cite(step.sources)}")
+    assumptions = [f"{a.field} = {a.value} (from {a.origin})" for a in rec.assumptions] + reading.notes
+    if assumptions:
+        lines += ["", "**Assumptions**", "", *(f"- {a}" for a in assumptions)]
+    for title, notes in (("Cautions", rec.cautions), ("Documentation", rec.documentation)):
+        if notes:
+            lines += ["", f"**{title}**", "", *(f"- {n.text} (`{n.rule}`; {_cite(n.sources)})" for n in notes)]
+    if rec.evidence:
+        lines += ["", "**Evidence for this site**", ""]
+        for ev in rec.evidence:
+            figures = ", ".join(
+                x for x in (f"ultrasound {ev.ultrasound}" if ev.ultrasound else "", f"landmark {ev.landmark}" if ev.landmark else "") if x
+            )
+            lines.append(f"- {ev.measure}: {figures or ev.note or ''} ({ev.source.source}, {ev.source.locator})")
+    lines += ["", f"_Rule base {knowledge.version}, {knowledge.digest}. Decision support only: the clinician decides._"]
+    return "\n".join(lines)
+
+
+def _coding(mapping: Mapping, code: str) -> dict[str, Any]:
+    entry = mapping.procedure_by_code(code)
+    return {"system": entry.system, "code": entry.code, "display": entry.display}
+
+
+def suggestions(rec: Recommendation, reading: OrderReading, mapping: Mapping) -> list[dict[str, Any]]:
+    """Turn the order into its variant for the recommended modality, where its coding allows."""
+    target = rec.modality
+    if target == reading.ordered_guidance:
+        return []
+    row = mapping.spec.variants.get(reading.procedure.family, {})
+    if target not in row:
+        return []
+    codes = list(row[target])
+    keep = reading.procedure.family in mapping.spec.keep_code_families
+    actions: list[dict[str, Any]] = []
+    if not keep:
+        primary, codes = codes[0], codes[1:]
+        if primary != reading.procedure.code:
+            updated = copy.deepcopy(reading.resource)
+            updated["code"] = {"coding": [_coding(mapping, primary)], "text": mapping.procedure_by_code(primary).display}
+            actions.append(
+                {"type": "update", "description": f"Change the order to {primary} ({target.value} guidance)", "resource": updated}
+            )
+    present = {entry.code for _, entry, _ in reading.addons}
+    for ref, entry, _ in reading.addons:
+        if entry.code not in codes:
+            actions.append(
+                {"type": "delete", "description": f"Remove the {entry.guidance.value} guidance order {entry.code}", "resourceId": [ref]}
+            )
+    for code in codes:
+        if code in present:
+            continue
+        new: dict[str, Any] = {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "code": {"coding": [_coding(mapping, code)]},
+            "basedOn": [{"reference": reading.ref}],
+        }
+        for key in ("subject", "encounter", "bodySite"):
+            if key in reading.resource:
+                new[key] = copy.deepcopy(reading.resource[key])
+        actions.append({"type": "create", "description": f"Add {code}: {mapping.procedure_by_code(code).display}", "resource": new})
+    if not actions:
+        return []
+    return [{"label": f"Order with {target.value} guidance", "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": actions}]
+
+
+def recommendation_card(
+    consultation_id: str, rec: Recommendation, reading: OrderReading, mapping: Mapping, knowledge: KnowledgeBase, available: tuple[str, ...]
+) -> dict[str, Any]:
+    needed = {Modality.BOTH: {"ultrasound", "fluoroscopy"}, Modality.ULTRASOUND: {"ultrasound"}, Modality.FLUOROSCOPY: {"fluoroscopy"}}
+    lacking = needed.get(rec.modality, set()) - set(available)
+    matches = rec.modality == reading.ordered_guidance
+    indicator = "info" if matches and not lacking else "warning"
+    site = knowledge.sites[reading.site].title if reading.site else "this target"
+    if matches:
+        summary = f"{rec.modality.value.capitalize()} guidance fits this {site.lower()} injection as ordered"
+    else:
+        ordered = reading.ordered_guidance.value
+        summary = f"{rec.modality.value.capitalize()} guidance recommended for {site.lower()} injection (ordered: {ordered})"
+    if lacking:
+        summary += "; not available here: refer"
+    card: dict[str, Any] = {
+        "uuid": consultation_id,
+        "summary": _short(summary),
+        "indicator": indicator,
+        "detail": detail(rec, reading, knowledge),
+        "source": _source(knowledge),
+        "overrideReasons": [
+            {"system": mapping.spec.override_reasons.system, "code": r.code, "display": r.display}
+            for r in mapping.spec.override_reasons.codes
+        ],
+    }
+    found = suggestions(rec, reading, mapping)
+    if found:
+        card["suggestions"] = found
+        card["selectionBehavior"] = "at-most-one"
+    return card
+
+
+def unreadable_card(consultation_id: str, reading: OrderReading, knowledge: KnowledgeBase) -> dict[str, Any]:
+    """The order is an injection but the mapping cannot read enough of it: say what is missing."""
+    missing = "; ".join(p.split(";")[0].split(".")[0] for p in reading.problems)
+    body = ["**No imaging guidance recommendation: the order could not be read well enough.**", "", "What is missing or contradictory:", ""]
+    body += [f"- {p}" for p in reading.problems]
+    body += ["", "Nothing is guessed: correct the order and the recommendation will follow."]
+    return {
+        "uuid": consultation_id,
+        "summary": _short(f"Guidance not assessed: {missing}"),
+        "indicator": "warning",
+        "detail": "\n".join(body),
+        "source": _source(knowledge),
+    }

@@ -1,0 +1,122 @@
+"""`guidance-rules serve` and `guidance-rules consultations report`, registered into the main
+command by one hook. Nothing web-related is imported until one of these commands runs, so the
+core command line works without the `service` extra."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import GuidanceRulesError
+from ..knowledge import KnowledgeBase
+
+EXTRA_HINT = "the service needs its extra: pip install 'guidance-rules[service]'"
+
+
+class ServiceCommandError(GuidanceRulesError, ValueError):
+    """Bad options for a service command (exit 2 with this message)."""
+
+
+def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]]) -> None:
+    serve = sub.add_parser("serve", help="run the CDS Hooks service (FHIR R4 orders in, cards out, consultations recorded)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    serve.add_argument("--db", metavar="URL", help="consultation database: sqlite:///FILE (default) or postgresql://user:pw@host/db")
+    serve.add_argument("--auth-config", metavar="FILE", help="trusted EHR issuers, their JWKS and this service's audience (YAML/JSON)")
+    serve.add_argument("--insecure-no-auth", action="store_true", help="DEVELOPMENT ONLY: accept unsigned requests")
+    serve.add_argument("--available", action="append", metavar="MODALITY", help="imaging this clinic has; repeat (default: both)")
+    commands["serve"] = cmd_serve
+
+    consult = sub.add_parser("consultations", help="the consultation record")
+    csub = consult.add_subparsers(dest="consultations_command")
+    report = csub.add_parser("report", help="override rates by site, modality and rule over a period")
+    report.add_argument("--db", metavar="URL", help="consultation database URL (default: the serve default)")
+    report.add_argument("--since", metavar="DATE", help="from this date (ISO 8601, inclusive)")
+    report.add_argument("--until", metavar="DATE", help="up to this date (ISO 8601, exclusive)")
+    report.add_argument("--json", action="store_true", help="the report as JSON")
+    commands["consultations"] = cmd_consultations
+
+
+def _date(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ServiceCommandError(f"{option}: '{value}' is not an ISO 8601 date such as 2025-01-31") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    try:
+        import uvicorn
+
+        from .app import create_app  # noqa: F401  (fails early without the extra)
+    except ImportError as error:
+        print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
+        return 1
+    if args.workers < 1 or not 0 < args.port < 65536:
+        print("invalid input: --workers must be at least 1 and --port between 1 and 65535", file=sys.stderr)
+        return 2
+    env = {
+        "GUIDANCE_RULES_RULES": str(knowledge.directory),
+        "GUIDANCE_RULES_DB": args.db,
+        "GUIDANCE_RULES_AUTH_CONFIG": args.auth_config,
+        "GUIDANCE_RULES_INSECURE_NO_AUTH": "1" if args.insecure_no_auth else None,
+        "GUIDANCE_RULES_AVAILABLE": ",".join(args.available) if args.available else None,
+    }
+    for key, value in env.items():
+        if value is not None:
+            os.environ[key] = value
+    if args.insecure_no_auth:
+        print("WARNING: --insecure-no-auth: JWT verification is OFF. Any caller can use this service. Development only.", file=sys.stderr)
+    from .settings import Settings
+
+    try:
+        from .app import create_app as check
+
+        check(Settings.from_env())  # configuration errors are reported here, once, before workers start
+    except (ValueError, GuidanceRulesError) as error:
+        print(f"invalid input: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "guidance_rules.service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
+    return 0
+
+
+def cmd_consultations(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    if args.consultations_command != "report":
+        print("invalid input: say 'guidance-rules consultations report'", file=sys.stderr)
+        return 2
+    try:
+        from .report import override_report, render
+        from .store import DEFAULT_URL, Store
+    except ImportError as error:
+        print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
+        return 1
+    try:
+        since, until = _date(args.since, "--since"), _date(args.until, "--until")
+    except ServiceCommandError as error:
+        print(f"invalid input: {error}", file=sys.stderr)
+        return 2
+    store = Store(args.db or os.environ.get("GUIDANCE_RULES_DB") or DEFAULT_URL)
+    try:
+        report = override_report(store.rows(since, until))
+    finally:
+        store.close()
+    report["period"] = {"since": args.since, "until": args.until}
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0

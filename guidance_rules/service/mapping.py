@@ -1,0 +1,211 @@
+"""The FHIR -> Case mapping, loaded from `rules/fhir-mapping.yaml` with safe YAML.
+
+Only data lives in the file (codes, their sites, injectates, guidance and sources); this module
+checks it against the rule base (every site a catalogue key, every source cited) and indexes it.
+No web or FHIR imports here, so the mapping can be checked without the service extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import RuleFileError
+from ..knowledge import KnowledgeBase
+from ..model import Injectate, Modality, Variance
+
+FILE = "fhir-mapping.yaml"
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodeEntry(_Strict):
+    system: str
+    code: str
+    display: str
+    source: str
+
+
+class BodySite(CodeEntry):
+    site: str
+
+
+class RegionCode(CodeEntry):
+    note: str
+
+
+class Procedure(CodeEntry):
+    guidance: Modality
+    family: str
+    site: str | None = None
+
+
+class Addon(CodeEntry):
+    guidance: Modality
+
+
+class Medication(CodeEntry):
+    injectate: Injectate
+
+
+class VarianceCode(CodeEntry):
+    variance: Variance
+
+
+class VarianceObservation(VarianceCode):
+    unit: str
+    at_least: float
+
+
+class VarianceSpec(_Strict):
+    conditions: tuple[VarianceCode, ...] = ()
+    observations: tuple[VarianceObservation, ...] = ()
+    surgery_categories: tuple[CodeEntry, ...] = ()
+
+
+class ReasonCode(_Strict):
+    code: str
+    display: str
+
+
+class OverrideReasons(_Strict):
+    system: str
+    codes: tuple[ReasonCode, ...] = Field(min_length=1)
+
+
+class LocalSystems(_Strict):
+    site: str
+    injectate: str
+
+
+class SourceSpec(_Strict):
+    title: str
+    where: str
+
+
+class MappingFile(_Strict):
+    version: int
+    local_systems: LocalSystems
+    body_sites: tuple[BodySite, ...]
+    region_codes: tuple[RegionCode, ...] = ()
+    unverified_sites: tuple[str, ...] = ()
+    procedures: tuple[Procedure, ...]
+    guidance_addons: tuple[Addon, ...] = ()
+    variants: dict[str, dict[Modality, tuple[str, ...]]]
+    keep_code_families: tuple[str, ...] = ()
+    medications: tuple[Medication, ...] = ()
+    variance: VarianceSpec
+    override_reasons: OverrideReasons
+    sources: dict[str, SourceSpec]
+
+
+Key = tuple[str, str]  # (system, code)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The checked mapping with lookup tables by (system, code)."""
+
+    spec: MappingFile
+    digest: str
+    body_sites: dict[Key, BodySite]
+    regions: dict[Key, RegionCode]
+    procedures: dict[Key, Procedure]
+    addons: dict[Key, Addon]
+    medications: dict[Key, Medication]
+    conditions: dict[Key, VarianceCode]
+    observations: dict[Key, VarianceObservation]
+    surgery: frozenset[Key]
+    sites: frozenset[str]
+
+    def code_of(self, system: str, code: str) -> Procedure | Addon | None:
+        key = (system, code)
+        return self.procedures.get(key) or self.addons.get(key)
+
+    def procedure_by_code(self, code: str) -> Procedure | Addon:
+        """The procedure or add-on entry for a code named in `variants` (one code system there)."""
+        entries: tuple[Procedure | Addon, ...] = (*self.spec.procedures, *self.spec.guidance_addons)
+        for entry in entries:
+            if entry.code == code:
+                return entry
+        raise KeyError(code)
+
+
+def _index(entries: tuple[Any, ...], file_key: str) -> dict[Key, Any]:
+    out: dict[Key, Any] = {}
+    for entry in entries:
+        key = (entry.system, entry.code)
+        if key in out:
+            raise RuleFileError(FILE, f"{entry.system}|{entry.code} is listed twice", key=file_key)
+        out[key] = entry
+    return out
+
+
+def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Mapping:
+    """Read and check the mapping beside the rule base; RuleFileError names the key at fault."""
+    path = (directory or knowledge.directory) / FILE
+    try:
+        with path.open("rb") as handle:
+            raw = yaml.load(handle, Loader=_SAFE_LOADER)
+    except FileNotFoundError:
+        raise RuleFileError(FILE, f"missing from {path.parent}; the service needs it to read FHIR orders") from None
+    except yaml.YAMLError as error:
+        raise RuleFileError(FILE, f"not valid YAML: {error}") from None
+    try:
+        spec = MappingFile.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise RuleFileError(FILE, first["msg"], key=".".join(str(p) for p in first["loc"])) from None
+    catalogue = set(knowledge.sites)
+    for i, body in enumerate(spec.body_sites):
+        if body.site not in catalogue:
+            raise RuleFileError(
+                FILE, f"'{body.site}' is not a catalogue site; valid: {', '.join(knowledge.sites)}", key=f"body_sites.{i}.site"
+            )
+    for i, proc in enumerate(spec.procedures):
+        if proc.site is not None and proc.site not in catalogue:
+            raise RuleFileError(FILE, f"'{proc.site}' is not a catalogue site", key=f"procedures.{i}.site")
+        if proc.family not in spec.variants:
+            raise RuleFileError(FILE, f"family '{proc.family}' has no row under variants", key=f"procedures.{i}.family")
+    for name in spec.unverified_sites:
+        if name not in catalogue:
+            raise RuleFileError(FILE, f"'{name}' is not a catalogue site", key="unverified_sites")
+    known_codes = {e.code for e in (*spec.procedures, *spec.guidance_addons)}
+    for family, row in spec.variants.items():
+        for modality, codes in row.items():
+            for code in codes:
+                if code not in known_codes:
+                    raise RuleFileError(
+                        FILE, f"code '{code}' is not listed under procedures or guidance_addons", key=f"variants.{family}.{modality}"
+                    )
+    every: list[tuple[str, CodeEntry]] = [
+        *(("body_sites", e) for e in spec.body_sites),
+        *(("region_codes", e) for e in spec.region_codes),
+        *(("procedures", e) for e in spec.procedures),
+        *(("guidance_addons", e) for e in spec.guidance_addons),
+        *(("medications", e) for e in spec.medications),
+        *(("variance", e) for e in (*spec.variance.conditions, *spec.variance.observations, *spec.variance.surgery_categories)),
+    ]
+    for where, entry in every:
+        if entry.source not in spec.sources:
+            raise RuleFileError(FILE, f"unknown source '{entry.source}' for code {entry.code}; add it under sources", key=where)
+    return Mapping(
+        spec=spec,
+        digest=knowledge.digest,  # the rule base digest covers this file (every *.yaml in rules/)
+        body_sites=_index(spec.body_sites, "body_sites"),
+        regions=_index(spec.region_codes, "region_codes"),
+        procedures=_index(spec.procedures, "procedures"),
+        addons=_index(spec.guidance_addons, "guidance_addons"),
+        medications=_index(spec.medications, "medications"),
+        conditions=_index(spec.variance.conditions, "variance.conditions"),
+        observations=_index(spec.variance.observations, "variance.observations"),
+        surgery=frozenset((e.system, e.code) for e in spec.variance.surgery_categories),
+        sites=frozenset(catalogue),
+    )

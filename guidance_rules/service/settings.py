@@ -1,0 +1,50 @@
+"""Service settings from the environment, so every uvicorn worker process reads the same ones
+(`guidance-rules serve` sets them from its options before starting the workers)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..model import Imaging
+from .store import DEFAULT_URL
+
+PREFIX = "GUIDANCE_RULES_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = DEFAULT_URL
+    auth_config: str | None = None
+    insecure_no_auth: bool = False
+    available: tuple[str, ...] = ("ultrasound", "fluoroscopy")
+    patient_key: bytes | None = None
+    max_body: int = 1_048_576
+    rules_dir: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value not in (None, "") else None
+
+        available = tuple(a.strip() for a in (get("AVAILABLE") or "ultrasound,fluoroscopy").split(",") if a.strip())
+        valid = {i.value for i in Imaging}
+        bad = [a for a in available if a not in valid]
+        if bad:
+            raise ValueError(f"{PREFIX}AVAILABLE: unknown modality {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
+        key = get("PATIENT_KEY")
+        max_body = get("MAX_BODY")
+        return cls(
+            db_url=get("DB") or DEFAULT_URL,
+            auth_config=get("AUTH_CONFIG"),
+            insecure_no_auth=(get("INSECURE_NO_AUTH") or "").lower() in ("1", "true", "yes"),
+            available=available,
+            patient_key=key.encode() if key else None,
+            max_body=int(max_body) if max_body else 1_048_576,
+            rules_dir=get("RULES"),
+            cors_origins=tuple((get("CORS_ORIGINS") or "*").split(",")),
+        )

@@ -1,0 +1,278 @@
+"""The consultation record: SQLite in a file by default, PostgreSQL by URL (several replicas).
+
+SQLAlchemy Core, not an ORM: one dialect-neutral schema and plain inserts for both databases,
+with pooling, and psycopg 3 as the PostgreSQL driver. Every write either commits or raises
+StoreUnavailable, so a card is never returned without its record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from .errors import NotFound, StoreUnavailable
+
+DEFAULT_URL = "sqlite:///guidance-rules-consultations.sqlite3"
+
+metadata = MetaData()
+
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the card uuid
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False),
+    Column("hook", String(50), nullable=False),
+    Column("hook_instance", String(100), nullable=False),
+    Column("patient_hash", String(64)),  # keyed hash, only when a key is configured
+    Column("order_ref", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # recommended | unreadable
+    Column("site", String(50)),
+    Column("case_json", Text),
+    Column("modality", String(20)),
+    Column("ordered_guidance", String(20)),
+    Column("indicator", String(20), nullable=False),
+    Column("ratings_json", Text),
+    Column("rules_json", Text),
+    Column("problems_json", Text),
+    Column("ruleset_version", String(50), nullable=False),
+    Column("ruleset_digest", String(80), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), nullable=False, index=True),
+    Column("outcome", String(20), nullable=False),  # accepted | overridden
+    Column("override_code", String(100)),
+    Column("override_display", Text),
+    Column("user_comment", Text),
+    Column("accepted_suggestions_json", Text),
+    Column("outcome_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "jwt_seen",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("jti", String(500), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (SQLAlchemy would otherwise pick psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class Consultation:
+    id: str
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_hash: str | None
+    order_ref: str
+    status: str
+    site: str | None
+    case: dict[str, Any] | None
+    modality: str | None
+    ordered_guidance: str | None
+    indicator: str
+    ratings: dict[str, Any] | None
+    rules: list[str]
+    problems: list[str]
+    ruleset_version: str
+    ruleset_digest: str
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """All reads and writes of the record. Thread-safe (one pooled engine)."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, patient_key: bytes | None = None):
+        self.url = normalise_url(url)
+        self.patient_key = patient_key
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 10})
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            metadata.create_all(self.engine, checkfirst=True)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            raise StoreUnavailable(f"cannot open the consultation database {redact(self.url)}: {_reason(error)}") from None
+
+    def patient_hash(self, patient_id: str | None) -> str | None:
+        """A keyed hash of the patient id, only when a key is configured; otherwise nothing."""
+        if not patient_id or not self.patient_key:
+            return None
+        return hmac.new(self.patient_key, patient_id.encode(), hashlib.sha256).hexdigest()
+
+    def add_consultations(self, rows: list[Consultation]) -> None:
+        if not rows:
+            return
+        stamp = now()
+        values = [
+            {
+                "id": r.id,
+                "created_at": stamp,
+                "service_id": r.service_id,
+                "hook": r.hook,
+                "hook_instance": r.hook_instance,
+                "patient_hash": r.patient_hash,
+                "order_ref": r.order_ref,
+                "status": r.status,
+                "site": r.site,
+                "case_json": json.dumps(r.case, sort_keys=True) if r.case is not None else None,
+                "modality": r.modality,
+                "ordered_guidance": r.ordered_guidance,
+                "indicator": r.indicator,
+                "ratings_json": json.dumps(r.ratings, sort_keys=True) if r.ratings is not None else None,
+                "rules_json": json.dumps(r.rules),
+                "problems_json": json.dumps(r.problems),
+                "ruleset_version": r.ruleset_version,
+                "ruleset_digest": r.ruleset_digest,
+            }
+            for r in rows
+        ]
+        self._write(lambda conn: conn.execute(insert(consultations), values), "record the consultation")
+
+    def add_feedback(self, items: list[dict[str, Any]]) -> None:
+        """Store feedback; every card id must name a recorded consultation (else 404, nothing stored)."""
+        ids = {item["consultation_id"] for item in items}
+        try:
+            with self.engine.begin() as conn:
+                known = {row[0] for row in conn.execute(select(consultations.c.id).where(consultations.c.id.in_(ids)))}
+                unknown = sorted(ids - known)
+                if unknown:
+                    raise NotFound(
+                        f"no consultation with card uuid {', '.join(unknown)}; feedback is accepted only for cards this service returned"
+                    )
+                stamp = now()
+                conn.execute(insert(feedback), [{**item, "received_at": stamp} for item in items])
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the feedback could not be recorded, nothing was stored: {_reason(error)}") from None
+
+    def remember_token(self, issuer: str, jti: str, expires_at: dt.datetime) -> bool:
+        """Record a JWT id; False when it was seen before (a replay). Expired ids are pruned."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(tokens.delete().where(tokens.c.expires_at < now() - dt.timedelta(minutes=10)))
+                conn.execute(insert(tokens), {"issuer": issuer, "jti": jti, "expires_at": expires_at})
+            return True
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the token id could not be checked for replay: {_reason(error)}") from None
+
+    def consultation(self, consultation_id: str) -> dict[str, Any]:
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(consultations).where(consultations.c.id == consultation_id)).mappings().first()
+                if row is None:
+                    raise NotFound(f"no consultation '{consultation_id}'")
+                fb = (
+                    conn.execute(select(feedback).where(feedback.c.consultation_id == consultation_id).order_by(feedback.c.id))
+                    .mappings()
+                    .all()
+                )
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the consultation record cannot be read: {_reason(error)}") from None
+        out = _decode(dict(row))
+        out["feedback"] = [_decode(dict(f)) for f in fb]
+        return out
+
+    def rows(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Consultations in the period with their latest feedback outcome (for the report)."""
+        query = select(consultations)
+        if since:
+            query = query.where(consultations.c.created_at >= since)
+        if until:
+            query = query.where(consultations.c.created_at < until)
+        with self.engine.connect() as conn:
+            outcomes: dict[str, dict[str, Any]] = {}
+            for f in conn.execute(select(feedback).order_by(feedback.c.id)).mappings():
+                outcomes[f["consultation_id"]] = dict(f)
+            for row in conn.execute(query.order_by(consultations.c.created_at)).mappings():
+                item = _decode(dict(row))
+                item["outcome"] = outcomes.get(item["id"])
+                yield item
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the consultation database is not reachable: {_reason(error)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _write(self, action: Any, what: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                action(conn)
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"could not {what}; no card was returned: {_reason(error)}") from None
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in [k for k in row if k.endswith("_json")]:
+        raw = row.pop(key)
+        row[key[: -len("_json")]] = json.loads(raw) if raw is not None else None
+    for key, value in row.items():
+        if isinstance(value, dt.datetime):
+            row[key] = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return row
+
+
+def _reason(error: BaseException) -> str:
+    first = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return first[0] if first else type(error).__name__
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; NORMAL sync is durable across process crashes."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,301 @@
+"""The running service over HTTP: discovery, both hooks, cards, feedback, the JSON API, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from guidance_rules import recommend
+from guidance_rules.knowledge import default_knowledge
+from guidance_rules.service.mapping import load_mapping
+
+from .conftest import Server
+from .fhir_examples import (
+    CPT,
+    HCPCS,
+    LOCAL_INJECTATE,
+    LOCAL_SITE,
+    SCT,
+    bmi,
+    coding,
+    condition,
+    hook_request,
+    injection,
+    medication,
+    searchset,
+    service_request,
+    spec_nutrition_and_antibiotic,
+    surgery,
+)
+
+SELECT = "/cds-services/guidance-rules-order-select"
+SIGN = "/cds-services/guidance-rules-order-sign"
+KNOWLEDGE = default_knowledge()
+MAPPING = load_mapping(KNOWLEDGE)
+SNOMED_FOR = {b.site: b.code for b in MAPPING.spec.body_sites}
+PROCEDURE_FOR = {
+    "lumbar_facet": "64493",
+    "lumbar_medial_branch": "64493",
+    "epidural_interlaminar": "62322",
+    "epidural_transforaminal": "64483",
+}
+
+
+def only_card(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    found = response.json()["cards"]
+    assert len(found) == 1, found
+    card: dict[str, Any] = found[0]
+    return card
+
+
+def is_outcome(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["diagnostics"]
+    assert "Traceback" not in response.text
+    return body
+
+
+def test_discovery_lists_both_hooks_with_prefetch(server: Server) -> None:
+    services = {s["id"]: s for s in server.get("/cds-services").json()["services"]}
+    assert {s["hook"] for s in services.values()} == {"order-select", "order-sign"}
+    for spec in services.values():
+        assert set(spec["prefetch"]) == {"conditions", "observations", "procedures"}
+        assert "{{context.patientId}}" in spec["prefetch"]["conditions"]
+
+
+def test_landmark_hip_order_gets_ultrasound_card_with_suggestion(server: Server) -> None:
+    req = hook_request(
+        injection([coding(SCT, "24136001")]),
+        prefetch={"observations": searchset(bmi(34.2)), "conditions": searchset(), "procedures": searchset()},
+    )
+    card = only_card(server.post(SELECT, req))
+    expected = recommend({"site": "hip", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]})
+    assert expected.modality.value in card["summary"].lower()
+    assert len(card["summary"]) < 140
+    assert card["indicator"] == ("info" if expected.modality.value == "landmark" else "warning")
+    for step in expected.reasoning:
+        assert step.rule in card["detail"]
+    assert "anatomy_variance obesity" in card["detail"]  # the BMI observation, shown as a mapped fact
+    assert card["source"]["topic"]["code"] == KNOWLEDGE.digest
+    assert all(r["display"] and r["code"] and r["system"] for r in card["overrideReasons"])
+    suggestion = card["suggestions"][0]
+    assert card["selectionBehavior"] == "at-most-one"
+    update = next(a for a in suggestion["actions"] if a["type"] == "update")
+    assert update["resource"]["id"] == "inj-1"
+    assert update["resource"]["code"]["coding"][0]["code"] == MAPPING.spec.variants["major_joint"][expected.modality][0]
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["case"]["anatomy_variance"] == ["obesity"]
+    assert record["modality"] == expected.modality.value
+    assert record["rules"] == [s.rule for s in expected.reasoning]
+    assert record["ruleset_digest"] == KNOWLEDGE.digest
+    assert record["hook_instance"] == req["hookInstance"]
+    assert record["patient_hash"] is None  # no key configured: no patient identifier kept
+
+
+def test_order_already_matching_gets_info_and_no_suggestion(server: Server) -> None:
+    expected = recommend({"site": "knee", "injectate": "corticosteroid"}).modality.value
+    cpt = MAPPING.spec.variants["major_joint"][expected][0]
+    resources = injection([coding(SCT, "49076000")], cpt=cpt)
+    if expected in ("fluoroscopy", "both"):
+        resources.append(service_request("addon-1", "77002", None, based_on="ServiceRequest/inj-1"))
+    card = only_card(server.post(SIGN, hook_request(resources, hook="order-sign")))
+    assert card["indicator"] == "info"
+    assert "suggestions" not in card
+
+
+@pytest.mark.parametrize("site", list(KNOWLEDGE.sites))
+def test_every_catalogue_site_from_a_fhir_order(server: Server, site: str) -> None:
+    body_site = [coding(SCT, SNOMED_FOR[site])] if site in SNOMED_FOR else [coding(LOCAL_SITE, site)]
+    resources = injection(body_site, cpt=PROCEDURE_FOR.get(site, "20610"))
+    card = only_card(server.post(SIGN, hook_request(resources, hook="order-sign")))
+    expected = recommend({"site": site, "injectate": "corticosteroid"})
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["status"] == "recommended", record["problems"]
+    assert record["site"] == site
+    assert record["modality"] == expected.modality.value
+
+
+def test_knee_region_code_is_not_guessed_to_be_the_joint(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "72696002")]))))
+    assert card["indicator"] == "warning"
+    assert "suggestions" not in card
+    assert "region" in card["detail"] and "49076000" in card["detail"]
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["status"] == "unreadable" and record["modality"] is None
+
+
+def test_missing_body_site_and_injectate_are_named(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection(None, injectate=None))))
+    assert "body site" in card["detail"] and "injectate" in card["detail"]
+    assert len(card["summary"]) < 140
+
+
+def test_laterality_does_not_change_the_site(server: Server) -> None:
+    plain = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000")]))))
+    right = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000"), coding(SCT, "24028007", "Right")]))))
+    assert plain["summary"] == right["summary"]
+    assert server.get(f"/api/v1/consultations/{right['uuid']}").json()["site"] == "knee"
+
+
+def test_two_sites_in_one_order_are_a_contradiction(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000")], cpt="20526"))))
+    assert "more than one site" in card["detail"]
+
+
+@pytest.mark.parametrize("path", [SELECT, SIGN])
+def test_spec_example_without_injections_gets_no_cards(server: Server, path: str) -> None:
+    req = spec_nutrition_and_antibiotic()
+    if path == SIGN:
+        req["hook"] = "order-sign"
+        del req["context"]["selections"]
+    response = server.post(path, req)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+
+
+def test_order_select_cards_only_for_selected_orders(server: Server) -> None:
+    resources = [
+        service_request("inj-1", "20610", [coding(SCT, "49076000")]),
+        medication("med-1", HCPCS, "J3301", "ServiceRequest/inj-1"),
+        service_request("inj-2", "20610", [coding(SCT, "24136001")]),
+        medication("med-2", HCPCS, "J7325", "ServiceRequest/inj-2"),
+    ]
+    card = only_card(server.post(SELECT, hook_request(resources, selections=["ServiceRequest/inj-2"])))
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["injectate"] == "hyaluronic_acid"
+    both = server.post(SIGN, hook_request(resources, hook="order-sign")).json()["cards"]
+    assert len(both) == 2
+
+
+def test_patient_record_gives_variance(server: Server) -> None:
+    def case_of(prefetch: dict[str, Any]) -> dict[str, Any]:
+        card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]), prefetch=prefetch)))
+        case: dict[str, Any] = server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]
+        return case
+
+    empty = {"conditions": searchset(), "observations": searchset(), "procedures": searchset()}
+    assert case_of(empty)["anatomy_variance"] == []
+    assert case_of({**empty, "conditions": searchset(condition("414916001"))})["anatomy_variance"] == ["obesity"]
+    assert case_of({**empty, "conditions": searchset(condition("414916001", "resolved"))})["anatomy_variance"] == []
+    assert case_of({**empty, "observations": searchset(bmi(27.0))})["anatomy_variance"] == []
+    assert case_of({**empty, "observations": searchset(bmi(31.0, "2020-01-01"), bmi(26.0, "2025-06-01"))})["anatomy_variance"] == []
+    assert case_of({**empty, "procedures": searchset(surgery("24136001"))})["anatomy_variance"] == ["prior_surgery"]
+    assert case_of({**empty, "procedures": searchset(surgery("49076000", "Knee replacement"))})["anatomy_variance"] == []
+
+
+def test_missing_prefetch_is_an_assumption_on_the_card(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+    assert "prefetch 'conditions' was not supplied" in card["detail"]
+
+
+def test_local_injectate_code(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000")], injectate=(LOCAL_INJECTATE, "cell_based")))))
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["injectate"] == "cell_based"
+
+
+def test_feedback_is_stored_against_the_consultation(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+    accepted = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                "outcomeTimestamp": "2025-12-11T10:05:31Z",
+            }
+        ]
+    }
+    assert server.post(SELECT + "/feedback", accepted).status_code == 200
+    reason = card["overrideReasons"][1]
+    overridden = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason, "userComment": "no probe today"},
+                "outcomeTimestamp": "2025-12-11T10:06:00Z",
+            }
+        ]
+    }
+    assert server.post(SELECT + "/feedback", overridden).status_code == 200
+    stored = server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]
+    assert [f["outcome"] for f in stored] == ["accepted", "overridden"]
+    assert stored[1]["override_code"] == reason["code"] and stored[1]["user_comment"] == "no probe today"
+    assert stored[0]["accepted_suggestions"] == [{"id": card["suggestions"][0]["uuid"]}]
+
+
+def test_feedback_errors(server: Server) -> None:
+    unknown = {
+        "feedback": [{"card": "00000000-0000-0000-0000-000000000000", "outcome": "accepted", "outcomeTimestamp": "2025-01-01T00:00:00Z"}]
+    }
+    is_outcome(server.post(SELECT + "/feedback", unknown), 404)
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+    bad_reason = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": "2025-01-01T00:00:00Z",
+                "overrideReason": {"reason": {"system": "urn:guidance-rules:override-reason", "code": "bored"}},
+            }
+        ]
+    }
+    is_outcome(server.post(SELECT + "/feedback", bad_reason), 400)
+    is_outcome(server.post(SELECT + "/feedback", {"feedback": [{"card": card["uuid"], "outcome": "maybe", "outcomeTimestamp": "x"}]}), 400)
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"] == []
+
+
+def test_json_api_matches_the_library(server: Server) -> None:
+    case = {"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]}
+    response = server.post("/api/v1/recommendations", case)
+    assert response.status_code == 200
+    assert response.json() == recommend(case).model_dump(mode="json")
+    body = is_outcome(server.post("/api/v1/recommendations", {"site": "hip", "injectate": "steroid"}), 400)
+    assert body["issue"][0]["expression"] == ["injectate"] and "corticosteroid" in body["issue"][0]["diagnostics"]
+
+
+def test_bad_requests_get_operation_outcomes(server: Server) -> None:
+    import httpx
+
+    is_outcome(httpx.post(server.url + SELECT, content=b"{not json", headers={"content-type": "application/json"}), 400)
+    is_outcome(httpx.post(server.url + SELECT, content=b"{}", headers={"content-type": "text/plain"}), 415)
+    big = b'{"x": "' + b"a" * 1_100_000 + b'"}'
+    is_outcome(httpx.post(server.url + SELECT, content=big, headers={"content-type": "application/json"}), 413)
+    is_outcome(server.post("/cds-services/no-such-service", hook_request(injection(None))), 404)
+    is_outcome(server.get("/no/such/path"), 404)
+    invalid = hook_request(injection([coding(SCT, "49076000")]))
+    del invalid["context"]["draftOrders"]["entry"][0]["resource"]["intent"]  # 1..1 in FHIR R4
+    body = is_outcome(server.post(SELECT, invalid), 400)
+    assert "Bundle" in body["issue"][0]["diagnostics"]
+    not_bundle = hook_request([])
+    not_bundle["context"]["draftOrders"] = {"resourceType": "Patient"}
+    is_outcome(server.post(SELECT, not_bundle), 400)
+    wrong_hook = hook_request(injection(None), hook="order-sign")
+    is_outcome(server.post(SELECT, wrong_hook), 400)
+    no_selections = hook_request(injection(None))
+    del no_selections["context"]["selections"]
+    is_outcome(server.post(SELECT, no_selections), 400)
+    no_context = {"hook": "order-select", "hookInstance": "x"}
+    is_outcome(server.post(SELECT, no_context), 400)
+
+
+def test_operations_endpoints(server: Server) -> None:
+    assert server.get("/healthz").json()["status"] == "ok"
+    ready = server.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["ruleset"]["digest"] == KNOWLEDGE.digest
+    server.post(SELECT, hook_request(injection([coding(SCT, "24136001")])))
+    metrics = server.get("/metrics").text
+    assert "guidance_rules_http_requests_total" in metrics and "guidance_rules_cards_total" in metrics
+    openapi = server.get("/openapi.json").json()
+    assert "/cds-services/{service_id}" in openapi["paths"] and "/cds-services/{service_id}/feedback" in openapi["paths"]
+    log_lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    assert any(line["event"] == "request" and line["status"] == 200 for line in log_lines)
+    assert any("AUTHENTICATION DISABLED" in line["event"] for line in log_lines)
+
+
+def test_mapping_cpt_codes_are_one_system() -> None:
+    assert {e.system for e in (*MAPPING.spec.procedures, *MAPPING.spec.guidance_addons)} == {CPT}
