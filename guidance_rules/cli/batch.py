@@ -23,9 +23,10 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import Columns, Record, problems_of, read_csv, read_jsonl, sniff
+from guidance_rules.cli.inputs import Columns, Record, read_csv, read_jsonl, sniff
 from guidance_rules.errors import EngineError
 from guidance_rules.recommend.cache import LRU
+from guidance_rules.recommend.problems import problems_of
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase
 

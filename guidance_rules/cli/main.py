@@ -16,11 +16,12 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+import guidance_rules.cli.render as render
 from guidance_rules._version import __version__
-from guidance_rules.cli import render
-from guidance_rules.cli.inputs import InputError, parse_json_case, problems_of
+from guidance_rules.cli.inputs import InputError, parse_json_case
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Recommendation
+from guidance_rules.recommend.problems import problems_of
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
@@ -153,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
-    from .service.cli import register  # serve, consultations: the service registers its own commands
+    from guidance_rules.service.cli import register  # serve, consultations: the service registers its own commands
 
     register(sub, COMMANDS)
     return parser

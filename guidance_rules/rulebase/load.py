@@ -24,8 +24,16 @@ from guidance_rules.model import Category, Citation, Modality
 from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
 
 ARTICLE = "article"
-RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml",
-                           "fhir-mapping.yaml"}  # read by guidance_rules.service.mapping
+RULE_FILES_WITHOUT_RULES = {
+    "sources.yaml",
+    "sites.yaml",
+    "defaults.yaml",
+    "constraints.yaml",
+    "facts.yaml",
+    "policy.yaml",
+    "ruleset.yaml",
+    "fhir-mapping.yaml",
+}  # read by guidance_rules.service.mapping
 OUTPUT_KINDS = ("documentation", "caution", "question")
 
 
@@ -341,6 +349,12 @@ class _Files:
         return "sha256:" + sha.hexdigest()
 
 
+def read_rule_file(directory: Path, name: str) -> Any:
+    """One YAML file of a rule base, read as the loader reads every rule file (for data files that
+    other layers own, such as the service's FHIR mapping)."""
+    return _Files(directory).data(name)
+
+
 def _schema(name: str, spec: type[BaseModel], data: Any) -> Any:
     """Validate one file against its schema; the error names the rule (by id) and the key."""
     try:
@@ -413,7 +427,10 @@ def load(directory: Path | str) -> KnowledgeBase:
     )
     constraints = _load_constraints(files, base)
     listed = set(ruleset.rule_files)
-    stray = sorted(p.name for p in directory.glob("*.yaml") if p.name not in listed | RULE_FILES_WITHOUT_RULES)
+    present = sorted(p.name for p in directory.glob("*.yaml"))
+    for name in present:  # every file in the rule base is checked as a file and counted in the digest
+        files.raw(name)
+    stray = [name for name in present if name not in listed | RULE_FILES_WITHOUT_RULES]
     if stray:
         raise RuleFileError("ruleset.yaml", f"{', '.join(stray)} would be ignored; list it under rule_files", key="rule_files")
     rules = _load_rules(files, ruleset.rule_files, base, citation)

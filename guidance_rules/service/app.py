@@ -25,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..inputs import problems_of
-from ..knowledge import default_knowledge, load
-from ..recommender import Recommender
+from guidance_rules._version import __version__
+from guidance_rules.recommend.problems import problems_of
+from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.rulebase.load import default_knowledge, load
+
 from . import cards
 from .auth import AuthConfig, Verifier
 from .errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, operation_outcome

@@ -6,9 +6,10 @@ import copy
 import uuid
 from typing import Any
 
-from .. import __version__
-from ..knowledge import KnowledgeBase
-from ..model import Modality, Recommendation
+from guidance_rules._version import __version__
+from guidance_rules.model import Modality, Recommendation
+from guidance_rules.rulebase.load import KnowledgeBase
+
 from .fhir import OrderReading
 from .mapping import Mapping
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import GuidanceRulesError
-from ..knowledge import KnowledgeBase
+from guidance_rules.errors import GuidanceRulesError
+from guidance_rules.rulebase.load import KnowledgeBase
 
 EXTRA_HINT = "the service needs its extra: pip install 'guidance-rules[service]'"
 

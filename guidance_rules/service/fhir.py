@@ -19,7 +19,8 @@ from fhir.resources.R4B.procedure import Procedure as FhirProcedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from ..model import Injectate, Modality, Variance
+from guidance_rules.model import Injectate, Modality, Variance
+
 from .errors import BadRequest
 from .mapping import Addon, Mapping, Procedure
 

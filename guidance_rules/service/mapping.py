@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import RuleFileError
-from ..knowledge import KnowledgeBase
-from ..model import Injectate, Modality, Variance
+from guidance_rules.errors import RuleFileError
+from guidance_rules.model import Injectate, Modality, Variance
+from guidance_rules.rulebase.load import KnowledgeBase, read_rule_file
 
 FILE = "fhir-mapping.yaml"
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -150,14 +150,10 @@ def _index(entries: tuple[Any, ...], file_key: str) -> dict[Key, Any]:
 
 def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Mapping:
     """Read and check the mapping beside the rule base; RuleFileError names the key at fault."""
-    path = (directory or knowledge.directory) / FILE
-    try:
-        with path.open("rb") as handle:
-            raw = yaml.load(handle, Loader=_SAFE_LOADER)
-    except FileNotFoundError:
-        raise RuleFileError(FILE, f"missing from {path.parent}; the service needs it to read FHIR orders") from None
-    except yaml.YAMLError as error:
-        raise RuleFileError(FILE, f"not valid YAML: {error}") from None
+    folder = directory or knowledge.directory
+    if not (folder / FILE).exists():
+        raise RuleFileError(FILE, f"missing from {folder}; the service needs it to read FHIR orders")
+    raw = read_rule_file(folder, FILE)  # the rule base's safe reading: no aliases, no duplicate keys, plain files
     try:
         spec = MappingFile.model_validate(raw)
     except ValidationError as error:

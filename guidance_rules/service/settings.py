@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..model import Imaging
+from guidance_rules.model import Imaging
+
 from .store import DEFAULT_URL
 
 PREFIX = "GUIDANCE_RULES_"

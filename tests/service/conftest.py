@@ -33,7 +33,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = db_url
-        cmd = [sys.executable, "-m", "guidance_rules.cli", "serve", "--port", str(self.port), "--db", db_url, *args]
+        cmd = [sys.executable, "-m", "guidance_rules", "serve", "--port", str(self.port), "--db", db_url, *args]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDANCE_RULES_")}
         full_env.update(env or {})
         self.log = tempfile.NamedTemporaryFile(prefix="gr-serve-", suffix=".log", delete=False)  # noqa: SIM115 (lives as long as the server)

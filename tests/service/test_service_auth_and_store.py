@@ -104,7 +104,7 @@ def test_discovery_and_health_need_no_token(secured: Server) -> None:
 
 def test_serve_refuses_to_start_without_trust_or_switch(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", "serve", "--db", f"sqlite:///{tmp_path}/x.db"],
+        [sys.executable, "-m", "guidance_rules", "serve", "--db", f"sqlite:///{tmp_path}/x.db"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -124,7 +124,7 @@ def consult_and_feedback(srv: Server, outcome: str, body_site: str = "24136001")
 
 def report(db_url: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "guidance_rules.cli", "consultations", "report", "--db", db_url, "--json"],
+        [sys.executable, "-m", "guidance_rules", "consultations", "report", "--db", db_url, "--json"],
         capture_output=True,
         text=True,
         timeout=120,

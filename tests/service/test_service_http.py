@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from guidance_rules import recommend
-from guidance_rules.knowledge import default_knowledge
+from guidance_rules.rulebase.load import default_knowledge
 from guidance_rules.service.mapping import load_mapping
 
 from .conftest import Server

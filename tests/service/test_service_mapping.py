@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.knowledge import default_knowledge, default_rules_dir, load
+from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
 from guidance_rules.service.mapping import FILE, load_mapping
 
 
