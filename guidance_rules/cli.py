@@ -48,20 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     rec = sub.add_parser("recommend", help="recommend guidance for one case (file, '-' for stdin, or options)")
-    rec.add_argument("file", nargs="?", help="a JSON file with one case, or - for standard input")
+    _case_arguments(rec)
     rec.add_argument("--json", action="store_true", help="print the Recommendation JSON only")
-    for name in CASE_OPTIONS:
-        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
-    for name in BOOL_OPTIONS:
-        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="true|false")
-    rec.add_argument("--variance", dest="anatomy_variance", action="append", metavar="VALUE", help="repeat for several")
-    rec.add_argument(
-        "--available",
-        dest="available_modalities",
-        action="append",
-        metavar="MODALITY",
-        help="imaging the clinic has; repeat for several (default: both)",
-    )
+
+    whatif = sub.add_parser("what-if", help="for each other modality, the smallest changes to the case that give it")
+    _case_arguments(whatif)
+    whatif.add_argument("--json", action="store_true", help="the what-if result as JSON")
+    whatif.add_argument("--max-changes", type=int, default=3, metavar="N", help="largest set of changes searched (default 3)")
+    whatif.add_argument("--exhaustive", action="store_true", help="no bound on the number of changes (may take seconds)")
+
+    diff = sub.add_parser("diff", help="every case whose answer differs between two rule bases; exit 1 if any")
+    diff.add_argument("old", type=Path, help="the old rule base folder")
+    diff.add_argument("new", type=Path, help="the new rule base folder")
+    diff.add_argument("--json", action="store_true", help="the report as JSON")
+    diff.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
+    diff.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
@@ -83,6 +84,23 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
     return parser
+
+
+def _case_arguments(rec: argparse.ArgumentParser) -> None:
+    """One case from a file, standard input or options (shared by recommend and what-if)."""
+    rec.add_argument("file", nargs="?", help="a JSON file with one case, or - for standard input")
+    for name in CASE_OPTIONS:
+        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
+    for name in BOOL_OPTIONS:
+        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="true|false")
+    rec.add_argument("--variance", dest="anatomy_variance", action="append", metavar="VALUE", help="repeat for several")
+    rec.add_argument(
+        "--available",
+        dest="available_modalities",
+        action="append",
+        metavar="MODALITY",
+        help="imaging the clinic has; repeat for several (default: both)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +168,7 @@ def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+def _case_data(args: argparse.Namespace) -> dict[str, Any]:
     options = _options_case(args)
     if args.file is not None:
         try:
@@ -170,10 +188,36 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             raise Invalid(error.problems) from None
     else:
         raise Invalid([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
+    return data
+
+
+def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     recommender = Recommender(knowledge)
-    rec = recommender.recommend(_validate(recommender, data))
-    print(rec.model_dump_json(indent=2) if args.json else render.recommendation(rec))
+    case = _validate(recommender, _case_data(args))
+    rec = recommender.recommend(case)
+    if args.json:
+        print(rec.model_dump_json(indent=2))
+    else:
+        from .whatif import inputs_that_matter
+        from .whatif_text import inputs_section
+
+        print(render.recommendation(rec, inputs=inputs_section(inputs_that_matter(case, recommender))))
     return EXIT_OK
+
+
+def cmd_what_if(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from .whatif_text import run_what_if_command
+
+    if args.max_changes < 0:
+        raise Invalid([("--max-changes", f"must be 0 or more, got {args.max_changes}; or pass --exhaustive for no bound")])
+    recommender = Recommender(knowledge)
+    return run_what_if_command(args, recommender, _validate(recommender, _case_data(args)))
+
+
+def cmd_diff(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from .diff import run_diff_command
+
+    return run_diff_command(args)
 
 
 def _examples_dir(args: argparse.Namespace) -> Path:
@@ -271,6 +315,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "schema": cmd_schema,
     "batch": cmd_batch,
     "audit": cmd_audit,
+    "what-if": cmd_what_if,
+    "diff": cmd_diff,
 }
 
 if __name__ == "__main__":

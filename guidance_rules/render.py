@@ -27,7 +27,7 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def recommendation(rec: Recommendation, title: str | None = None) -> str:
+def recommendation(rec: Recommendation, title: str | None = None, inputs: str | None = None) -> str:
     lines = []
     if title:
         lines.append(title)
@@ -50,6 +50,8 @@ def recommendation(rec: Recommendation, title: str | None = None) -> str:
         lines.append("Assumptions (values the case did not give)")
         for item in rec.assumptions:
             lines.append(f"  {item.field} = {_value(item.value)}  (from {item.origin})")
+    if inputs:  # the inputs that matter (whatif_text.inputs_section), beside the assumptions
+        lines.extend(["", inputs])
     for heading, notes in (("Documentation", rec.documentation), ("Cautions", rec.cautions), ("Questions to ask", rec.questions)):
         lines.extend(_notes(heading, notes))
     if rec.evidence:
