@@ -280,7 +280,10 @@ def _route(base: _Result, options: tuple[_Option, ...], result: _Result) -> Rout
     )
 
 
-def _start(case: Case | Mapping[str, Any], recommender: Recommender | None) -> tuple[Recommender, Case, _Evaluator, dict[str, Any], _Result]:
+_Start = tuple[Recommender, Case, "_Evaluator", dict[str, Any], _Result]
+
+
+def _start(case: Case | Mapping[str, Any], recommender: Recommender | None) -> _Start:
     rec = recommender or default_recommender()
     valid = rec.case(case)
     values = {"site": valid._resolution.values["site"], **{f: valid._resolution.values[f] for f in CASE_FIELDS}}
@@ -322,9 +325,7 @@ def inputs_that_matter(case: Case | Mapping[str, Any], recommender: Recommender 
     return _assumed(rec, valid, evaluator, values, base)
 
 
-def what_if(
-    case: Case | Mapping[str, Any], recommender: Recommender | None = None, max_changes: int | None = MAX_CHANGES
-) -> WhatIf:
+def what_if(case: Case | Mapping[str, Any], recommender: Recommender | None = None, max_changes: int | None = MAX_CHANGES) -> WhatIf:
     """For every other modality, the smallest sets of changes that make it the recommendation,
     found exactly through the engine; and which assumed inputs the answer rests on.
 

@@ -103,7 +103,8 @@ def format_what_if(result: WhatIf) -> str:
             lines.append(f"{alt.modality.value.upper()}: {why}")
             continue
         n = alt.changes_needed
-        lines.append(f"{alt.modality.value.upper()}: {n} change{'s' if n != 1 else ''}, {len(alt.routes)} way{'s' if len(alt.routes) != 1 else ''}")
+        ways = len(alt.routes)
+        lines.append(f"{alt.modality.value.upper()}: {n} change{'s' if n != 1 else ''}, {ways} way{'s' if ways != 1 else ''}")
         for route in alt.routes[:SHOWN]:
             lines.append(_wrap(f"- {changes_text(route.changes)}", "  ", "    "))
             if route.steps_removed:
