@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .conditions import CASE_FIELDS, EQUIPMENT_FIELD
 from .errors import CaseError, EngineError, RuleFileError
 from .explain import Evaluation
 from .knowledge import KnowledgeBase, load
@@ -31,6 +32,7 @@ from .space import Space, as_json_case, free_space, site_space
 
 ENGINE_BATCH = 256
 INVALID, NO_ANSWER = "invalid", "no answer"  # a contradictory case; a gap or conflict in the rule base
+EQUIPMENT: tuple[tuple[str, ...], ...] = ((), ("ultrasound",), ("fluoroscopy",), ("fluoroscopy", "ultrasound"))
 PARTS = ("validity", "modality", "ratings", "documentation", "cautions", "questions")
 
 
@@ -109,7 +111,9 @@ def _spaces(old: KnowledgeBase, new: KnowledgeBase, only: tuple[str, ...] | None
     sites = site_space(new)
     common = tuple(s for s in new.sites if s in old.sites and (only is None or s in only))
     restricted = replace(sites, choices=(common, *sites.choices[1:]))
-    return [restricted] if only is not None else [free_space(), restricted]
+    # The audit varies equipment in a check of its own; here it is a third, small space.
+    equipment = Space("equipment", ("site", "injectate", EQUIPMENT_FIELD), (common, CASE_FIELDS["injectate"].values, EQUIPMENT))
+    return [restricted, equipment] if only is not None else [free_space(), restricted, equipment]
 
 
 def _resolved(rec: Recommender, cases: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
@@ -169,7 +173,7 @@ def _parts(ev: Evaluation) -> dict[str, Any]:
 
 def _cell(space: Space, case: dict[str, Any]) -> tuple[str, ...]:
     """Where a case sits in the picture: site x injectate, or region/depth x tissue per injectate."""
-    if space.name == "sites":
+    if space.name != "free":
         return (case["site"], case["injectate"])
     return (case["injectate"], f"{case['region']} {case['depth']}", case["tissue"])
 
@@ -250,6 +254,9 @@ def run_diff(old_dir: Path | str, new_dir: Path | str, workers: int = 0, sites: 
     old, new = load(old_path), load(new_path)
     Recommender(old, cache_size=0), Recommender(new, cache_size=0)  # compile errors surface here, once
     only = tuple(sites) if sites is not None else None
+    unknown = sorted(set(only or ()) - set(old.sites) - set(new.sites))
+    if unknown:
+        raise CaseError(f"site '{unknown[0]}' is in neither rule base; sites: {', '.join(new.sites)}")
     spaces = _spaces(old, new, only)
     workers = workers or os.cpu_count() or 1
     jobs = [(old_path, new_path, n, a, b, only) for n, s in enumerate(spaces) for a, b in s.chunks(max(4 * workers, s.size // 8000))]
@@ -324,7 +331,10 @@ def run_diff_command(args: argparse.Namespace) -> int:
             print(f"invalid input: {label}: '{folder}' is not a folder; give a rule base folder such as rules/", file=sys.stderr)
             return 2
     try:
-        report = run_diff(args.old, args.new, args.workers)
+        report = run_diff(args.old, args.new, args.workers, args.sites)
+    except CaseError as error:
+        print(f"invalid input: --site: {error}", file=sys.stderr)
+        return 2
     except (RuleFileError, EngineError) as error:
         print(f"invalid input: rule base cannot be used: {error}", file=sys.stderr)
         return 2

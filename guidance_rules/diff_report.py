@@ -73,10 +73,10 @@ def render(report: DiffReport, old_dir: str = "old", new_dir: str = "new") -> st
         "<h2>Where the answers changed</h2>",
         "<p>Each cell is shaded by the share of its valid cases whose answer changed; hover for counts. Hatched: no valid case.</p>",
     ]
-    site_cells = report.cells.get("sites", Counter())
+    site_cells = report.cells.get("sites", Counter()) + report.cells.get("equipment", Counter())  # both by site x injectate
     sites = sorted({k[0] for k in site_cells})
     if sites:
-        parts.append('<div class="panel"><h3>Site cases: site x injectate</h3>')
+        parts.append('<div class="panel"><h3>Site cases (with every set of equipment): site x injectate</h3>')
         parts.append(_grid(site_cells, [(site,) for site in sites], injectates, "site cases"))
         parts.append("</div>")
     free = report.cells.get("free", Counter())
