@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -317,7 +318,12 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
             else f"{r} (old only {n['old_only']:,}, new only {n['new_only']:,})"
             for r, n in g["rules"].items()
         ]
-        lines.append(f"        rules firing differently: {', '.join(rules) or 'none (same rules fire; their text or ratings changed)'}")
+        shown = ", ".join(rules) or "none (the same rules fire; their text or ratings changed)"
+        lines.append(
+            textwrap.fill(
+                f"rules firing differently: {shown}", 96, initial_indent=" " * 8, subsequent_indent=" " * 10, break_on_hyphens=False
+            )
+        )
         lines.append(f"        example: {json.dumps(g['example'])}")
     total = s["changed_cases"]
     verdict = f"CHANGED: {total:,} cases in {len(s['groups'])} groups" if report.changed else "UNCHANGED: no case's answer differs"
