@@ -41,12 +41,6 @@ class Record:
     id: Any = None
 
 
-
-
-
-
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object may not name a key twice (json would silently keep the last value)."""
     out: dict[str, Any] = {}

@@ -100,32 +100,24 @@ def _parser() -> argparse.ArgumentParser:
         description="Recommend imaging guidance for one case. Values are case-insensitive; a field left out is "
         "taken from the site, the tissue or a default, and listed under assumptions.",
     )
-    rec.add_argument("file", nargs="?", help="a JSON file with one case, or - for standard input")
+    _case_arguments(rec)
     output = rec.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the Recommendation JSON only")
     output.add_argument("--brief", action="store_true", help="the answer in a few lines, naming every rule that decided it")
-    rec.add_argument("--site", metavar="SITE", help=_site_help()).completer = _sites  # type: ignore[attr-defined]
-    for name in CASE_OPTIONS[1:]:
-        option = rec.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help="one of: " + ", ".join(_values(name))
-        )
-        option.completer = _choices(_values(name))  # type: ignore[attr-defined]
-    for name in BOOL_OPTIONS:
-        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, action=_Flag, help=CASE_FIELD_HELP.get(name))
-    rec.add_argument(
-        "--variance",
-        dest="anatomy_variance",
-        action="append",
-        metavar="VARIANCE",
-        help="repeat for several; one of: " + ", ".join(_values("anatomy_variance")),
-    ).completer = _choices(_values("anatomy_variance"))  # type: ignore[attr-defined]
-    rec.add_argument(
-        "--available",
-        dest="available_modalities",
-        action="append",
-        metavar="MODALITY",
-        help="imaging the clinic has; repeat for several (default: both); one of: " + ", ".join(_values("available_modalities")),
-    ).completer = _choices(_values("available_modalities"))  # type: ignore[attr-defined]
+
+    whatif = sub.add_parser("what-if", help="for each other modality, the smallest changes to the case that give it")
+    _case_arguments(whatif)
+    whatif.add_argument("--json", action="store_true", help="the what-if result as JSON")
+    whatif.add_argument("--max-changes", type=int, default=3, metavar="N", help="largest set of changes searched (default 3)")
+    whatif.add_argument("--exhaustive", action="store_true", help="no bound on the number of changes (may take seconds)")
+
+    diff = sub.add_parser("diff", help="every case whose answer differs between two rule bases; exit 1 if any")
+    diff.add_argument("old", type=Path, help="the old rule base folder")
+    diff.add_argument("new", type=Path, help="the new rule base folder")
+    diff.add_argument("--json", action="store_true", help="the report as JSON")
+    diff.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
+    diff.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site cases of SITE (repeat; a quick check)")
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
@@ -158,6 +150,33 @@ def _parser() -> argparse.ArgumentParser:
 
     register(sub, COMMANDS)
     return parser
+
+
+def _case_arguments(rec: argparse.ArgumentParser) -> None:
+    """One case from a file, standard input or options (shared by recommend and what-if)."""
+    rec.add_argument("file", nargs="?", help="a JSON file with one case, or - for standard input")
+    rec.add_argument("--site", metavar="SITE", help=_site_help()).completer = _sites  # type: ignore[attr-defined]
+    for name in CASE_OPTIONS[1:]:
+        option = rec.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help="one of: " + ", ".join(_values(name))
+        )
+        option.completer = _choices(_values(name))  # type: ignore[attr-defined]
+    for name in BOOL_OPTIONS:
+        rec.add_argument(f"--{name.replace('_', '-')}", dest=name, action=_Flag, help=CASE_FIELD_HELP.get(name))
+    rec.add_argument(
+        "--variance",
+        dest="anatomy_variance",
+        action="append",
+        metavar="VARIANCE",
+        help="repeat for several; one of: " + ", ".join(_values("anatomy_variance")),
+    ).completer = _choices(_values("anatomy_variance"))  # type: ignore[attr-defined]
+    rec.add_argument(
+        "--available",
+        dest="available_modalities",
+        action="append",
+        metavar="MODALITY",
+        help="imaging the clinic has; repeat for several (default: both); one of: " + ", ".join(_values("available_modalities")),
+    ).completer = _choices(_values("available_modalities"))  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,7 +250,7 @@ def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+def _case_data(args: argparse.Namespace) -> dict[str, Any]:
     options = _options_case(args)
     if args.file is not None:
         try:
@@ -251,13 +270,40 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             raise Invalid(error.problems) from None
     else:
         raise Invalid([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
+    return data
+
+
+def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     recommender = Recommender(knowledge)
+    data = _case_data(args)
     rec = _recommend(recommender, data)
     if args.json:
         print(rec.model_dump_json(indent=2))
+    elif args.brief:
+        print(render.brief(rec))
     else:
-        print(render.brief(rec) if args.brief else render.recommendation(rec))
+        from guidance_rules.cli.whatif import inputs_section
+        from guidance_rules.recommend.whatif import inputs_that_matter
+
+        print(render.recommendation(rec, inputs=inputs_section(inputs_that_matter(data, recommender))))
     return EXIT_OK
+
+
+def cmd_what_if(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from guidance_rules.cli.whatif import run_what_if_command
+
+    if args.max_changes < 0:
+        raise Invalid([("--max-changes", f"must be 0 or more, got {args.max_changes}; or pass --exhaustive for no bound")])
+    recommender = Recommender(knowledge)
+    data = _case_data(args)
+    _recommend(recommender, data)  # invalid input exits 2 with the field named, before any search
+    return run_what_if_command(args, recommender, data)
+
+
+def cmd_diff(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from guidance_rules.cli.diff import run_diff_command
+
+    return run_diff_command(args)
 
 
 def _examples_dir(args: argparse.Namespace) -> Path:
@@ -374,6 +420,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "schema": cmd_schema,
     "batch": cmd_batch,
     "audit": cmd_audit,
+    "what-if": cmd_what_if,
+    "diff": cmd_diff,
 }
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def brief(rec: Recommendation) -> str:
     return "\n".join(lines)
 
 
-def recommendation(rec: Recommendation, title: str | None = None) -> str:
+def recommendation(rec: Recommendation, title: str | None = None, inputs: str | None = None) -> str:
     lines = []
     if title:
         lines.append(title)
@@ -103,6 +103,8 @@ def recommendation(rec: Recommendation, title: str | None = None) -> str:
         lines.append("Assumptions (values the case did not give)")
         for item in rec.assumptions:
             lines.append(f"  {item.field} = {_value(item.value)}  (from {item.origin})")
+    if inputs:  # the inputs that matter (whatif_text.inputs_section), beside the assumptions
+        lines.extend(["", inputs])
     for heading, notes in (("Documentation", rec.documentation), ("Cautions", rec.cautions), ("Questions to ask", rec.questions)):
         lines.extend(_notes(heading, notes))
     if rec.evidence:
