@@ -5,7 +5,7 @@ rec = recommend(Case(site="hip", injectate="cell_based", anatomy_variance=["obes
 """
 
 from ._version import __version__
-from .errors import CaseError, EngineError, GuidanceRulesError, RuleFileError
+from .errors import CaseError, EngineError, EngineUnavailableError, GuidanceRulesError, RuleFileError
 from .model import Case, Category, Modality, Recommendation
 from .recommender import Recommender, recommend
 
@@ -14,6 +14,7 @@ __all__ = [
     "CaseError",
     "Category",
     "EngineError",
+    "EngineUnavailableError",
     "GuidanceRulesError",
     "Modality",
     "Recommendation",
