@@ -24,12 +24,16 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-# What the installed environment depends on: the project metadata, the extras, the interpreter.
-stamp="$VENV/.guidance-rules-setup"
-state=$(printf 'extras=%s\n' "${1:-}"; cksum pyproject.toml guidance_rules/_version.py; cat "$VENV/pyvenv.cfg")
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$state" ]; then
-    exit 0
-fi
+# What the installed environment depends on: the project metadata and the interpreter. One stamp
+# per extras; an install with any extras also satisfies a plain one.
+state=$(cksum pyproject.toml guidance_rules/_version.py; cat "$VENV/pyvenv.cfg")
+stamp="$VENV/.guidance-rules-setup-${1:-base}"
+for done in "$stamp" "$VENV"/.guidance-rules-setup-*; do
+    [ "$done" = "$stamp" ] || [ -z "${1:-}" ] || continue
+    if [ -f "$done" ] && [ "$(cat "$done")" = "$state" ]; then
+        exit 0
+    fi
+done
 rm -f "$stamp"
 
 wheels=$("$VENV/bin/python" scripts/build_engine.py)
