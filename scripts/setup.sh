@@ -42,10 +42,11 @@ spec="."
 pip() { "$VENV/bin/python" -m pip --quiet --disable-pip-version-check "$@"; }
 pip install --upgrade pip >/dev/null
 pip install --find-links "$wheels" --only-binary durable-rules -e "$spec"
-# An environment made before the engine came from .wheels keeps its unpatched durable-rules
-# (pip sees 2.0.28 already installed); replace it if its C extension does not load.
-if ! "$VENV/bin/python" -c "import durable_rules_engine" 2>/dev/null; then
+# An environment made before the engine came from .wheels keeps durable-rules as released (pip
+# sees 2.0.28 installed and keeps it); replace it unless it is the build without the removed call.
+patched='import durable_rules_engine as d, sys; sys.exit(b"PyEval_CallObject" in open(d.__file__, "rb").read())'
+if ! "$VENV/bin/python" -c "$patched" 2>/dev/null; then
     pip install --force-reinstall --no-deps "$wheels"/durable_rules-*.whl
-    "$VENV/bin/python" -c "import durable_rules_engine"
+    "$VENV/bin/python" -c "$patched"
 fi
 printf '%s\n' "$state" >"$stamp"
