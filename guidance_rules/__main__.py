@@ -1,4 +1,4 @@
-"""`python -m guidance_rules`: the command line."""
+"""`python -m guidance_rules` is the `guidance-rules` command, for environments without its script on PATH."""
 
 import sys
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class GuidanceRulesError(Exception):
     """Base of every error this package raises on purpose."""
@@ -36,3 +38,23 @@ class EngineError(GuidanceRulesError, RuntimeError):
 class EngineBusyError(GuidanceRulesError, RuntimeError):
     """The engine was entered again by the thread already inside it (a signal handler calling
     `recommend` mid-evaluation). The C engine is not re-entrant, so this is refused, not risked."""
+
+
+class EngineUnavailableError(GuidanceRulesError, RuntimeError):
+    """durable-rules' C extension cannot be loaded: an installation problem, not a defect.
+
+    The usual cause is durable-rules 2.0.28 built from its release archive on Python 3.13 or
+    later, which it does not support as released; the message says what to run instead.
+    """
+
+    def __init__(self, cause: ImportError) -> None:
+        self.cause = cause
+        python, version = sys.executable, ".".join(map(str, sys.version_info[:3]))
+        super().__init__(
+            f"the rules engine (durable-rules' C extension 'durable_rules_engine') cannot be loaded by Python {version} "
+            f"({python}): {cause}. durable-rules 2.0.28 as released does not work on Python 3.13 or later. To fix it, "
+            f"install the engine wheel this project builds (the same release with one removed C call replaced): in a clone "
+            f"of guidance-rules run `{python} scripts/build_engine.py`, which prints a directory DIR, then "
+            f"`{python} -m pip install --force-reinstall --no-deps --find-links DIR durable-rules==2.0.28` "
+            "(README: 'Python 3.13 and later')."
+        )

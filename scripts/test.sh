@@ -1,10 +1,12 @@
 #!/bin/sh
 # Set everything up, then run the whole suite: lint, types, tests (with the CI hypothesis
 # profile), and the rule-coverage audit over the whole case space.
+# PYTHON and VENV choose the interpreter and environment (see scripts/setup.sh).
 set -eu
 cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
 sh scripts/setup.sh dev
-echo "== ruff"; .venv/bin/ruff check guidance_rules tests benchmarks
-echo "== mypy --strict"; .venv/bin/mypy guidance_rules
-echo "== pytest"; HYPOTHESIS_PROFILE=ci .venv/bin/python -m pytest -q
-echo "== audit"; .venv/bin/guidance-rules audit --html audit-report.html
+echo "== ruff"; "$VENV/bin/ruff" check guidance_rules tests benchmarks scripts
+echo "== mypy --strict"; "$VENV/bin/mypy" guidance_rules scripts/build_engine.py
+echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q
+echo "== audit"; "$VENV/bin/guidance-rules" audit --html audit-report.html

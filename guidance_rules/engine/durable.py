@@ -30,6 +30,7 @@ Guards, each tested in `tests/test_engine.py`:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import json
 import threading
@@ -38,10 +39,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import durable_rules_engine as _durable
-
 from guidance_rules._sync import ForkSafeLock
-from guidance_rules.errors import EngineBusyError, EngineError
+from guidance_rules.errors import EngineBusyError, EngineError, EngineUnavailableError
+
+# Loaded here but reported on first use, so `import guidance_rules` works and the caller gets
+# an EngineUnavailableError saying why and what to run instead of a bare ImportError.
+_durable: Any = None
+_load_error: ImportError | None = None
+try:
+    _durable = importlib.import_module("durable_rules_engine")
+except ImportError as _error:
+    _load_error = _error
 
 # One lock for the whole process: the C engine keeps global tables shared by all rulesets.
 ENGINE_LOCK = ForkSafeLock(hold_across_fork=True)
@@ -150,6 +158,8 @@ class DurableEngine:
     """One compiled ruleset registered with the C engine."""
 
     def __init__(self, ruleset_json: str, rule_ids: set[str], on_fire: FireHook | None = None) -> None:
+        if _load_error is not None:
+            raise EngineUnavailableError(_load_error)
         self.rule_ids = frozenset(rule_ids)
         self.on_fire = on_fire
         self._sids = itertools.count(1)
