@@ -22,7 +22,7 @@ from .errors import RuleFileError
 from .model import Category, Citation, Modality
 
 ARTICLE = "article"
-RULE_FILES_WITHOUT_RULES = {"sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
+RULE_FILES_WITHOUT_RULES = {"invariants.yaml", "sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
 OUTPUT_KINDS = ("documentation", "caution", "question")
 
 
@@ -416,7 +416,7 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
 def _load_constraints(directory: Path, base: KnowledgeBase) -> tuple[Constraint, ...]:
     spec = _schema(directory / "constraints.yaml", ConstraintsFileSpec, _read(directory / "constraints.yaml"))
     out = []
-    vocabulary = {name: s for name, s in CASE_FIELDS.items() if name != EQUIPMENT_FIELD}
+    vocabulary = {name: s for name, s in base.vocabulary(output=False).items() if name not in base.facts}
     for item in spec.constraints:
         try:
             tests = parse(item.when, vocabulary)

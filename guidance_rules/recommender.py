@@ -115,8 +115,10 @@ class Recommender:
             for stratum in compiled.derive:
                 for i, fired in enumerate(self._fire(session, stratum, states)):
                     chains[i].extend(fired)
-                    states[i].update(dict.fromkeys(stratum.produces, False))
-                    states[i].update({str(r.derive): True for r in fired})
+                    state = states[i]
+                    for fact in stratum.produces:  # a fact may be derived in several strata: never reset one already true
+                        state.setdefault(fact, False)
+                    state.update({str(r.derive): True for r in fired})
             live: list[int] = []
             choices: dict[int, tuple[dict[Modality, RatingResult], Modality]] = {}
             for i, rated in enumerate(self._fire(session, compiled.rate, states)):
