@@ -38,7 +38,7 @@ from .errors import EngineError
 
 # One lock for the whole process: the C engine keeps global tables shared by all rulesets.
 ENGINE_LOCK = threading.RLock()
-_NOT_HANDLED, _OBSERVED = 1, 2
+_OBSERVED = 2  # durable-rules: an identical fact was already asserted (1 is "not handled")
 _ruleset_names = itertools.count(1)
 
 FireHook = Callable[[str], None]
@@ -67,8 +67,8 @@ class Session:
         self.touched = True
         try:
             code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
-            if code == _NOT_HANDLED:
-                return fired
+            # The code is that of the last fact asserted: "not handled" only says that one fact
+            # matched no rule, so the actions queued for earlier facts must still be drained.
             if code == _OBSERVED:
                 raise EngineError(f"the engine already held an identical fact for stratum {stratum}")
             action = _durable.start_action_for_state(handle, state)
