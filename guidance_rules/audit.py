@@ -482,7 +482,8 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
             bar.close()
     if args.html:
         from .report import write_html
+        from .table import decision_tables
 
-        write_html(report, Path(args.html))
+        write_html(report, Path(args.html), decision_tables(knowledge))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))
     return 0 if report.passed else 1

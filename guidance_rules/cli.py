@@ -23,7 +23,7 @@ from .model import Case
 from .recommender import Recommender
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate")
+CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate", "approach")
 BOOL_OPTIONS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
 
@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
+    table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")
+    table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
     return parser
 
 
@@ -264,6 +266,13 @@ def cmd_audit(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     return run_audit_command(args, knowledge)
 
 
+def cmd_table(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from .table import render
+
+    sys.stdout.write(render(knowledge, args.format))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "recommend": cmd_recommend,
     "examples": cmd_examples,
@@ -271,6 +280,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "schema": cmd_schema,
     "batch": cmd_batch,
     "audit": cmd_audit,
+    "table": cmd_table,
 }
 
 if __name__ == "__main__":
