@@ -25,11 +25,11 @@ from pydantic import ValidationError
 
 from .conditions import CASE_FIELDS, holds
 from .errors import CaseError, EngineError, RuleFileError
+from .invariants import Escalation, InvariantSet, check_case, invariant_example_findings, invariant_findings, load_invariants
 from .knowledge import KnowledgeBase, Rule, load
 from .model import Modality
 from .recommender import Recommender
 from .resolve import resolve
-from .invariants import Escalation, InvariantSet, check_case, invariant_example_findings, invariant_findings, load_invariants
 from .space import VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
 
 MODALITIES = tuple(Modality)

@@ -193,7 +193,10 @@ def _load(knowledge: KnowledgeBase) -> InvariantSet:
             props = knowledge.sources[item.source].propositions
             if props and item.locator not in props:
                 raise RuleFileError(
-                    FILE, f"'{item.locator}' is not a proposition of '{item.source}'; valid: {', '.join(props)}", rule=item_id, key=f"sources.{i}"
+                    FILE,
+                    f"'{item.locator}' is not a proposition of '{item.source}'; valid: {', '.join(props)}",
+                    rule=item_id,
+                    key=f"sources.{i}",
                 )
             out.append(cite(knowledge.sources, item.source, item.locator))
         return tuple(out)

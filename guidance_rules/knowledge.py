@@ -22,7 +22,16 @@ from .errors import RuleFileError
 from .model import Category, Citation, Modality
 
 ARTICLE = "article"
-RULE_FILES_WITHOUT_RULES = {"invariants.yaml", "sources.yaml", "sites.yaml", "defaults.yaml", "constraints.yaml", "facts.yaml", "policy.yaml", "ruleset.yaml"}
+RULE_FILES_WITHOUT_RULES = {
+    "invariants.yaml",
+    "sources.yaml",
+    "sites.yaml",
+    "defaults.yaml",
+    "constraints.yaml",
+    "facts.yaml",
+    "policy.yaml",
+    "ruleset.yaml",
+}
 OUTPUT_KINDS = ("documentation", "caution", "question")
 
 

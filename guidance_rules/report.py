@@ -58,7 +58,8 @@ def _e(value: Any) -> str:
 def _legend() -> str:
     parts = [f'<span><i class="sw" style="background:{c}"></i>{_e(m)}</span>' for m, c in COLOURS.items()]
     parts.append('<span><i class="sw" style="background:#eee"></i>no valid case (contradiction)</span>')
-    return f'<p class="legend">{"".join(parts)}</p><p class="legend">Any modality present in a cell gets at least {MIN_SHARE:.0f}% of its width; hover for exact counts.</p>'
+    note = f"Any modality present in a cell gets at least {MIN_SHARE:.0f}% of its width; hover for exact counts."
+    return f'<p class="legend">{"".join(parts)}</p><p class="legend">{note}</p>'
 
 
 def widths(counts: Counter[str]) -> dict[str, float]:

@@ -102,15 +102,13 @@ def to_html(tables: list[SiteTable], standalone: bool = True) -> str:
         head = "".join(f"<th>{html.escape(i)}</th>" for i in table.injectates)
         body = "".join(
             f"<tr><th>{html.escape(_variances(v))}</th>"
-            + "".join(
-                f'<td class="dt" style="background:{COLOURS[m.value]}" title="{html.escape(m.value)}">{SHORT[m]}</td>' for m in mods
-            )
+            + "".join(f'<td class="dt" style="background:{COLOURS[m.value]}" title="{html.escape(m.value)}">{SHORT[m]}</td>' for m in mods)
             + "</tr>"
             for v, mods in table.rows
         )
         parts.append(
             f'<div class="site-table" id="site-{html.escape(table.site)}"><h3>{html.escape(table.title)} '
-            f"<code>{html.escape(table.site)}</code></h3><p class=\"defaults\">{html.escape(table.defaults)}</p>"
+            f'<code>{html.escape(table.site)}</code></h3><p class="defaults">{html.escape(table.defaults)}</p>'
             f'<table class="decision"><tr><th>anatomy variance</th>{head}</tr>{body}</table></div>'
         )
     fragment = f'<div class="decision-tables">{"".join(parts)}</div>'

@@ -15,9 +15,8 @@ from hypothesis import assume, find, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from guidance_rules import Modality, Recommender
+from guidance_rules import Modality, Recommender, conditions
 from guidance_rules.conditions import CASE_FIELDS
-from guidance_rules import conditions
 from guidance_rules.invariants import Invariant, answer_of, load_invariants
 from guidance_rules.knowledge import default_knowledge, load
 from guidance_rules.space import VARIANCE_SETS, approach_space

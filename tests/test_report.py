@@ -104,7 +104,10 @@ def test_site_space_and_decision_table_are_drawn(knowledge: Any) -> None:
 
     report = sample_report()
     heat: Counter[tuple[str, ...]] = Counter(
-        {("prp", "peripheral", "superficial", "joint", "landmark", "knee"): 1, ("prp", "peripheral", "deep", "joint", "ultrasound", "hip"): 5}
+        {
+            ("prp", "peripheral", "superficial", "joint", "landmark", "knee"): 1,
+            ("prp", "peripheral", "deep", "joint", "ultrasound", "hip"): 5,
+        }
     )
     report.spaces.append(SpaceResult("sites", 129_024, valid=6, heat=heat))
     page = render_html(report, decision_tables(knowledge))

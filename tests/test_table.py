@@ -17,7 +17,11 @@ def test_table_agrees_with_recommend_cell_by_cell(knowledge: KnowledgeBase) -> N
     rows = list(csv.DictReader(io.StringIO(to_csv(decision_tables(knowledge)))))
     assert len(rows) == len(knowledge.sites) * 6 * 16
     for row in rows[::37]:  # a spread of cells across every site
-        case = {"site": row["site"], "injectate": row["injectate"], "anatomy_variance": [v for v in row["anatomy_variance"].split(";") if v]}
+        case = {
+            "site": row["site"],
+            "injectate": row["injectate"],
+            "anatomy_variance": [v for v in row["anatomy_variance"].split(";") if v],
+        }
         assert recommend(case).modality.value == row["modality"], case
 
 
@@ -29,7 +33,11 @@ def test_markdown_has_one_table_per_site(knowledge: KnowledgeBase) -> None:
 
 def test_table_command_formats_and_bad_format_exit_2() -> None:
     for fmt, marker in (("md", "# Decision table"), ("csv", "site,injectate,anatomy_variance,modality"), ("html", "<!doctype html>")):
-        result = subprocess.run([sys.executable, "-m", "guidance_rules.cli", "table", "--format", fmt], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "guidance_rules.cli", "table", "--format", fmt], capture_output=True, text=True, cwd=ROOT, timeout=300
+        )
         assert result.returncode == 0 and result.stdout.startswith(marker), result.stderr
-    bad = subprocess.run([sys.executable, "-m", "guidance_rules.cli", "table", "--format", "pdf"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "guidance_rules.cli", "table", "--format", "pdf"], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert bad.returncode == 2 and "pdf" in bad.stderr and "Traceback" not in bad.stderr
