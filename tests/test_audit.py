@@ -43,7 +43,7 @@ def test_planted_dead_rule(rule_copy: Any) -> None:
         "title": "Never true",
         "version": 1,
         "status": "active",
-        "when": {"region": "spinal", "depth": "superficial"},
+        "when": {"region": "spinal", "depth": "superficial", "tissue": "joint"},  # only the caudal epidural is superficial
         "then": {"derive": "imaging_indicated"},
         "conclusion": "This can never be concluded.",
         "rationale": "Planted to test the audit.",
