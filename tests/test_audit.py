@@ -33,7 +33,8 @@ def test_shipped_rule_base_passes_quick() -> None:
     assert report.spaces[0].valid > 100_000
     assert all(report.modality_counts[m] > 0 for m in ("ultrasound", "fluoroscopy", "both", "landmark"))
     never = {rule for rule, count in report.rule_counts.items() if count == 0}
-    assert never == {"US-FIT-SPINAL-SHALLOW"}  # no catalogue site is a mid-depth spinal target; the full space fires it
+    # no catalogue site is a mid-depth spinal target or a spinal soft tissue; the full space fires these
+    assert never == {"US-FIT-SPINAL-SHALLOW", "US-FIT-SPINAL-SOFT-TISSUE", "FL-BONY-SPINAL-SOFT-TISSUE"}
 
 
 def test_planted_dead_rule(rule_copy: Any) -> None:
@@ -42,7 +43,7 @@ def test_planted_dead_rule(rule_copy: Any) -> None:
         "title": "Never true",
         "version": 1,
         "status": "active",
-        "when": {"region": "spinal", "depth": "superficial"},
+        "when": {"region": "spinal", "depth": "superficial", "tissue": "joint"},  # only the caudal epidural is superficial
         "then": {"derive": "imaging_indicated"},
         "conclusion": "This can never be concluded.",
         "rationale": "Planted to test the audit.",
@@ -125,7 +126,7 @@ def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) ->
     """Planted: an engine whose chains repeat a rule (as durable's per-value firing did)."""
     import dataclasses
 
-    from guidance_rules.audit import check
+    from guidance_rules.audit.check import check
     from guidance_rules.recommend.recommender import Recommender
 
     original = Recommender.evaluate_many
@@ -137,3 +138,46 @@ def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(check, "_worker", {})
     found = check.evaluate_chunk(str(default_rules_dir()), "site", 0, 300)
     assert any(p["check"] == "repeated-step" for p in found["problems"])
+
+
+def test_planted_rule_change_breaks_a_clinical_invariant(rule_copy: Any) -> None:
+    """Undo review finding 1 (contrast no longer blocks landmark): the audit names the invariant
+    and shows the smallest counterexample, a plain knee with a contrast request."""
+    rule_copy("landmark.yaml", lambda d: find_rule(d, "LM-SUITABLE")["when"].pop("contrast_confirmation"))
+    report = audit(rule_copy("imaging.yaml", lambda d: find_rule(d, "IMG-CONTRAST").update(status="retired")))
+    assert not report.passed
+    found = [f for f in report.findings if f.check == "invariant" and f.message.startswith("INV-CONTRAST-NOT-LANDMARK fails on")]
+    assert found, [f.message for f in report.findings if f.level == "error"]
+    assert found[0].case == {"site": "knee", "injectate": "corticosteroid", "contrast_confirmation": True}
+    assert any(m.startswith("INV-MONO-CONTRAST: changing contrast_confirmation from False to True") for m in errors(report, "monotone"))
+
+
+def test_planted_invariant_that_does_not_hold(rule_copy: Any) -> None:
+    """An invariant added to invariants.yaml is proved by the audit like the shipped ones."""
+    planted = {
+        "id": "INV-PLANTED-KNEE-LANDMARK",
+        "statement": "Every knee injection is a landmark injection (false on purpose).",
+        "when": {"site": "knee"},
+        "must": {"hold": {"modality": "landmark"}},
+        "sources": [{"source": "article", "locator": "LM6"}],
+        "examples": {"covers": [{"site": "knee", "injectate": "corticosteroid"}]},
+    }
+    report = audit(rule_copy("invariants.yaml", lambda d: d["invariants"].append(planted)))
+    assert not report.passed
+    (finding,) = [f for f in report.findings if f.check == "invariant"]
+    assert finding.message.startswith("INV-PLANTED-KNEE-LANDMARK fails on") and "modality is ultrasound" in finding.message
+    assert finding.case == {"site": "knee", "injectate": "corticosteroid", "palpable": False}
+
+
+def test_invariant_file_errors_name_the_invariant_and_key(rule_copy: Any) -> None:
+    from guidance_rules.audit.invariants import load_invariants
+    from guidance_rules.errors import RuleFileError
+    from guidance_rules.rulebase.load import load
+
+    def bad_note(data: dict[str, Any]) -> None:
+        data["invariants"][0]["must"]["notes"] = ["RATE-US-FIT"]
+
+    kb = load(rule_copy("invariants.yaml", bad_note))
+    with pytest.raises(RuleFileError, match="INV-LANDMARK-JUSTIFIED") as caught:
+        load_invariants(kb)
+    assert "must.notes" in str(caught.value) and "not an active documentation, caution or question rule" in str(caught.value)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -119,7 +120,8 @@ def test_schema_is_json_schema_with_sites() -> None:
 
 def test_version() -> None:
     result = run("--version")
-    assert result.returncode == 0 and "rule base 1.0.0" in result.stdout and "sha256:" in result.stdout
+    version = yaml.safe_load((ROOT / "rules" / "ruleset.yaml").read_text())["version"]
+    assert result.returncode == 0 and f"rule base {version}" in result.stdout and "sha256:" in result.stdout
 
 
 def test_a_broken_rule_base_given_with_rules_is_bad_input_naming_the_file(tmp_path: Path) -> None:

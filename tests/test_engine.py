@@ -137,3 +137,23 @@ def test_a_failing_batch_leaves_no_session_and_the_next_is_correct(knowledge: Kn
     oracle = Recommender(knowledge, cache_size=0)
     again = recommender.evaluate_many(resolved)
     assert [e.fired for e in again] == [oracle.evaluate(v).fired for v in resolved]  # type: ignore[union-attr]
+
+
+def test_a_batch_whose_last_case_fires_nothing_loses_no_firing(knowledge: KnowledgeBase) -> None:
+    """Regression: durable returns the *last* fact's code, and "not handled" for that one fact
+    once made the wrapper drop every action queued for the facts before it (a landmark knee lost
+    LM-SUITABLE when batched before a knee with contrast, which fires nothing in that stratum)."""
+    single = Recommender(knowledge, cache_size=0)
+    cases = [
+        {"site": "knee", "injectate": "corticosteroid"},
+        {"site": "knee", "injectate": "corticosteroid", "contrast_confirmation": True},
+        {"site": "first_cmc", "injectate": "corticosteroid", "contrast_confirmation": True},
+        {"site": "knee", "injectate": "corticosteroid", "palpable": False},
+    ]
+    resolved = [single.resolve(c).values for c in cases]
+    for order in (resolved, resolved[::-1], resolved[1:] + resolved[:1]):
+        together = Recommender(knowledge, cache_size=0).evaluate_many(order)
+        for values, result in zip(order, together, strict=True):
+            assert not isinstance(result, Exception), result
+            alone = single.evaluate(values)
+            assert (result.fired, result.modality) == (alone.fired, alone.modality)

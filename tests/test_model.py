@@ -143,3 +143,46 @@ def test_an_unvalidated_case_is_validated_before_use() -> None:
     assert recommend(unchecked).modality.value == "landmark"
     with pytest.raises(ValidationError):
         recommend(Case.model_construct(site="nowhere", injectate="prp"))
+
+
+def test_site_identity_given_with_the_same_value_is_accepted_and_not_assumed() -> None:
+    """Decision (review finding 8): a site's region and tissue are what the site *is*, not
+    defaults. Repeating them is accepted; a different value is a contradiction (another target)."""
+    rec = recommend({"site": "knee", "injectate": "prp", "tissue": "joint", "region": "peripheral"})
+    assumed = {a.field for a in rec.assumptions}
+    assert "tissue" not in assumed and "region" not in assumed and "depth" in assumed
+    with pytest.raises(ValidationError, match="leave tissue out, or leave out the site"):
+        recommend(Case(site="knee", injectate="prp", tissue="bursa"))
+
+
+def test_other_site_defaults_yield_to_explicit_values() -> None:
+    rec = recommend({"site": "knee", "injectate": "corticosteroid", "depth": "intermediate"})
+    assert ("depth", "intermediate") not in {(a.field, a.value) for a in rec.assumptions}
+    assert rec.modality.value != "landmark"
+
+
+def test_caudal_epidural_is_a_valid_superficial_spinal_target() -> None:
+    """Regression (review finding 8): the sacral hiatus was rejected as 'spinal and superficial'."""
+    rec = recommend({"region": "spinal", "depth": "superficial", "tissue": "epidural", "palpable": True, "injectate": "corticosteroid"})
+    assert rec.modality.value == "fluoroscopy"
+    with pytest.raises(ValidationError, match="caudal epidural"):
+        recommend(Case(region="spinal", depth="superficial", tissue="joint", injectate="corticosteroid"))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"site": "hip", "injectate": "prp", "approach": "anteromedial"},
+        {"region": "spinal", "depth": "deep", "tissue": "joint", "injectate": "prp", "approach": "superolateral"},
+        {"region": "peripheral", "depth": "superficial", "tissue": "bursa", "injectate": "prp", "approach": "superolateral"},
+    ],
+)
+def test_approach_only_where_the_evidence_names_paths(case: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="approach"):
+        recommend(Case(**case))
+
+
+def test_approach_defaults_to_unspecified_and_is_listed() -> None:
+    rec = recommend({"site": "knee", "injectate": "corticosteroid"})
+    assert ("approach", "unspecified", "default") in {(a.field, a.value, a.origin) for a in rec.assumptions}
+    assert recommend({"site": "knee", "injectate": "corticosteroid", "approach": "anterolateral"}).modality.value == "ultrasound"

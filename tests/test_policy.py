@@ -45,7 +45,9 @@ U, M, N = Category.USUALLY_APPROPRIATE, Category.MAY_BE_APPROPRIATE, Category.US
 @pytest.mark.parametrize(
     ("categories", "expected"),
     [
-        ({"both": U, "ultrasound": U, "fluoroscopy": U, "landmark": N}, Modality.BOTH),
+        # review finding 5: a single modality rated usually appropriate wins over the combination
+        ({"both": U, "ultrasound": U, "fluoroscopy": U, "landmark": N}, Modality.ULTRASOUND),
+        ({"both": U, "ultrasound": M, "fluoroscopy": M, "landmark": N}, Modality.BOTH),
         ({"both": M, "ultrasound": U, "fluoroscopy": U, "landmark": N}, Modality.ULTRASOUND),
         ({"both": M, "ultrasound": N, "fluoroscopy": U, "landmark": N}, Modality.FLUOROSCOPY),
         ({"both": N, "ultrasound": U, "fluoroscopy": N, "landmark": U}, Modality.ULTRASOUND),

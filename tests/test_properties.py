@@ -1,7 +1,8 @@
 """The clinical invariants as properties; hypothesis hunts for counterexamples and shrinks them.
 
-The audit proves the same invariants exhaustively over the finite space; these tests state them
+The audit proves the same invariants exhaustively over the finite spaces; these tests state them
 over the public API (including equipment and mixed site/explicit cases the audit does not vary).
+The clinical invariants and the monotone-safety escalations are drawn from rules/invariants.yaml.
 """
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import assume, find, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from guidance_rules import Modality, Recommender
+from guidance_rules.audit.invariants import Invariant, answer_of, load_invariants
+from guidance_rules.rulebase import conditions
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import default_knowledge, load
-from guidance_rules.rulebase.space import escalations, free_space, site_space
+from guidance_rules.rulebase.space import VARIANCE_SETS, approach_space
 from tests.conftest import find_rule
 
 KB = default_knowledge()
 SHIPPED = Recommender(KB, cache_size=0)
+INVARIANTS = load_invariants(KB)
+APPROACH_SITES = approach_space(KB).choices[0]  # the sites whose record accepts a named approach
 FLAGS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
 
@@ -42,6 +48,8 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     for field in ("target_size", "anatomy_variance", "available_modalities", *FLAGS):
         if draw(st.booleans()):
             case[field] = draw(values(field))
+    if case.get("site") in APPROACH_SITES and draw(st.booleans()):
+        case["approach"] = draw(values("approach"))
     return case
 
 
@@ -103,20 +111,23 @@ def escalate(case: dict[str, Any], step: tuple[str, Any, Any]) -> dict[str, Any]
     return {**case, field: high} if current == low else None
 
 
-ESCALATIONS = escalations(free_space()) + [s for s in escalations(site_space(KB)) if s not in escalations(free_space())]
+ESCALATIONS = [(e.field, low, high) for e in INVARIANTS.escalations for low, high in e.steps]
 # Draw the kind of escalation first, so the 32 variance steps do not crowd out the others.
 STEPS = st.sampled_from(sorted({s[0] for s in ESCALATIONS})).flatmap(lambda f: st.sampled_from([s for s in ESCALATIONS if s[0] == f]))
 
 
 @st.composite
 def explicit_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """Cases with every escalatable field given, so an escalation changes exactly one value."""
+    """Cases with every escalatable field given (its resolved value), so an escalation changes
+    exactly one value."""
     case = draw(cases())
-    case.setdefault("anatomy_variance", [])
-    for flag in ("near_neurovascular", "precise_plane", "compartment_specific"):
-        case.setdefault(flag, False)
-    if "site" not in case:
-        case.setdefault("depth", "superficial")
+    try:
+        resolved = SHIPPED.resolve(case).values
+    except ValidationError:
+        assume(False)
+    for field in {step[0] for step in ESCALATIONS}:
+        value = resolved[field]
+        case.setdefault(field, list(value) if isinstance(value, tuple) else value)
     return case
 
 
@@ -166,3 +177,95 @@ def test_batch_evaluation_equals_one_by_one(batch: list[dict[str, Any]]) -> None
         single = alone.evaluate(values)
         assert not isinstance(result, Exception)
         assert (result.fired, result.modality, result.ratings) == (single.fired, single.modality, single.ratings)
+
+
+def _satisfying(test: conditions.Test) -> list[Any]:
+    """The values of one case field for which a `when` test holds (list fields: value sets)."""
+    spec = CASE_FIELDS[test.field]
+    options = VARIANCE_SETS if test.field == "anatomy_variance" else ((),) if spec.is_list else spec.values
+    return [list(v) if isinstance(v, tuple) else v for v in options if test.holds({test.field: v})]
+
+
+@st.composite
+def covering(draw: st.DrawFn, invariant: Invariant) -> dict[str, Any]:
+    """A case steered toward the invariant's `when`: each test on a case field or the site is
+    made to hold (tests on derived facts or the modality are left to chance)."""
+    case = draw(cases())
+    fields = {t.field for t in invariant.tests}
+    if fields & set(KB.identity_fields) and "site" in case:
+        del case["site"]
+        case.update({f: draw(values(f)) for f in ("region", "depth", "tissue")})
+    for test in invariant.tests:
+        if test.field == "site":
+            options = [s for s in KB.sites if test.holds({"site": s})]
+            if options:
+                for f in ("region", "tissue"):
+                    case.pop(f, None)
+                case["site"] = draw(st.sampled_from(options))
+        elif test.field in CASE_FIELDS and test.field != "available_modalities":
+            options = _satisfying(test)
+            if options:
+                case[test.field] = draw(st.sampled_from(options))
+    if "approach" in fields and APPROACH_SITES:
+        for f in ("region", "depth", "tissue"):
+            case.pop(f, None)
+        case["site"] = draw(st.sampled_from(APPROACH_SITES))
+    return case
+
+
+@pytest.mark.parametrize("invariant", INVARIANTS.invariants, ids=[i.id for i in INVARIANTS.invariants])
+@given(data=st.data())
+def test_clinical_invariant(invariant: Invariant, data: st.DataObject) -> None:
+    """Every invariant in rules/invariants.yaml holds for every case it covers."""
+    case = data.draw(covering(invariant))
+    try:
+        resolved = SHIPPED.resolve(case).values
+    except ValidationError:
+        assume(False)
+    evaluation = SHIPPED.evaluate(resolved)
+    if invariant.applies(evaluation.values):
+        assert invariant.breach(answer_of(evaluation)) is None, (invariant.statement, case)
+
+
+def test_every_invariant_is_exercised_by_the_steered_cases() -> None:
+    """The steering works: each invariant's `when` holds for some drawn case (else the test above is vacuous)."""
+    for invariant in INVARIANTS.invariants:
+        example = find(
+            covering(invariant),
+            lambda case, inv=invariant: _covers(inv, case),  # type: ignore[misc]
+            settings=settings(max_examples=2000, database=None, derandomize=True),
+        )
+        assert _covers(invariant, example)
+
+
+def _covers(invariant: Invariant, case: dict[str, Any]) -> bool:
+    try:
+        return invariant.applies(SHIPPED.evaluate(SHIPPED.resolve(case).values).values)
+    except ValidationError:
+        return False
+
+
+def test_hypothesis_finds_a_planted_invariant_violation(rule_copy: Any) -> None:
+    """Without the contrast condition on LM-SUITABLE (and IMG-CONTRAST retired), a knee with a
+    contrast request gets landmark again: the data-driven property finds it."""
+
+    def undo_finding_1(data: dict[str, Any]) -> None:
+        find_rule(data, "LM-SUITABLE")["when"].pop("contrast_confirmation")
+
+    rule_copy("landmark.yaml", undo_finding_1)
+    folder = rule_copy("imaging.yaml", lambda d: find_rule(d, "IMG-CONTRAST").update(status="retired"))
+    planted_kb = load(folder)
+    planted = Recommender(planted_kb, cache_size=0)
+    (invariant,) = [i for i in load_invariants(planted_kb).invariants if i.id == "INV-CONTRAST-NOT-LANDMARK"]
+
+    def broken(case: dict[str, Any]) -> bool:
+        try:
+            evaluation = planted.evaluate(planted.resolve(case).values)
+        except ValidationError:
+            return False
+        return invariant.applies(evaluation.values) and invariant.breach(answer_of(evaluation)) is not None
+
+    example = find(covering(invariant), broken, settings=settings(max_examples=5000, database=None, derandomize=True))
+    assert example["contrast_confirmation"] is True
+    assert planted.recommend(example).modality is Modality.LANDMARK
+    assert SHIPPED.recommend(example).modality is not Modality.LANDMARK

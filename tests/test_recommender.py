@@ -71,16 +71,17 @@ def test_contradictions_are_a_validation_error_located_at_the_fields_in_conflict
 
 
 def test_a_recommender_with_another_rule_base_validates_against_its_own_sites(rule_copy: Any) -> None:
-    def drop_knee(data: dict[str, Any]) -> None:
-        del data["sites"]["knee"]
+    def drop_hip(data: dict[str, Any]) -> None:
+        del data["sites"]["hip"]
 
-    folder = rule_copy("sites.yaml", drop_knee)
+    folder = rule_copy("sites.yaml", drop_hip)
     from guidance_rules import load
 
     other = Recommender(load(folder))
-    recommend(KNEE)
-    with pytest.raises(ValidationError, match="unknown site 'knee'"):
-        other.recommend(KNEE)
+    hip = Case(site="hip", injectate="prp")
+    recommend(hip)
+    with pytest.raises(ValidationError, match="unknown site 'hip'"):
+        other.recommend(hip)
 
 
 @pytest.mark.parametrize("field", ["anatomy_variance", "available_modalities"])

@@ -7,10 +7,12 @@ import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from guidance_rules.audit.check import AuditReport, Finding, SpaceResult
+from guidance_rules.audit.check import AuditReport
+from guidance_rules.audit.findings import Finding, SpaceResult
 from guidance_rules.audit.report import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,3 +89,29 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     assert _png_size(shot) == (1400, 1600)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank image
+
+
+def test_a_rare_modality_is_drawn_visibly() -> None:
+    """Regression: landmark in 1 of 1,000 cases of a cell was drawn 0.1% wide (invisible)."""
+    from guidance_rules.audit.report import MIN_SHARE, widths
+
+    shares = widths(Counter({"ultrasound": 999, "landmark": 1}))
+    assert shares["landmark"] == MIN_SHARE and abs(sum(shares.values()) - 100) < 1e-9
+    assert shares["ultrasound"] > shares["landmark"]
+
+
+def test_site_space_and_decision_table_are_drawn(knowledge: Any) -> None:
+    from guidance_rules.audit.table import decision_tables
+
+    report = sample_report()
+    heat: Counter[tuple[str, ...]] = Counter(
+        {
+            ("prp", "peripheral", "superficial", "joint", "landmark", "knee"): 1,
+            ("prp", "peripheral", "deep", "joint", "ultrasound", "hip"): 5,
+        }
+    )
+    report.spaces.append(SpaceResult("sites", 129_024, valid=6, heat=heat))
+    page = render_html(report, decision_tables(knowledge))
+    assert 'id="site-grid"' in page and page.count("<tr><th><a href=") == 2
+    assert page.count('class="site-table"') == len(knowledge.sites)
+    assert 'title="landmark">LM<' in page  # the knee's landmark cells in the decision table

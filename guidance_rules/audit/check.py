@@ -14,44 +14,34 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from guidance_rules.audit.findings import Finding, SpaceResult
+from guidance_rules.audit.invariants import (
+    Escalation,
+    InvariantSet,
+    check_case,
+    invariant_example_findings,
+    invariant_findings,
+    load_invariants,
+)
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
 from guidance_rules.model import Modality
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
 from guidance_rules.rulebase.resolve import resolve
-from guidance_rules.rulebase.space import VARIANCE_SETS, Space, as_json_case, escalations, free_space, site_space
+from guidance_rules.rulebase.space import VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
 MAX_LISTED = 25  # violations listed per check; all are counted
 SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
 ENGINE_BATCH = 256  # cases evaluated per engine session in the workers
-
-
-@dataclass
-class Finding:
-    level: str  # error or warning
-    check: str
-    message: str
-    case: dict[str, Any] | None = None
-
-
-@dataclass
-class SpaceResult:
-    name: str
-    size: int
-    valid: int = 0
-    modality: bytearray = field(default_factory=bytearray)
-    marks: dict[str, int] = field(default_factory=dict)  # rule id -> bit 8*i set when it fired on case i
-    heat: Counter[tuple[Any, ...]] = field(default_factory=Counter)
-    samples: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +65,7 @@ class AuditReport:
             "ruleset": self.ruleset,
             "cases": {s.name: {"enumerated": s.size, "valid": s.valid} for s in self.spaces},
             "modality_counts": self.modality_counts,
+            "invariants_covered": dict(sum((s.covered for s in self.spaces), Counter())),
             "rule_firing_counts": self.rule_counts,
             "never_fired": sorted(r for r, n in self.rule_counts.items() if n == 0),
             "finding_counts": {f"{level}:{check}": n for (level, check), n in sorted(by_check.items())},
@@ -113,7 +104,10 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
     """Evaluate cases [start, stop) of a space; return modality codes, firing marks, problems."""
     rec = _recommender(rules_dir)
     kb = rec.knowledge
-    space = free_space() if space_name == "free" else site_space(kb)
+    space = space_named(space_name, kb)
+    invariants = load_invariants(kb)
+    breaches: dict[str, Any] = {}
+    covered: Counter[str] = Counter()
     rule_ids = [r.id for r in kb.rules]
     marks = {r: bytearray(stop - start) for r in rule_ids}
     modality = bytearray(stop - start)
@@ -134,7 +128,8 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
             modality[i - start] = MODALITIES.index(ev.modality)
             for rid in ev.fired:
                 marks[rid][i - start] = 1
-            heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value)] += 1
+            heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value, values["site"])] += 1
+            check_case(invariants, ev, i, case, breaches, covered)
             if not ev.chain or any(not r.sources for r in ev.chain):
                 problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
             if len(set(ev.fired)) != len(ev.fired):
@@ -168,6 +163,8 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
         "heat": heat,
         "problems": problems,
         "samples": samples,
+        "breaches": breaches,
+        "covered": covered,
     }
 
 
@@ -258,11 +255,11 @@ def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
     return findings
 
 
-def monotone_findings(space: Space, modality: bytes) -> list[Finding]:
-    """No escalation may turn an imaging recommendation into landmark: check each landmark
-    case against every case one escalation below it."""
+def monotone_findings(space: Space, modality: bytes, escalations: tuple[Escalation, ...]) -> list[Finding]:
+    """No escalation (rules/invariants.yaml) may turn an imaging recommendation into landmark:
+    check each landmark case against every case one escalation step below it."""
     landmark = MODALITIES.index(Modality.LANDMARK)
-    steps = escalations(space)
+    steps = [(e.id, low, high, e.field) for e in escalations if e.field in space.fields for low, high in e.steps]
     position = {f: i for i, f in enumerate(space.fields)}
     strides = space.strides
     findings: list[Finding] = []
@@ -270,7 +267,7 @@ def monotone_findings(space: Space, modality: bytes) -> list[Finding]:
         if code != landmark:
             continue
         digits = space.digits(index)
-        for name, low, high in steps:
+        for invariant, low, high, name in steps:
             i = position[name]
             if space.choices[i][digits[i]] != high:
                 continue
@@ -280,7 +277,7 @@ def monotone_findings(space: Space, modality: bytes) -> list[Finding]:
                     Finding(
                         "error",
                         "monotone",
-                        f"changing {name} from {low} to {high} turns {MODALITIES[modality[below]].value} into landmark",
+                        f"{invariant}: changing {name} from {low} to {high} turns {MODALITIES[modality[below]].value} into landmark",
                         space.case(below),
                     )
                 )
@@ -338,9 +335,15 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
     except (RuleFileError, EngineError) as error:
         finding = Finding("error", "load", str(error))
         return AuditReport({"version": "?", "digest": "?"}, [finding], [], {}, {}, time.perf_counter() - started, 0)
+    try:
+        invariants: InvariantSet = load_invariants(kb)
+    except RuleFileError as error:
+        finding = Finding("error", "load", str(error))
+        return AuditReport({"version": kb.version, "digest": kb.digest}, [finding], [], {}, {}, time.perf_counter() - started, 0)
     equipment_fired: set[str] = set()
     findings = static_findings(kb) + statically_dead(kb) + example_findings(rec) + equipment_findings(rec, equipment_fired)
-    spaces = [site_space(kb)] if quick else [free_space(), site_space(kb)]
+    findings += invariant_example_findings(rec, invariants)
+    spaces = audit_spaces(kb, quick)
     workers = workers or os.cpu_count() or 1
     results = {s.name: SpaceResult(s.name, s.size, modality=bytearray(s.size)) for s in spaces}
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {s.name: {r.id: [] for r in kb.rules} for s in spaces}
@@ -356,6 +359,11 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
                 parts[out["space"]][rid].append((start, bits))
             result.heat.update(out["heat"])
             result.samples.update(out["samples"])
+            result.covered.update(out["covered"])
+            for inv_id, (count, smallest) in out["breaches"].items():
+                merged = result.breaches.setdefault(inv_id, [0, []])
+                merged[0] += count
+                merged[1] = sorted(merged[1] + smallest, key=lambda item: item[0])[:5]
             problems.extend(out["problems"])
             if progress:
                 progress(len(out["modality"]))
@@ -369,7 +377,7 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
             joined = b"".join(bits for _, bits in sorted(chunks, key=lambda c: c[0]))
             marks[rid] |= int.from_bytes(joined, "little") << (8 * offset)
         offset += space.size
-        findings.extend(_capped(monotone_findings(space, bytes(result.modality))))
+        findings.extend(_capped(monotone_findings(space, bytes(result.modality), invariants.escalations)))
         findings.extend(determinism_findings(rec, space, result.samples))
     by_marks = analyse_marks(kb, marks, equipment_fired)
     if quick:  # a partial space cannot prove a rule dead or subsumed
@@ -380,6 +388,7 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
             for f in by_marks
         ]
     findings.extend(by_marks)
+    findings.extend(invariant_findings(rec, invariants, list(results.values()), quick))
     counts = Counter(MODALITIES[c].value for r in results.values() for c in r.modality if c < len(MODALITIES))
     return AuditReport(
         {"version": kb.version, "digest": kb.digest},

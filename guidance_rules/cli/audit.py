@@ -10,8 +10,9 @@ from typing import Any
 
 from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
+from guidance_rules.audit.table import decision_tables
 from guidance_rules.rulebase.load import KnowledgeBase
-from guidance_rules.rulebase.space import free_space, site_space
+from guidance_rules.rulebase.space import audit_spaces
 
 
 def format_text(report: AuditReport) -> str:
@@ -21,6 +22,8 @@ def format_text(report: AuditReport) -> str:
         lines.append(f"  {name:<6} space: {c['enumerated']:>8,} cases enumerated, {c['valid']:>8,} valid")
     lines.append("  modalities: " + ", ".join(f"{m} {n:,}" for m, n in s["modality_counts"].items()))
     lines.append(f"  {len(s['rule_firing_counts'])} rules; never fired: {', '.join(s['never_fired']) or 'none'}")
+    covered = s["invariants_covered"]
+    lines.append(f"  {len(covered)} clinical invariants checked on every case they cover (rules/invariants.yaml)")
     lines.append(f"  time: {s['seconds']} s with {s['workers']} worker processes")
     for f in report.findings:
         lines.append(f"{f.level.upper():<8} {f.check:<22} {f.message}" + (f"\n{'':<32}case: {json.dumps(f.case)}" if f.case else ""))
@@ -36,7 +39,7 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
     if sys.stderr.isatty() and not args.json:
         from tqdm import tqdm
 
-        total = sum(s.size for s in ([site_space(knowledge)] if args.quick else [free_space(), site_space(knowledge)]))
+        total = sum(s.size for s in audit_spaces(knowledge, args.quick))
         bar = tqdm(total=total, unit=" cases", file=sys.stderr, mininterval=0.5)
         progress = bar.update
     try:
@@ -45,6 +48,6 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
         if bar is not None:
             bar.close()
     if args.html:
-        write_html(report, Path(args.html))
+        write_html(report, Path(args.html), decision_tables(knowledge))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))
     return 0 if report.passed else 1

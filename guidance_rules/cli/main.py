@@ -27,7 +27,7 @@ from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate")
+CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate", "approach")
 CASE_FIELD_HELP = {name: field.description for name, field in Case.model_fields.items() if field.description}
 BOOL_OPTIONS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
@@ -146,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
+    table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")
+    table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
     from guidance_rules.service.cli import register  # serve, consultations: the service registers its own commands
 
     register(sub, COMMANDS)
@@ -413,6 +415,13 @@ def cmd_audit(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     return run_audit_command(args, knowledge)
 
 
+def cmd_table(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    from guidance_rules.audit.table import render as render_table
+
+    sys.stdout.write(render_table(knowledge, args.format))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "recommend": cmd_recommend,
     "examples": cmd_examples,
@@ -420,6 +429,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]] = {
     "schema": cmd_schema,
     "batch": cmd_batch,
     "audit": cmd_audit,
+    "table": cmd_table,
     "what-if": cmd_what_if,
     "diff": cmd_diff,
 }

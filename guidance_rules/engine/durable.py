@@ -91,7 +91,9 @@ def _delete_ruleset(handle: int, closed: list[bool]) -> None:
         return
     with ENGINE_LOCK, contextlib.suppress(_durable.error):
         _durable.delete_ruleset(handle)
-_NOT_HANDLED, _OBSERVED = 1, 2
+
+
+_OBSERVED = 2  # durable-rules: an identical fact was already asserted (1 is "not handled")
 _ruleset_names = itertools.count(1)
 
 FireHook = Callable[[str], None]
@@ -120,8 +122,8 @@ class Session:
         self.touched = True
         try:
             code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
-            if code == _NOT_HANDLED:
-                return fired
+            # The code is that of the last fact asserted: "not handled" only says that one fact
+            # matched no rule, so the actions queued for earlier facts must still be drained.
             if code == _OBSERVED:
                 raise EngineError(f"the engine already held an identical fact for stratum {stratum}")
             action = _durable.start_action_for_state(handle, state)

@@ -17,6 +17,7 @@ from guidance_rules.model.answer import (
 )
 from guidance_rules.model.case import (
     LIST_LIMIT,
+    Approach,
     Case,
     Category,
     Depth,
@@ -31,6 +32,7 @@ from guidance_rules.model.case import (
 
 __all__ = [
     "LIST_LIMIT",
+    "Approach",
     "Assumption",
     "Case",
     "Category",

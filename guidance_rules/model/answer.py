@@ -16,6 +16,7 @@ from guidance_rules.model.case import Category, Modality
 
 _FROZEN_STRICT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
+
 class FrozenMap(Mapping[str, Any]):
     """An immutable mapping (the facts a reasoning step read). Its items live in a tuple, so no
     `dict` method can alter it, and it pickles and deep-copies as plain data."""

@@ -71,6 +71,17 @@ class Variance(StrEnum):
     EFFUSION = "effusion"
 
 
+class Approach(StrEnum):
+    """A named needle path into a joint. Which sites accept one, and what each path's blind accuracy is, is rule-base data."""
+
+    UNSPECIFIED = "unspecified"
+    SUPEROLATERAL = "superolateral"
+    LATERAL_MIDPATELLAR = "lateral_midpatellar"
+    MEDIAL_MIDPATELLAR = "medial_midpatellar"
+    ANTEROMEDIAL = "anteromedial"
+    ANTEROLATERAL = "anterolateral"
+
+
 class Imaging(StrEnum):
     ULTRASOUND = "ultrasound"
     FLUOROSCOPY = "fluoroscopy"
@@ -98,6 +109,7 @@ class Case(BaseModel):
     bone_obscures_path: StrictBool | None = Field(default=None, description="Bony or muscular cover hides the target.")
     contrast_confirmation: StrictBool | None = Field(default=None, description="Placement is to be confirmed with contrast.")
     available_modalities: tuple[Imaging, ...] | None = Field(default=None, max_length=4, description="The imaging this clinic has.")
+    approach: Approach | None = Field(default=None, description="The planned needle path, where the site's evidence names paths.")
 
     @field_validator("anatomy_variance", "available_modalities", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ and anything else is validated again from its fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import Any, TypeVar
@@ -108,17 +108,17 @@ class Recommender:
         self._json.put(key, text)
         return text
 
-    def recommend_many(self, cases: list[Case | Mapping[str, Any]]) -> list[Recommendation | ValidationError | EngineError]:
+    def recommend_many(self, cases: Sequence[Case | Mapping[str, Any]]) -> list[Recommendation | ValidationError | EngineError]:
         """Answers for many cases, evaluated in one engine session; each case that is invalid or
         that the rule base cannot answer gets its error in its place. Answers are cached."""
         return self._many(cases, self._answers, lambda answer: answer)
 
-    def recommend_many_json(self, cases: list[Case | Mapping[str, Any]]) -> list[str | ValidationError | EngineError]:
+    def recommend_many_json(self, cases: Sequence[Case | Mapping[str, Any]]) -> list[str | ValidationError | EngineError]:
         """`recommend_many`, each answer as compact JSON text (cached too: batch output is mostly this)."""
         return self._many(cases, self._json, lambda answer: answer.model_dump_json())
 
     def _many(
-        self, cases: list[Case | Mapping[str, Any]], cache: LRU[tuple[Any, ...], T], dress: Callable[[Recommendation], T]
+        self, cases: Sequence[Case | Mapping[str, Any]], cache: LRU[tuple[Any, ...], T], dress: Callable[[Recommendation], T]
     ) -> list[T | ValidationError | EngineError]:
         out: list[T | ValidationError | EngineError | None] = [None] * len(cases)
         todo: list[tuple[int, tuple[Any, ...], Resolution | Recommendation]] = []
@@ -187,8 +187,10 @@ class Recommender:
             for stratum in compiled.derive:
                 for i, fired in enumerate(self._fire(session, stratum, states)):
                     chains[i].extend(fired)
-                    states[i].update(dict.fromkeys(stratum.produces, False))
-                    states[i].update({str(r.derive): True for r in fired})
+                    state = states[i]
+                    for fact in stratum.produces:  # a fact may be derived in several strata: never reset one already true
+                        state.setdefault(fact, False)
+                    state.update({str(r.derive): True for r in fired})
             live: list[int] = []
             choices: dict[int, tuple[dict[Modality, RatingResult], Modality]] = {}
             for i, rated in enumerate(self._fire(session, compiled.rate, states)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from guidance_rules.model import Depth, Imaging, Injectate, Modality, Region, TargetSize, Tissue, Variance
+from guidance_rules.model import Approach, Depth, Imaging, Injectate, Modality, Region, TargetSize, Tissue, Variance
 
 BOOL: tuple[bool, ...] = (False, True)
 
@@ -51,6 +51,7 @@ CASE_FIELDS: dict[str, FieldSpec] = {
         FieldSpec("bone_obscures_path", BOOL),
         FieldSpec("contrast_confirmation", BOOL),
         _enum("available_modalities", Imaging, is_list=True),
+        _enum("approach", Approach),
     )
 }
 EQUIPMENT_FIELD = "available_modalities"

@@ -25,6 +25,7 @@ from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIEL
 
 ARTICLE = "article"
 RULE_FILES_WITHOUT_RULES = {
+    "invariants.yaml",
     "sources.yaml",
     "sites.yaml",
     "defaults.yaml",
@@ -355,7 +356,7 @@ def read_rule_file(directory: Path, name: str) -> Any:
     return _Files(directory).data(name)
 
 
-def _schema(name: str, spec: type[BaseModel], data: Any) -> Any:
+def check_schema(name: str, spec: type[BaseModel], data: Any) -> Any:
     """Validate one file against its schema; the error names the rule (by id) and the key."""
     try:
         return spec.model_validate(data)
@@ -377,12 +378,12 @@ def load(directory: Path | str) -> KnowledgeBase:
     if not directory.is_dir():
         raise RuleFileError(str(directory), "rule directory not found")
     files = _Files(directory)
-    ruleset = _schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
-    sources = _schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
-    facts = _schema("facts.yaml", FactsFileSpec, files.data("facts.yaml")).facts
-    sites_file = _schema("sites.yaml", SitesFileSpec, files.data("sites.yaml"))
-    defaults = _schema("defaults.yaml", DefaultsFileSpec, files.data("defaults.yaml"))
-    policy_spec = _schema("policy.yaml", PolicyFileSpec, files.data("policy.yaml")).policy
+    ruleset = check_schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
+    sources = check_schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
+    facts = check_schema("facts.yaml", FactsFileSpec, files.data("facts.yaml")).facts
+    sites_file = check_schema("sites.yaml", SitesFileSpec, files.data("sites.yaml"))
+    defaults = check_schema("defaults.yaml", DefaultsFileSpec, files.data("defaults.yaml"))
+    policy_spec = check_schema("policy.yaml", PolicyFileSpec, files.data("policy.yaml")).policy
 
     def citation(file: str, rule: str | None, key: str, spec: CitationSpec | EvidenceSpec) -> Citation:
         if spec.source not in sources:
@@ -519,9 +520,9 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
 
 
 def _load_constraints(files: _Files, base: KnowledgeBase) -> tuple[Constraint, ...]:
-    spec = _schema("constraints.yaml", ConstraintsFileSpec, files.data("constraints.yaml"))
+    spec = check_schema("constraints.yaml", ConstraintsFileSpec, files.data("constraints.yaml"))
     out = []
-    vocabulary = {name: s for name, s in CASE_FIELDS.items() if name != EQUIPMENT_FIELD}
+    vocabulary = {name: s for name, s in base.vocabulary(output=False).items() if name not in base.facts}
     for item in spec.constraints:
         try:
             tests = parse(item.when, vocabulary)
@@ -536,7 +537,7 @@ def _load_rules(files: _Files, names: tuple[str, ...], base: KnowledgeBase, cita
     seen: dict[str, str] = {}
     index = 0
     for name in names:
-        spec = _schema(name, RuleFileSpec, files.data(name))
+        spec = check_schema(name, RuleFileSpec, files.data(name))
         for item in spec.rules:
             if item.id in seen:
                 raise RuleFileError(name, f"duplicate rule id (also in {seen[item.id]})", rule=item.id, key="id")

@@ -51,9 +51,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
     if site_key is not None and site is None:
         close = difflib.get_close_matches(str(site_key), list(knowledge.sites), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise CaseError(
-            ("site",), f"unknown site '{site_key}'; {hint}valid sites: {', '.join(knowledge.sites)}", "unknown_site"
-        )
+        raise CaseError(("site",), f"unknown site '{site_key}'; {hint}valid sites: {', '.join(knowledge.sites)}", "unknown_site")
     values: dict[str, Any] = {"site": site_key or ""}
     assumed: list[tuple[str, Any, str]] = []
     for name in CASE_FIELDS:
@@ -63,7 +61,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
                 raise CaseError(
                     (name, "site"),
                     f"{name} '{given}' contradicts site '{site.key}', whose {name} is '{site.defaults[name]}'; "
-                    f"leave {name} out, or leave out the site and describe the target field by field"
+                    f"leave {name} out, or leave out the site and describe the target field by field",
                 )
             values[name] = given
             continue

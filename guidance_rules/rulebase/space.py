@@ -1,10 +1,11 @@
 """The finite space of cases, indexed so that a case is a number and back.
 
-Two spaces are audited:
+Three spaces are audited:
 * `free`: every combination of the enumerated fields without a site (589,824 before
   contradictions are removed), every field given explicitly;
 * `sites`: every catalogue site with every injectate, every set of anatomy variances and
   every boolean flag given explicitly as true or false (the site fills in the rest).
+* `approach`: the sites that accept a named approach, with every approach as well.
 Equipment is left at its default: no rating rule may read it (checked at load time).
 """
 
@@ -102,18 +103,36 @@ def as_json_case(case: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}
 
 
-# Escalations for monotone safety (issue #4): each moves one field toward more need for
-# imaging. (field, from, to); for the variance set, "to" adds one variance.
-def escalations(space: Space) -> list[tuple[str, Any, Any]]:
-    steps: list[tuple[str, Any, Any]] = []
-    fields = set(space.fields)
-    if "injectate" in fields:
-        steps += [("injectate", v, "cell_based") for v in CASE_FIELDS["injectate"].values if v != "cell_based"]
-    if "depth" in fields:
-        steps += [("depth", "superficial", "intermediate"), ("depth", "intermediate", "deep")]
-    for flag in ("near_neurovascular", "precise_plane", "compartment_specific"):
-        if flag in fields:
-            steps.append((flag, False, True))
-    if "anatomy_variance" in fields:
-        steps += [("anatomy_variance", s, t) for s in VARIANCE_SETS for t in VARIANCE_SETS if len(t) == len(s) + 1 and set(s) < set(t)]
-    return steps
+def approach_space(knowledge: KnowledgeBase) -> Space:
+    """Every site that accepts a named `approach` (the constraints in the rule base decide which)
+    with every approach, injectate, variance set and flag: the site space holds approach at its
+    default, so this space is where approach-dependent rules and invariants are exercised."""
+    from guidance_rules.errors import CaseError
+    from guidance_rules.rulebase.resolve import resolve
+
+    approaches = CASE_FIELDS["approach"].values
+    named = tuple(v for v in approaches if v != knowledge.field_defaults.get("approach"))
+
+    def accepts(site: str) -> bool:
+        try:
+            resolve({"site": site, "injectate": CASE_FIELDS["injectate"].values[0], "approach": named[0]}, knowledge)
+        except CaseError:
+            return False
+        return True
+
+    fields = ("site", "approach", "injectate", "anatomy_variance", *FLAGS)
+    sites = tuple(key for key in knowledge.sites if accepts(key))
+    choices = (sites, approaches, CASE_FIELDS["injectate"].values, VARIANCE_SETS, *(CASE_FIELDS[f].values for f in FLAGS))
+    return Space("approach", fields, tuple(choices))
+
+
+def audit_spaces(knowledge: KnowledgeBase, quick: bool = False) -> list[Space]:
+    """The spaces the audit enumerates: --quick leaves out the large field-by-field space."""
+    spaces = [site_space(knowledge), approach_space(knowledge)]
+    return [s for s in ([] if quick else [free_space()]) + spaces if s.size]
+
+
+def space_named(name: str, knowledge: KnowledgeBase) -> Space:
+    if name == "free":
+        return free_space()
+    return site_space(knowledge) if name == "sites" else approach_space(knowledge)
