@@ -126,7 +126,7 @@ def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) ->
     """Planted: an engine whose chains repeat a rule (as durable's per-value firing did)."""
     import dataclasses
 
-    from guidance_rules.audit.check import check
+    from guidance_rules.audit import check
     from guidance_rules.recommend.recommender import Recommender
 
     original = Recommender.evaluate_many
