@@ -34,7 +34,17 @@ from .errors import BadRequest
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_PATH = "/page"
 # A page that only loads its own files; the answers come from this origin.
-CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    )
+)
 
 
 def case_schema(recommender: Recommender) -> dict[str, Any]:
@@ -99,8 +109,7 @@ def invalid_body(error: ValidationError, recommender: Recommender) -> dict[str, 
     """The 400 body of `POST /api/v1/recommendations`: one issue per problem, its field as the
     expression (several fields, comma-separated, for a contradiction)."""
     issues = [
-        {"severity": "error", "code": "invalid", "diagnostics": m, "expression": [f]}
-        for f, m in problems_of(error, recommender.knowledge)
+        {"severity": "error", "code": "invalid", "diagnostics": m, "expression": [f]} for f, m in problems_of(error, recommender.knowledge)
     ]
     return {"resourceType": "OperationOutcome", "issue": issues}
 
@@ -112,9 +121,7 @@ def explained(recommender: Recommender, raw: dict[str, Any]) -> str:
     return json.dumps({"recommendation": rec, "inputs_that_matter": assumed}, separators=(",", ":"))
 
 
-def register(
-    app: FastAPI, recommender: Recommender, available: tuple[str, ...], read_body: Callable[[Request], Awaitable[Any]]
-) -> None:
+def register(app: FastAPI, recommender: Recommender, available: tuple[str, ...], read_body: Callable[[Request], Awaitable[Any]]) -> None:
     """Add the page, its files and its endpoints to the service (`read_body`: the app's JSON
     reader, so size and content-type limits are the same as everywhere else)."""
     schema_text = json.dumps(case_schema(recommender))

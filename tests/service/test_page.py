@@ -168,8 +168,9 @@ class Page:
 
     def shot(self, name: str, height: int | None = None) -> Path:
         if height is None:
-            height = int(self.js("return Math.min(4000, document.documentElement.scrollHeight)"))
+            height = int(self.js("return document.documentElement.scrollHeight"))
         self.driver.set_window_size(1280, height)
+        self.js("window.scrollTo(0, 0)")
         path = ARTIFACTS / f"{name}.png"
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(1280, 1800)
@@ -273,6 +274,14 @@ def test_invalid_values_are_named_beside_their_field_and_the_page_recovers(page:
     assert "region" in page.visible_errors() and "required when no site is given" in page.visible_errors()["region"]
 
 
+def test_a_contradiction_with_a_site_default_is_named_beside_both_fields(page: Page) -> None:
+    page.open().fill({"site": "hip", "injectate": "prp", "palpable": True})  # the hip is deep: not easily palpated
+    assert page.state == "invalid"
+    errors = page.visible_errors()
+    assert set(errors) == {"depth", "palpable"} and errors["depth"] == errors["palpable"]
+    assert "contradictory case (depth=deep, palpable=true)" in errors["palpable"]
+
+
 def test_invalid_flag_from_a_link_is_kept_and_named(page: Page) -> None:
     page.open("site=knee&injectate=prp&palpable=maybe&colour=red")
     assert page.state == "invalid" and page.sent["palpable"] == "maybe"
@@ -362,7 +371,12 @@ def test_keyboard_alone_reaches_every_field_and_changes_the_answer(page: Page, r
     page.settle()
     for field in Case.model_fields:
         assert any(s == field or s.startswith(f"f-{field}-") for s in seen), f"{field} was not reached by Tab: {seen}"
-    case = {"site": "hip", "injectate": "corticosteroid", "contrast_confirmation": True, "available_modalities": ["ultrasound", "fluoroscopy"]}
+    case = {
+        "site": "hip",
+        "injectate": "corticosteroid",
+        "contrast_confirmation": True,
+        "available_modalities": ["ultrasound", "fluoroscopy"],
+    }
     check_answer(page, case, recommender)
 
 
@@ -381,8 +395,10 @@ def test_every_control_is_labelled_and_text_has_contrast(page: Page) -> None:
         function rgb(s) { const m = s.match(/[\\d.]+/g).map(Number); return { c: m.slice(0, 3), a: m.length > 3 ? m[3] : 1 }; }
         function lum(c) { const v = c.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
           return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
-        function background(e) { for (; e; e = e.parentElement) { const b = rgb(getComputedStyle(e).backgroundColor); if (b.a > 0.5) return b.c; }
-          return [255, 255, 255]; }
+        function background(e) {
+          for (; e; e = e.parentElement) { const b = rgb(getComputedStyle(e).backgroundColor); if (b.a > 0.5) return b.c; }
+          return [255, 255, 255];
+        }
         const out = [];
         for (const e of document.querySelectorAll('body *')) {
           if (!Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;

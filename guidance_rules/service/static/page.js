@@ -608,6 +608,8 @@
       note.textContent = `The link names ${unknown.join(", ")}, which ${unknown.length === 1 ? "is not a case field" : "are not case fields"}: ignored.`;
       note.hidden = false;
     }
+    // Answers follow every change; Enter in the form must not reload the page.
+    document.getElementById("case-form").addEventListener("submit", (event) => event.preventDefault());
     document.getElementById("print-questions").addEventListener("click", () => {
       document.body.classList.add("printing-questions");
       window.print();
