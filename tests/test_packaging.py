@@ -85,3 +85,9 @@ def test_client_code_is_type_checked_against_the_installed_wheel(installed: Inst
     assert "import-untyped" not in result.stdout, result.stdout
     assert 'Incompatible types in assignment (expression has type "Modality", variable has type "int")' in result.stdout, result.stdout
     assert "client.py:4:" in result.stdout and result.stdout.count("error:") == 1, result.stdout
+
+
+def test_wheel_carries_the_clinicians_page(installed: Installed) -> None:
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
+    for asset in ("page.html", "page.css", "page.js"):
+        assert f"guidance_rules/service/static/{asset}" in names, f"{asset} is missing from the wheel"

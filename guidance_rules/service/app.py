@@ -30,7 +30,7 @@ from guidance_rules.recommend.problems import problems_of
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.load import default_knowledge, load
 
-from . import cards
+from . import cards, page
 from .auth import AuthConfig, Verifier
 from .errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, operation_outcome
 from .fhir import OrderReader
@@ -271,7 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def discovery() -> dict[str, Any]:
         return {"services": [{"id": sid, **spec, "prefetch": PREFETCH} for sid, spec in SERVICES.items()]}
 
-    def consult(service_id: str, hook_request: HookRequest) -> dict[str, Any]:
+    def consult(service_id: str, hook_request: HookRequest, base_url: str) -> dict[str, Any]:
         spec = SERVICES[service_id]
         ctx = hook_request.context
         if spec["hook"] == "order-select" and ctx.selections is None:
@@ -291,7 +291,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if rec is None:
                 card = cards.unreadable_card(cid, reading, knowledge)
             else:
-                card = cards.recommendation_card(cid, rec, reading, mapping, knowledge, available)
+                link = page.page_url(base_url, case) if case is not None else None
+                card = cards.recommendation_card(cid, rec, reading, mapping, knowledge, available, page_link=link)
             rows.append(
                 Consultation(
                     id=cid,
@@ -339,7 +340,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise _first_problem(error, "request") from None
         if hook_request.hook != spec["hook"]:
             raise BadRequest(f"hook '{hook_request.hook}' sent to the {spec['hook']} service '{service_id}'", where="hook")
-        return await run_in_threadpool(consult, service_id, hook_request)
+        return await run_in_threadpool(consult, service_id, hook_request, str(request.base_url))
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"], summary="Feedback: accepted or overridden")
     async def feedback(service_id: str, request: Request) -> dict[str, Any]:
@@ -388,6 +389,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ]
             return JSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=400)
         return Response(text, media_type="application/json")
+
+    page.register(app, recommender, available, body_json)
 
     @app.get("/api/v1/consultations/{consultation_id}", tags=["JSON API"], summary="One consultation record with its feedback")
     async def consultation(consultation_id: str, request: Request) -> dict[str, Any]:

@@ -114,7 +114,13 @@ def suggestions(rec: Recommendation, reading: OrderReading, mapping: Mapping) ->
 
 
 def recommendation_card(
-    consultation_id: str, rec: Recommendation, reading: OrderReading, mapping: Mapping, knowledge: KnowledgeBase, available: tuple[str, ...]
+    consultation_id: str,
+    rec: Recommendation,
+    reading: OrderReading,
+    mapping: Mapping,
+    knowledge: KnowledgeBase,
+    available: tuple[str, ...],
+    page_link: str | None = None,
 ) -> dict[str, Any]:
     needed = {Modality.BOTH: {"ultrasound", "fluoroscopy"}, Modality.ULTRASOUND: {"ultrasound"}, Modality.FLUOROSCOPY: {"fluoroscopy"}}
     lacking = needed.get(rec.modality, set()) - set(available)
@@ -139,6 +145,8 @@ def recommendation_card(
             for r in mapping.spec.override_reasons.codes
         ],
     }
+    if page_link:  # the case on the clinicians' page, to change it and see the answer follow
+        card["links"] = [{"label": "Open this case in the guidance page", "url": page_link, "type": "absolute"}]
     found = suggestions(rec, reading, mapping)
     if found:
         card["suggestions"] = found
