@@ -23,7 +23,7 @@ class CaseError(GuidanceRulesError, ValueError):
     case without a site must give, or a contradiction. `fields` names every field involved;
     the library raises it to callers as a `pydantic.ValidationError` located at those fields."""
 
-    def __init__(self, fields: tuple[str, ...], message: str, kind: str = "case_invalid"):
+    def __init__(self, fields: tuple[str, ...], message: str, kind: str):
         self.fields, self.kind = fields, kind
         super().__init__(message)
 

@@ -267,3 +267,9 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("NO_COLOR", "1")
     assert Style.detect(Terminal()).color is False
     assert "\x1b[" not in run("recommend", "--site", "knee", "--injectate", "prp").stdout
+
+
+def test_a_contradiction_with_the_site_names_both_fields_without_listing_every_value() -> None:
+    result = run("recommend", "--site", "knee", "--injectate", "prp", "--tissue", "bursa")
+    assert_invalid(result, "tissue, site")
+    assert "contradicts site 'knee'" in result.stderr and "glenohumeral" not in result.stderr

@@ -253,7 +253,7 @@ def run_diff(old_dir: Path | str, new_dir: Path | str, workers: int = 0, sites: 
     only = tuple(sites) if sites is not None else None
     unknown = sorted(set(only or ()) - set(old.sites) - set(new.sites))
     if unknown:
-        raise CaseError(("site",), f"site '{unknown[0]}' is in neither rule base; sites: {', '.join(new.sites)}")
+        raise CaseError(("site",), f"site '{unknown[0]}' is in neither rule base; sites: {', '.join(new.sites)}", "unknown_site")
     spaces = _spaces(old, new, only)
     workers = workers or os.cpu_count() or 1
     jobs = [(old_path, new_path, n, a, b, only) for n, s in enumerate(spaces) for a, b in s.chunks(max(4 * workers, s.size // 8000))]

@@ -62,6 +62,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
                     (name, "site"),
                     f"{name} '{given}' contradicts site '{site.key}', whose {name} is '{site.defaults[name]}'; "
                     f"leave {name} out, or leave out the site and describe the target field by field",
+                    "contradiction",
                 )
             values[name] = given
             continue
