@@ -52,7 +52,7 @@ def test_recommend_text_shows_the_chain() -> None:
     assert result.returncode == 0
     out = result.stdout
     assert out.startswith("Recommended guidance: LANDMARK")
-    for heading in ("Ratings", "Reasoning", "Assumptions", "Documentation", "Questions to ask", "Evidence for this site"):
+    for heading in ("Ratings", "Reasoning", "Assumptions", "Documentation", "Questions the patient or a reviewer may ask", "Evidence for this site"):
         assert heading in out
     assert "[LM-SUITABLE]" in out and "sources:" in out
 
@@ -273,3 +273,11 @@ def test_a_contradiction_with_the_site_names_both_fields_without_listing_every_v
     result = run("recommend", "--site", "knee", "--injectate", "prp", "--tissue", "bursa")
     assert_invalid(result, "tissue, site")
     assert "contradicts site 'knee'" in result.stderr and "glenohumeral" not in result.stderr
+
+
+def test_questions_say_who_asks_them_and_speak_of_the_patient() -> None:
+    text = run("recommend", "--site", "knee", "--injectate", "corticosteroid").stdout
+    assert "Questions the patient or a reviewer may ask" in text
+    every = json.loads(run("rules", "--json").stdout)["rules"]
+    questions = [r["then"] for r in every if r["then"].startswith("question:")]
+    assert questions and not any(word in q.split() for q in questions for word in ("I", "my", "me"))

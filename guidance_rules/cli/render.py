@@ -105,7 +105,11 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
             lines.append(f"  {item.field} = {_value(item.value)}  (from {item.origin})")
     if inputs:  # the inputs that matter (whatif_text.inputs_section), beside the assumptions
         lines.extend(["", inputs])
-    for heading, notes in (("Documentation", rec.documentation), ("Cautions", rec.cautions), ("Questions to ask", rec.questions)):
+    for heading, notes in (
+        ("Documentation", rec.documentation),
+        ("Cautions", rec.cautions),
+        ("Questions the patient or a reviewer may ask (have the answers ready)", rec.questions),
+    ):
         lines.extend(_notes(heading, notes))
     if rec.evidence:
         lines.append("")
