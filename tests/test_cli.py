@@ -52,7 +52,14 @@ def test_recommend_text_shows_the_chain() -> None:
     assert result.returncode == 0
     out = result.stdout
     assert out.startswith("Recommended guidance: LANDMARK")
-    for heading in ("Ratings", "Reasoning", "Assumptions", "Documentation", "Questions the patient or a reviewer may ask", "Evidence for this site"):
+    for heading in (
+        "Ratings",
+        "Reasoning",
+        "Assumptions",
+        "Documentation",
+        "Questions the patient or a reviewer may ask",
+        "Evidence for this site",
+    ):
         assert heading in out
     assert "[LM-SUITABLE]" in out and "sources:" in out
 

@@ -251,3 +251,24 @@ def test_threads_get_the_single_threaded_answers() -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda c: rec.recommend_json(c), cases * 50))
     assert got == expected * 50
+
+
+def test_answer_json_is_pydantics_byte_for_byte() -> None:
+    """The JSON joined from cached parts must equal `model_dump_json()` exactly."""
+    from guidance_rules.rulebase.space import as_json_case, free_space
+
+    rec = Recommender(cache_size=0)
+    space = free_space()
+    checked = 0
+    for index in range(0, space.size, 997):
+        case = as_json_case(space.case(index))
+        try:
+            text = rec.recommend_json(case)
+        except ValidationError:
+            continue
+        assert text == rec.recommend(case).model_dump_json()
+        checked += 1
+    for site in ("hip", "knee", "epidural_transforaminal", "a1_pulley"):  # with evidence, cautions and questions
+        case = {"site": site, "injectate": "cell_based", "anatomy_variance": ["obesity"]}
+        assert rec.recommend_json(case) == rec.recommend(case).model_dump_json()
+    assert checked > 100

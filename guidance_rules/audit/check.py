@@ -142,7 +142,9 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
             if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
                 problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
             if i % SAMPLE_EVERY == 0:
-                samples[i] = rec.recommend_json(as_json_case(case))
+                samples[i] = text = rec.recommend_json(as_json_case(case))
+                if text != rec.recommend(as_json_case(case)).model_dump_json():  # the joined JSON must be pydantic's, byte for byte
+                    problems.append({"check": "json-identical", "message": "joined JSON differs from model_dump_json", "case": case})
         pending.clear()
 
     for i in range(start, stop):

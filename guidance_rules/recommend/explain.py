@@ -77,6 +77,7 @@ class Parts:
             for key, site in knowledge.sites.items()
         }
         self._ruleset = make(RulesetInfo, version=knowledge.version, digest=knowledge.digest)
+        self._fragments: dict[int, tuple[BaseModel, str]] = {}  # id(part) -> (part, its JSON); the part is held, so ids stay unique
 
     def _shared(self, table: dict[K, V], key: K, build: Callable[[], V]) -> V:
         found = table.get(key)
@@ -152,4 +153,30 @@ class Parts:
             questions=tuple(notes["question"]),
             evidence=self._evidence.get(values["site"], ()),
             ruleset=self._ruleset,
+        )
+
+    def fragment(self, part: BaseModel) -> str:
+        """A shared part's JSON text, serialised once (pydantic's own serialiser, so identical)."""
+        found = self._fragments.get(id(part))
+        if found is not None and found[0] is part:
+            return found[1]
+        text = part.model_dump_json()
+        with self._lock:
+            if len(self._fragments) >= PART_LIMIT:
+                self._fragments.clear()
+            self._fragments[id(part)] = (part, text)
+        return text
+
+    def json(self, rec: Recommendation) -> str:
+        """`rec.model_dump_json()`, byte for byte, joined from the JSON of its shared parts (about
+        a third of the time: most parts recur across answers)."""
+        frag = self.fragment
+
+        def items(parts: tuple[BaseModel, ...]) -> str:
+            return "[" + ",".join([frag(part) for part in parts]) + "]"
+
+        return (
+            f'{{"modality":"{rec.modality.value}","ratings":{frag(rec.ratings)},"reasoning":{items(rec.reasoning)},'
+            f'"assumptions":{items(rec.assumptions)},"documentation":{items(rec.documentation)},"cautions":{items(rec.cautions)},'
+            f'"questions":{items(rec.questions)},"evidence":{items(rec.evidence)},"ruleset":{frag(rec.ruleset)}}}'
         )

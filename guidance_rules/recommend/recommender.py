@@ -104,7 +104,7 @@ class Recommender:
         found, case, key = self._cached(self._json, data)
         if found is not None:
             return found  # type: ignore[no-any-return]
-        text = self.recommend(case if case is not None else data).model_dump_json()
+        text = self._parts.json(self.recommend(case if case is not None else data))
         self._json.put(key, text)
         return text
 
@@ -115,7 +115,7 @@ class Recommender:
 
     def recommend_many_json(self, cases: Sequence[Case | Mapping[str, Any]]) -> list[str | ValidationError | EngineError]:
         """`recommend_many`, each answer as compact JSON text (cached too: batch output is mostly this)."""
-        return self._many(cases, self._json, lambda answer: answer.model_dump_json())
+        return self._many(cases, self._json, self._parts.json)
 
     def _many(
         self, cases: Sequence[Case | Mapping[str, Any]], cache: LRU[tuple[Any, ...], T], dress: Callable[[Recommendation], T]
