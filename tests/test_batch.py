@@ -187,3 +187,17 @@ def test_output_to_a_device_is_written_to_not_replaced() -> None:
     result = run("-", "--out", os.devnull, stdin=b'{"site": "knee", "injectate": "prp"}\n')
     assert result.returncode == 0, result.stderr
     assert Path(os.devnull).is_char_device()
+
+
+def test_worker_processes_write_the_same_bytes_in_the_same_order(tmp_path: Path) -> None:
+    cases = distinct_cases(3_000)
+    source = tmp_path / "in.jsonl"
+    lines = [json.dumps(c).encode() for c in cases]
+    lines[2_500] = b"{broken"  # an error record inside a worker's block
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    first = run(str(source), "--out", str(one), "--workers", "1")
+    second = run(str(source), "--out", str(two), "--workers", "2")
+    assert first.returncode == second.returncode == 2
+    assert one.read_bytes() == two.read_bytes()
+    assert len(one.read_bytes().splitlines()) == 3_000

@@ -10,14 +10,18 @@ only when complete, so an interrupted or failed run leaves the target as it was.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,11 +32,13 @@ from guidance_rules.errors import EngineError
 from guidance_rules.recommend.cache import LRU
 from guidance_rules.recommend.problems import problems_of
 from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.load import KnowledgeBase, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-ANSWER_CACHE = 16_384  # distinct cases whose output text is kept
+ANSWER_CACHE = 4_096  # distinct cases whose output text is kept (about 10 KB each)
 BLOCK = 256  # records read, and new cases evaluated together, at a time
+POOL_AFTER = 2_048  # records answered in this process before worker processes are started
+WORKER_CACHE = 256  # answers each Recommender keeps (batch keeps its own memo of output text)
 
 
 class BatchInputError(ValueError):
@@ -95,20 +101,69 @@ def process(
     *,
     with_id: bool = False,
     progress: Callable[[int], object] | None = None,
+    workers: int = 1,
 ) -> Tally:
-    """Write one output line per record, in input order; return the counts."""
+    """Write one output line per record, in input order; return the counts.
+
+    With `workers` > 1 and more than POOL_AFTER records, blocks are answered by that many worker
+    processes (each with its own engine), at most two blocks each in flight, so memory stays
+    bounded and the output keeps the input's order."""
     answers = Answers(recommender)
     tally = Tally()
-    while block := list(itertools.islice(records, BLOCK)):
+    blocks: Iterator[list[Record]] = iter(lambda: list(itertools.islice(records, BLOCK)), [])
+
+    def write(block: list[Record], bodies: list[tuple[str, bytes]]) -> None:
         lines = []
-        for record, (kind, body) in zip(block, answers.bodies(block), strict=True):
+        for record, (kind, body) in zip(block, bodies, strict=True):
             ident = b'"id":' + json.dumps(record.id).encode() + b"," if with_id else b""
             lines.append(b'{"line":%d,' % record.line + ident + body + b"}\n")
             setattr(tally, kind, getattr(tally, kind) + 1)
         out.write(b"".join(lines))
         if progress is not None:
             progress(len(block))
+
+    for block in itertools.islice(blocks, POOL_AFTER // BLOCK if workers > 1 else None):
+        write(block, answers.bodies(block))
+    if workers > 1:
+        _pooled(blocks, str(recommender.knowledge.directory), workers, write)
     return tally
+
+
+def _pooled(
+    blocks: Iterator[list[Record]], rules_dir: str, workers: int, write: Callable[[list[Record], list[tuple[str, bytes]]], None]
+) -> None:
+    """Answer the remaining blocks in worker processes, writing each in input order."""
+    first = next(blocks, None)
+    if first is None:
+        return
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or engine state
+    pool = context.Pool(workers, initializer=_worker_start, initargs=(rules_dir,))
+    try:
+        pending: collections.deque[tuple[list[Record], AsyncResult[list[tuple[str, bytes]]]]] = collections.deque()
+        for block in itertools.chain([first], blocks):
+            pending.append((block, pool.apply_async(_worker_bodies, (block,))))
+            while len(pending) >= 2 * workers:
+                done, result = pending.popleft()
+                write(done, result.get())
+        while pending:
+            done, result = pending.popleft()
+            write(done, result.get())
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+_worker_answers: list[Answers] = []
+
+
+def _worker_start(rules_dir: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    _worker_answers.append(Answers(Recommender(load(rules_dir), cache_size=WORKER_CACHE)))
+
+
+def _worker_bodies(block: list[Record]) -> list[tuple[str, bytes]]:
+    return _worker_answers[0].bodies(block)
 
 
 def _open_input(name: str, stack: contextlib.ExitStack) -> BinaryIO:
@@ -152,7 +207,8 @@ def _check_target(out: str, source: str) -> Path:
 
 
 def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    recommender = Recommender(knowledge)
+    recommender = Recommender(knowledge, cache_size=WORKER_CACHE)
+    workers = args.workers or os.cpu_count() or 1
     columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
     target = _check_target(args.out, args.input) if args.out else None
     with contextlib.ExitStack() as stack:
@@ -168,17 +224,17 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         where = str(target) if target else "standard output"
         if target is not None and target.exists() and not target.is_file():  # a device or FIFO: never renamed over
             out = stack.enter_context(target.open("wb"))
-            tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress)
+            tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)
         elif target is None:
             try:
-                tally = process(records, recommender, sys.stdout.buffer, with_id=bool(args.id_column), progress=progress)
+                tally = process(records, recommender, sys.stdout.buffer, with_id=bool(args.id_column), progress=progress, workers=workers)
                 sys.stdout.buffer.flush()
             except OSError as error:
                 print(f"error: cannot write to {where}: {error.strerror or error}", file=sys.stderr)
                 return EXIT_ERROR
         else:
             tally_or_error = _write_atomically(
-                target, lambda out: process(records, recommender, out, with_id=bool(args.id_column), progress=progress)
+                target, lambda out: process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)
             )
             if isinstance(tally_or_error, OSError):
                 print(

@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         default="error",
         help="other columns that are not case fields: an error on every record (default) or ignored",
     )
+    batch.add_argument("--workers", type=int, default=0, help="worker processes for large inputs (default: one per core; 1: none)")
 
     audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
     audit.add_argument("--json", action="store_true", help="the report as JSON")

@@ -25,13 +25,13 @@ from guidance_rules.engine.durable import DurableEngine, FireHook, Session
 from guidance_rules.engine.policy import RatingResult, rate, select
 from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.model import Case, Modality, Recommendation
-from guidance_rules.recommend.cache import LRU
+from guidance_rules.recommend.cache import LRU, Memo
 from guidance_rules.recommend.explain import Evaluation, Parts
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge
 from guidance_rules.rulebase.resolve import Resolution, resolve
 
 T = TypeVar("T")
-MEMO_LIMIT = 65_536  # entries per stratum memo; least recently used entries are dropped
+MEMO_LIMIT = 65_536  # entries per stratum memo; emptied when full (exact: a miss only recomputes)
 
 
 class Recommender:
@@ -48,8 +48,8 @@ class Recommender:
         self._parts = Parts(self.knowledge)
         # Strata after the first read only a few keys (stratum 2: six booleans), so their result
         # is memoised by exact input: durable fires each distinct input once. Bounded; exact.
-        self._memo: dict[int, LRU[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: LRU(MEMO_LIMIT) for s in self.compiled.strata[1:]}
-        self._choices: LRU[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = LRU(MEMO_LIMIT)
+        self._memo: dict[int, Memo[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: Memo(MEMO_LIMIT) for s in self.compiled.strata[1:]}
+        self._choices: Memo[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = Memo(MEMO_LIMIT)
         self._answers: LRU[tuple[Any, ...], Recommendation] = LRU(cache_size)
         self._json: LRU[tuple[Any, ...], str] = LRU(cache_size)
 
@@ -220,7 +220,7 @@ class Recommender:
         return found
 
     def cache_clear(self) -> None:
-        caches: list[LRU[Any, Any]] = [self._answers, self._json, self._choices, *self._memo.values()]
+        caches: list[LRU[Any, Any] | Memo[Any, Any]] = [self._answers, self._json, self._choices, *self._memo.values()]
         for cache in caches:
             cache.clear()
 
