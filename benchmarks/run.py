@@ -1,7 +1,12 @@
-"""Benchmarks for the figures in issue #5. Prints a table; `--json FILE` also saves it.
+"""Benchmarks for the figures in issues #5 and #15. Prints a table; `--json FILE` also saves it.
 
     .venv/bin/python -m benchmarks.run            # the full run (about 10 minutes on 2 cores)
     .venv/bin/python -m benchmarks.run --quick    # smaller counts, same measurements
+    .venv/bin/python -m benchmarks.run --suite    # also time `sh scripts/test.sh` (several minutes)
+
+Where a figure has an anchor (shared/anchors: durable-rules on a 12-rule decision; a minimal
+pydantic program), the anchor is measured in the same run and the ratio printed, because this
+machine's absolute speed drifts.
 
 These are measurements, not tests: nothing here fails on a slow machine.
 """
@@ -101,6 +106,51 @@ def bench_cli(repeat: int) -> str:
     return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}; bare python {statistics.median(bare):.0f} ms)"
 
 
+ANCHORS = ROOT.parent / "shared" / "anchors"
+MINIMAL = (
+    "import pydantic\nclass M(pydantic.BaseModel):\n    a: str\n    b: int\nprint(M.model_validate({'a': 'x', 'b': 1}).model_dump_json())\n"
+)
+
+
+def bench_cli_ratio(repeat: int) -> str:
+    """Whole-process `guidance-rules recommend` against a minimal pydantic program, same venv."""
+    ours = [sys.executable, "-m", "guidance_rules", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
+    minimal = [sys.executable, "-c", MINIMAL]
+    for command in (ours, minimal):
+        subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
+    a = [t * 1e3 for t in timed(lambda: subprocess.run(ours, capture_output=True, check=True, cwd=ROOT), repeat)]
+    b = [t * 1e3 for t in timed(lambda: subprocess.run(minimal, capture_output=True, check=True, cwd=ROOT), repeat)]
+    ratio = statistics.median(a) / statistics.median(b)
+    return f"{ratio:.2f}x: median {statistics.median(a):.0f} ms vs minimal pydantic program {statistics.median(b):.0f} ms"
+
+
+def bench_engine_anchor(distinct_us: float) -> str:
+    """The durable-rules anchor (one fact per case into a fresh session) in a child process."""
+    if not (ANCHORS / "bench.py").exists():
+        return "not measured: shared/anchors is not beside this checkout"
+    done = subprocess.run([sys.executable, str(ANCHORS / "bench.py"), "eng_durable", "--reps", "3"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"not measured: the anchor failed ({done.stderr.strip()[-200:]})"
+    anchor = json.loads(done.stdout.strip().splitlines()[-1])["us_per_case_median"]
+    return f"{distinct_us / anchor:.2f}x: ours {distinct_us:.0f} µs vs durable-rules anchor {anchor:.0f} µs per case"
+
+
+def bench_audit() -> str:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "guidance_rules", "audit", "--json"], capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    summary = json.loads(done.stdout)
+    valid = sum(c["valid"] for c in summary["cases"].values())
+    return f"{seconds:.1f} s wall ({valid:,} valid cases, {summary['workers']} workers, exit {done.returncode})"
+
+
+def bench_suite() -> str:
+    start = time.perf_counter()
+    done = subprocess.run(["sh", "scripts/test.sh"], capture_output=True, text=True, cwd=ROOT)
+    tail = [line for line in done.stdout.splitlines() if " passed" in line]
+    return f"{time.perf_counter() - start:.0f} s ({tail[-1].strip() if tail else 'no summary'}; exit {done.returncode})"
+
+
 def bench_batch(cases: list[dict[str, Any]], lines: int) -> tuple[str, str]:
     rng = random.Random(11)
     out = []
@@ -174,6 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--json", type=Path, help="also save the figures here")
+    parser.add_argument("--suite", action="store_true", help="also time the whole test command")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
     cases = valid_cases(int(20_000 * max(scale, 0.25)))
@@ -186,17 +237,22 @@ def main() -> None:
 
     print(f"machine: {machine}\n")
     print(f"{'figure':<42} {'target':<26} measured")
-    distinct, _ = bench_distinct(cases)
+    distinct, distinct_median = bench_distinct(cases)
     row("recommend, distinct case, full output", "≤ 100 µs median", distinct)
+    row("  ... against durable-rules (anchor)", "≤ 1.2x", bench_engine_anchor(distinct_median))
     seen_case, seen_dict = bench_seen(cases)
     row("recommend, case seen before (Case)", "≤ 5 µs", seen_case)
     row("recommend, case seen before (dict)", "", seen_dict)
     row("guidance-rules recommend, whole process", "≤ 250 ms", bench_cli(int(20 * max(scale, 0.5))))
+    row("  ... against a minimal pydantic program", "≤ 1.15x", bench_cli_ratio(int(20 * max(scale, 0.5))))
+    row("full audit (guidance-rules audit)", "≤ 15 s", bench_audit())
     distinct_batch, mixed_batch = bench_batch(cases, int(20_000 * max(scale, 0.25)))
     row("guidance-rules batch", "≥ 10,000 cases/s", distinct_batch)
     row("guidance-rules batch", "≥ 10,000 cases/s", mixed_batch)
     row("RSS over many evaluations", "flat (≤ 2 MiB growth)", bench_memory(cases[:5000], int(1_000_000 * scale)))
     row("threads against single-threaded oracle", "0 crashes, 0 differing", bench_threads(cases[:2000], 8, int(100_000 * scale)))
+    if args.suite:
+        row("sh scripts/test.sh", "≤ 3 min", bench_suite())
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2, ensure_ascii=False))
 

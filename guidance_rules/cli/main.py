@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Callable[[argparse.Namespace, KnowledgeBase], int] = COMMANDS[args.command]
         return command(args, knowledge)
     except Invalid as error:
-        for field, message in error.problems:
+        for field, message in _grouped(error.problems):
             print(f"invalid input: {field + ': ' if field else ''}{message}", file=sys.stderr)
         return EXIT_INVALID
     except RuleFileError as error:  # a rule base the user named is their input (2); the shipped one is ours (1)
@@ -217,6 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: never a traceback
         print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _grouped(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One line per message: a contradiction names every field involved once, as 'tissue, site'."""
+    fields: dict[str, list[str]] = {}
+    for field, message in problems:
+        fields.setdefault(message, []).append(field)
+    return [(", ".join(f for f in names if f), message) for message, names in fields.items()]
 
 
 def _recommend(recommender: Recommender, data: Any) -> Recommendation:

@@ -51,12 +51,8 @@ def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[
         loc = [part for part in item["loc"] if isinstance(part, str)]
         field = loc[0] if loc else ""
         kind, value = item["type"], item.get("input")
-        if kind in RULE_BASE_KINDS:  # raised against the rule base: one entry per field involved
-            same = next((i for i, (_, m) in enumerate(out) if m == item["msg"]), None)
-            if same is None:
-                out.append((field, item["msg"]))
-            else:
-                out[same] = (f"{out[same][0]}, {field}", item["msg"])
+        if kind in RULE_BASE_KINDS:  # raised against the rule base: one entry per field involved, same message
+            out.append((field, item["msg"]))
             continue
         if kind == "extra_forbidden":
             message = f"'{field}' is not a case field{suggest(field, fields)}; valid fields: {', '.join(fields)}"

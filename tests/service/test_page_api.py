@@ -59,7 +59,7 @@ def test_explained_is_the_library_answer_and_its_inputs_that_matter(server: Serv
     [
         ({"site": "kne", "injectate": "prp"}, {"site"}),
         ({"site": "knee", "injectate": "prp", "tissue": "bursa"}, {"tissue", "site"}),
-        ({"site": "hip", "injectate": "prp", "palpable": True}, {"depth, palpable"}),
+        ({"site": "hip", "injectate": "prp", "palpable": True}, {"depth", "palpable"}),
         ({"site": "knee"}, {"injectate"}),
         ({"site": "knee", "injectate": "prp", "palpable": "maybe", "colour": 1}, {"palpable", "colour"}),
     ],
