@@ -8,5 +8,5 @@ VENV="${VENV:-.venv}"
 sh scripts/setup.sh dev
 echo "== ruff"; "$VENV/bin/ruff" check guidance_rules tests benchmarks scripts
 echo "== mypy --strict"; "$VENV/bin/mypy" guidance_rules scripts/build_engine.py
-echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q
+echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto
 echo "== audit"; "$VENV/bin/guidance-rules" audit --html audit-report.html
