@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from hypothesis import HealthCheck, settings
 
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
+
+# The parsed-rule-base cache of this test session lives in a folder of its own (subprocesses inherit it).
+os.environ.setdefault("GUIDANCE_RULES_CACHE_DIR", tempfile.mkdtemp(prefix="guidance-rules-cache-"))
 
 # CI runs a fixed, derandomised profile so a run is reproducible; "dev" explores more.
 settings.register_profile("ci", max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])

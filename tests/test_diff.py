@@ -16,7 +16,7 @@ import pytest
 from guidance_rules import Recommender
 from guidance_rules.audit.diff import run_diff
 from guidance_rules.audit.diff_report import render
-from guidance_rules.cli.main import main
+from guidance_rules.cli.commands import main
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import default_rules_dir, load
 from guidance_rules.rulebase.space import FLAGS, VARIANCE_SETS

@@ -1,6 +1,6 @@
 """The command line: argument handling (`main`), input parsing (`inputs`), `batch`, and the
 human-readable output (`render`)."""
 
-from guidance_rules.cli.main import main
+from guidance_rules.cli.commands import main
 
 __all__ = ["main"]

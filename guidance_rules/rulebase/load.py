@@ -7,21 +7,17 @@ explained in `explain`. Nothing here knows any clinical fact; it only reads them
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import re
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guidance_rules.errors import RuleFileError
 from guidance_rules.model import Category, Citation, Modality
 from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
+from guidance_rules.rulebase.files import RuleFiles
 
 ARTICLE = "article"
 RULE_FILES_WITHOUT_RULES = {
@@ -264,96 +260,10 @@ def default_knowledge() -> KnowledgeBase:
     return load(default_rules_dir())
 
 
-# libyaml's safe loader when PyYAML has it (about 10x faster); both construct plain data only.
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-MAX_RULE_FILE = 4 * 1024 * 1024  # bytes; the whole shipped rule base is under 100 KB
-RULE_FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.yaml$"  # a plain name inside the rule directory
-
-
-class _RuleLoader(_SAFE_LOADER):  # type: ignore[misc]
-    """Safe loading, plus: no anchors or aliases (an alias bomb expands to gigabytes when
-    walked) and no key given twice in one mapping (YAML would silently keep the last)."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects or node in self.recursive_objects:
-            raise yaml.constructor.ConstructorError(
-                None, None, "anchors and aliases (&name, *name) are not allowed in rule files; write the value out", node.start_mark
-            )
-        return super().construct_object(node, deep)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = (key_node.tag, key_node.value)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "in the mapping starting",
-                        node.start_mark,
-                        f"key '{key_node.value}' is given twice; give it once",
-                        key_node.start_mark,
-                    )
-                seen[key] = key_node
-        return super().construct_mapping(node, deep)
-
-
-class _Files:
-    """Reads the rule files of one directory, each once, safely, and digests what it read.
-
-    Only regular files are read (a FIFO would block forever, a link to a device never end),
-    at most MAX_RULE_FILE bytes each, and only plain names inside the directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.read: dict[str, bytes] = {}
-
-    def data(self, name: str) -> Any:
-        raw = self.raw(name)
-        try:
-            return yaml.load(raw, Loader=_RuleLoader)
-        except yaml.YAMLError as error:
-            raise RuleFileError(name, f"not valid YAML: {error}") from None
-        except RecursionError:
-            raise RuleFileError(name, "not valid YAML: nested too deeply") from None
-
-    def raw(self, name: str) -> bytes:
-        if name in self.read:
-            return self.read[name]
-        if not re.match(RULE_FILE_NAME, name):
-            raise RuleFileError(name, "a rule file must be a plain file name ending in .yaml, inside the rule directory")
-        path = self.directory / name
-        try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                raise RuleFileError(name, "not a regular file (a directory, FIFO, socket or device); a rule file must be a plain file")
-            if info.st_size > MAX_RULE_FILE:
-                raise RuleFileError(name, f"file is {info.st_size} bytes; at most {MAX_RULE_FILE} are read")
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    raise RuleFileError(name, "not a regular file; a rule file must be a plain file")
-                raw = handle.read(MAX_RULE_FILE + 1)
-        except FileNotFoundError:
-            raise RuleFileError(name, "file is missing from the rule base") from None
-        except OSError as error:
-            raise RuleFileError(name, f"cannot be read: {error.strerror or error}") from None
-        if len(raw) > MAX_RULE_FILE:
-            raise RuleFileError(name, f"file is larger than {MAX_RULE_FILE} bytes")
-        self.read[name] = bytes(raw)
-        return raw
-
-    def digest(self) -> str:
-        """A hash of every file read, name and bytes: changes whenever any rule file changes."""
-        sha = hashlib.sha256()
-        for name in sorted(self.read):
-            sha.update(name.encode() + b"\0" + self.read[name] + b"\0")
-        return "sha256:" + sha.hexdigest()
-
-
 def read_rule_file(directory: Path, name: str) -> Any:
     """One YAML file of a rule base, read as the loader reads every rule file (for data files that
     other layers own, such as the service's FHIR mapping)."""
-    return _Files(directory).data(name)
+    return RuleFiles(directory).data(name)
 
 
 def check_schema(name: str, spec: type[BaseModel], data: Any) -> Any:
@@ -377,7 +287,8 @@ def load(directory: Path | str) -> KnowledgeBase:
     directory = Path(directory)
     if not directory.is_dir():
         raise RuleFileError(str(directory), "rule directory not found")
-    files = _Files(directory)
+    files = RuleFiles(directory)
+    files.read_all()  # every file in the rule base is checked as a file and counted in the digest
     ruleset = check_schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
     sources = check_schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
     facts = check_schema("facts.yaml", FactsFileSpec, files.data("facts.yaml")).facts
@@ -428,10 +339,7 @@ def load(directory: Path | str) -> KnowledgeBase:
     )
     constraints = _load_constraints(files, base)
     listed = set(ruleset.rule_files)
-    present = sorted(p.name for p in directory.glob("*.yaml"))
-    for name in present:  # every file in the rule base is checked as a file and counted in the digest
-        files.raw(name)
-    stray = [name for name in present if name not in listed | RULE_FILES_WITHOUT_RULES]
+    stray = [name for name in sorted(files.read) if name not in listed | RULE_FILES_WITHOUT_RULES]
     if stray:
         raise RuleFileError("ruleset.yaml", f"{', '.join(stray)} would be ignored; list it under rule_files", key="rule_files")
     rules = _load_rules(files, ruleset.rule_files, base, citation)
@@ -446,6 +354,7 @@ def load(directory: Path | str) -> KnowledgeBase:
             "digest": files.digest(),
         }
     )
+    files.save_parsed()
     derivation_levels(kb.rules, kb.facts)  # a cycle among derived facts is found at load time
     if policy_spec.landmark_requires not in facts:
         raise RuleFileError(
@@ -519,7 +428,7 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
     return sites
 
 
-def _load_constraints(files: _Files, base: KnowledgeBase) -> tuple[Constraint, ...]:
+def _load_constraints(files: RuleFiles, base: KnowledgeBase) -> tuple[Constraint, ...]:
     spec = check_schema("constraints.yaml", ConstraintsFileSpec, files.data("constraints.yaml"))
     out = []
     vocabulary = {name: s for name, s in base.vocabulary(output=False).items() if name not in base.facts}
@@ -532,7 +441,7 @@ def _load_constraints(files: _Files, base: KnowledgeBase) -> tuple[Constraint, .
     return tuple(out)
 
 
-def _load_rules(files: _Files, names: tuple[str, ...], base: KnowledgeBase, citation: Any) -> list[Rule]:
+def _load_rules(files: RuleFiles, names: tuple[str, ...], base: KnowledgeBase, citation: Any) -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     index = 0
