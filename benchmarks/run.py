@@ -118,8 +118,11 @@ def bench_cli_ratio(repeat: int) -> str:
     minimal = [sys.executable, "-c", MINIMAL]
     for command in (ours, minimal):
         subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
-    a = [t * 1e3 for t in timed(lambda: subprocess.run(ours, capture_output=True, check=True, cwd=ROOT), repeat)]
-    b = [t * 1e3 for t in timed(lambda: subprocess.run(minimal, capture_output=True, check=True, cwd=ROOT), repeat)]
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):  # interleaved, so a drift of the machine's speed touches both alike
+        a.extend(t * 1e3 for t in timed(lambda: subprocess.run(ours, capture_output=True, check=True, cwd=ROOT), 1))
+        b.extend(t * 1e3 for t in timed(lambda: subprocess.run(minimal, capture_output=True, check=True, cwd=ROOT), 1))
     ratio = statistics.median(a) / statistics.median(b)
     return f"{ratio:.2f}x: median {statistics.median(a):.0f} ms vs minimal pydantic program {statistics.median(b):.0f} ms"
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
@@ -61,17 +61,21 @@ def _body_errors(problems: list[tuple[str, str]]) -> bytes:
     return b'"errors":' + json.dumps(errors, separators=(",", ":")).encode()
 
 
+Body = tuple[str, bytes]  # (kind, the output line's text after the line number): good, invalid or failed
+
+
 class Answers:
-    """Output text for blocks of records: (kind, body) where kind is 'good', 'invalid' or 'failed'."""
+    """Output text for blocks of records, answering each distinct case once (a bounded memo)."""
 
     def __init__(self, recommender: Recommender) -> None:
         self.recommender = recommender
-        self.memo: LRU[str, tuple[str, bytes]] = LRU(ANSWER_CACHE)
+        self.memo: LRU[str, Body] = LRU(ANSWER_CACHE)
 
-    def bodies(self, records: list[Record]) -> list[tuple[str, bytes]]:
+    def plan(self, records: list[Record]) -> tuple[list[str], dict[str, Body], dict[str, dict[str, Any]]]:
+        """Each record's key, the bodies the memo already holds, and the new cases to answer."""
         keys = [json.dumps(r.data, sort_keys=True) if r.data is not None else "" for r in records]
-        found: dict[str, tuple[str, bytes]] = {}
-        new: dict[str, Record] = {}
+        found: dict[str, Body] = {}
+        new: dict[str, dict[str, Any]] = {}
         for record, key in zip(records, keys, strict=True):
             if record.data is None or key in found or key in new:
                 continue
@@ -79,19 +83,31 @@ class Answers:
             if hit is not None:
                 found[key] = hit
             else:
-                new[key] = record
-        answers = self.recommender.recommend_many_json([r.data for r in new.values() if r.data is not None])
-        for key, answer in zip(new, answers, strict=True):
+                new[key] = record.data
+        return keys, found, new
+
+    def answer(self, cases: list[dict[str, Any]]) -> list[Body]:
+        """Bodies for new cases, evaluated together in one engine session."""
+        out = []
+        for answer in self.recommender.recommend_many_json(cases):
             if isinstance(answer, ValidationError):
-                body = ("invalid", _body_errors(problems_of(answer, self.recommender.knowledge)))
+                out.append(("invalid", _body_errors(problems_of(answer, self.recommender.knowledge))))
             elif isinstance(answer, EngineError):  # a defect of the rule base, never of the input
-                body = ("failed", _body_errors([("", f"the rule base could not answer this case: {answer}")]))
+                out.append(("failed", _body_errors([("", f"the rule base could not answer this case: {answer}")])))
             else:
-                body = ("good", b'"recommendation":' + answer.encode())
+                out.append(("good", b'"recommendation":' + answer.encode()))
+        return out
+
+    def assemble(self, records: list[Record], keys: list[str], found: dict[str, Body], new: list[str], bodies: list[Body]) -> list[Body]:
+        for key, body in zip(new, bodies, strict=True):
             found[key] = body
             if body[0] != "failed":
                 self.memo.put(key, body)
         return [("invalid", _body_errors(r.problems)) if r.data is None else found[k] for r, k in zip(records, keys, strict=True)]
+
+    def bodies(self, records: list[Record]) -> list[Body]:
+        keys, found, new = self.plan(records)
+        return self.assemble(records, keys, found, list(new), self.answer(list(new.values())))
 
 
 def process(
@@ -112,7 +128,7 @@ def process(
     tally = Tally()
     blocks: Iterator[list[Record]] = iter(lambda: list(itertools.islice(records, BLOCK)), [])
 
-    def write(block: list[Record], bodies: list[tuple[str, bytes]]) -> None:
+    def write(block: list[Record], bodies: list[Body]) -> None:
         lines = []
         for record, (kind, body) in zip(block, bodies, strict=True):
             ident = b'"id":' + json.dumps(record.id).encode() + b"," if with_id else b""
@@ -125,29 +141,34 @@ def process(
     for block in itertools.islice(blocks, POOL_AFTER // BLOCK if workers > 1 else None):
         write(block, answers.bodies(block))
     if workers > 1:
-        _pooled(blocks, str(recommender.knowledge.directory), workers, write)
+        _pooled(blocks, answers, workers, write)
     return tally
 
 
-def _pooled(
-    blocks: Iterator[list[Record]], rules_dir: str, workers: int, write: Callable[[list[Record], list[tuple[str, bytes]]], None]
-) -> None:
-    """Answer the remaining blocks in worker processes, writing each in input order."""
+def _pooled(blocks: Iterator[list[Record]], answers: Answers, workers: int, write: Callable[[list[Record], list[Body]], None]) -> None:
+    """Answer the remaining blocks' new cases in worker processes; repeated cases are answered
+    here from the memo, so only new cases and their answers cross between processes. Blocks
+    are written in input order, at most two per worker in flight."""
     first = next(blocks, None)
     if first is None:
         return
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or engine state
-    pool = context.Pool(workers, initializer=_worker_start, initargs=(rules_dir,))
+    pool = context.Pool(workers, initializer=_worker_start, initargs=(str(answers.recommender.knowledge.directory),))
     try:
-        pending: collections.deque[tuple[list[Record], AsyncResult[list[tuple[str, bytes]]]]] = collections.deque()
+        pending: collections.deque[tuple[list[Record], list[str], dict[str, Body], list[str], AsyncResult[list[Body]]]]
+        pending = collections.deque()
+
+        def settle() -> None:
+            block, keys, found, new, result = pending.popleft()
+            write(block, answers.assemble(block, keys, found, new, result.get()))
+
         for block in itertools.chain([first], blocks):
-            pending.append((block, pool.apply_async(_worker_bodies, (block,))))
+            keys, found, new = answers.plan(block)
+            pending.append((block, keys, found, list(new), pool.apply_async(_worker_answer, (list(new.values()),))))
             while len(pending) >= 2 * workers:
-                done, result = pending.popleft()
-                write(done, result.get())
+                settle()
         while pending:
-            done, result = pending.popleft()
-            write(done, result.get())
+            settle()
         pool.close()
     finally:
         pool.terminate()
@@ -162,8 +183,8 @@ def _worker_start(rules_dir: str) -> None:
     _worker_answers.append(Answers(Recommender(load(rules_dir), cache_size=WORKER_CACHE)))
 
 
-def _worker_bodies(block: list[Record]) -> list[tuple[str, bytes]]:
-    return _worker_answers[0].bodies(block)
+def _worker_answer(cases: list[dict[str, Any]]) -> list[Body]:
+    return _worker_answers[0].answer(cases)
 
 
 def _open_input(name: str, stack: contextlib.ExitStack) -> BinaryIO:
