@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from guidance_rules.audit.diff import DiffReport
+from guidance_rules.audit.report import BASE_CSS
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a;max-width:1400px}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
+CSS = BASE_CSS + """
 .same{background:#2e7d32}.changed{background:#c62828}
-table{border-collapse:collapse;font-size:13px} td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 .panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:18px}
 .panel h3{font-size:14px;margin:0 0 4px}
 .grid td,.grid th{padding:1px;border:none;font-size:11px}

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 MIN_SHARE = 12.0  # percent of a cell's width given to any modality present in it
 
 COLOURS = {"ultrasound": "#2f6fb3", "fluoroscopy": "#d9822b", "both": "#7b4fa6", "landmark": "#3f9a4a"}
-CSS = """
+BASE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a;max-width:1400px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
-.pass{background:#2e7d32}.fail{background:#c62828}
 table{border-collapse:collapse;font-size:13px} td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+"""  # shared by the audit and diff reports
+CSS = BASE_CSS + """
+.pass{background:#2e7d32}.fail{background:#c62828}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;border-radius:2px}
 .panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:18px}

@@ -51,7 +51,8 @@ def _cites(sources: Iterable[Citation]) -> str:
     return "; ".join(f"{c.source} ({c.locator})" for c in sources)
 
 
-def _value(value: object) -> str:
+def value_text(value: object) -> str:
+    """A case value as people write it: true/false, [a, b]."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):
@@ -73,7 +74,7 @@ def brief(rec: Recommendation) -> str:
         lines.append(f"  {modality.value:<12} {rating.category.value.replace('_', ' '):<26} {', '.join(rating.rules)}")
     lines.append(_wrap("chain: " + " > ".join(step.rule for step in rec.reasoning), "  ", "         "))
     if rec.assumptions:
-        assumed = ", ".join(f"{a.field}={_value(a.value)}" for a in rec.assumptions)
+        assumed = ", ".join(f"{a.field}={value_text(a.value)}" for a in rec.assumptions)
         lines.append(_wrap(f"assumed: {assumed}", "  ", "           "))
     counts = f"{len(rec.cautions)} cautions, {len(rec.documentation)} documentation items, {len(rec.questions)} questions"
     lines.append(f"  {counts} (run without --brief to read them)")
@@ -94,7 +95,7 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
     lines.append("Reasoning")
     for number, step in enumerate(rec.reasoning, 1):
         lines.append(_wrap(f"{number:>2}. [{step.rule}] {step.conclusion}", "  ", "      "))
-        facts = ", ".join(f"{k}={_value(v)}" for k, v in step.facts.items())
+        facts = ", ".join(f"{k}={value_text(v)}" for k, v in step.facts.items())
         if facts:
             lines.append(_wrap(f"facts: {facts}", "      "))
         lines.append(_wrap(f"sources: {_cites(step.sources)}", "      "))
@@ -102,7 +103,7 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
         lines.append("")
         lines.append("Assumptions (values the case did not give)")
         for item in rec.assumptions:
-            lines.append(f"  {item.field} = {_value(item.value)}  (from {item.origin})")
+            lines.append(f"  {item.field} = {value_text(item.value)}  (from {item.origin})")
     if inputs:  # the inputs that matter (whatif_text.inputs_section), beside the assumptions
         lines.extend(["", inputs])
     for heading, notes in (

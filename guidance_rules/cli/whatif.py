@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from guidance_rules.cli.render import value_text
 from guidance_rules.model import Case
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.recommend.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
@@ -16,16 +17,8 @@ WIDTH = 96
 SHOWN = 5  # routes shown per modality; --json lists every one
 
 
-def _value(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
-
-
 def _or(values: Sequence[object]) -> str:
-    return f" (or {', '.join(_value(v) for v in values)})" if values else ""
+    return f" (or {', '.join(value_text(v) for v in values)})" if values else ""
 
 
 def change_text(change: Change) -> str:
@@ -33,7 +26,7 @@ def change_text(change: Change) -> str:
     if change.item is not None:
         verb = "add" if change.after else "remove"
         return f"{verb} {change.field} {change.item}{_or(change.or_instead)}"
-    return f"{change.field} {_value(change.before)} → {_value(change.after)}{_or(change.or_instead)}"
+    return f"{change.field} {value_text(change.before)} → {value_text(change.after)}{_or(change.or_instead)}"
 
 
 def changes_text(changes: Iterable[Change]) -> str:
@@ -51,7 +44,7 @@ def _otherwise(outcome: Outcome) -> str:
         if change.item is not None:
             parts.append(f"{'with' if change.after else 'without'} {change.item}{_or(change.or_instead)}")
         else:
-            parts.append(f"{_value(change.after)}{_or(change.or_instead)}")
+            parts.append(f"{value_text(change.after)}{_or(change.or_instead)}")
     return f"if {' and '.join(parts)} → {outcome.modality.value}"
 
 
@@ -70,7 +63,7 @@ def inputs_section(items: Sequence[AssumedInput]) -> str:
     mattering = [item for item in items if item.matters]
     for item in mattering:
         otherwise = "; ".join(_otherwise(o) for o in _minimal(item.otherwise))
-        lines.append(_wrap(f"{item.field} = {_value(item.value)} (from {item.origin}): {otherwise}", "  ", "      "))
+        lines.append(_wrap(f"{item.field} = {value_text(item.value)} (from {item.origin}): {otherwise}", "  ", "      "))
     if not mattering:
         lines.append("  none: no assumed value, if otherwise, would change the recommended modality")
     else:
