@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from guidance_rules import EngineError
 from guidance_rules.engine.compile import compile_rules
@@ -157,3 +158,60 @@ def test_a_batch_whose_last_case_fires_nothing_loses_no_firing(knowledge: Knowle
             assert not isinstance(result, Exception), result
             alone = single.evaluate(values)
             assert (result.fired, result.modality) == (alone.fired, alone.modality)
+
+
+# -- fact identity: durable-rules files facts under a 32-bit hash of their id ---------------------
+
+
+def _fnv1_32(text: str) -> int:
+    """durable-rules' fnv1Hash32 (state.c), the hash it files a session's facts under."""
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
+    return value
+
+
+def test_every_fact_id_and_sid_has_a_distinct_hash() -> None:
+    """The ids a session can use never collide, so durable never takes a fact for another."""
+    from guidance_rules.engine import durable
+
+    ids = [durable.fact_id(n) for n in range(durable.MAX_SESSION_FACTS)]
+    ids += ["sid-" + durable.sid_name(n) for n in range(durable.SID_POOL)]
+    assert len({_fnv1_32(text) for text in ids}) == len(ids)
+
+
+def test_every_fact_carries_an_id_from_the_table(knowledge: KnowledgeBase) -> None:
+    """Before: facts carried no id, durable made one from a hash of their content, and two distinct
+    facts of one audit session whose ids hashed alike became one: the second case's fact was lost
+    (the audit reported 'already held an identical fact'; with two ids of one hash durable can
+    even abort the process). Now every fact's id comes from the table whose hashes are distinct."""
+    from guidance_rules.engine import durable
+    from guidance_rules.engine.compile import flatten
+
+    recommender = Recommender(knowledge, cache_size=0)
+    stratum = recommender.compiled.strata[0]
+    facts = [flatten(recommender.resolve({"site": site, "injectate": "prp"}).values, stratum.keys) for site in ("knee", "hip", "a1_pulley")]
+    with recommender.engine.session() as session:
+        session.fire_many(stratum.number, facts)
+        held = session.held()
+    ids = sorted(fact["id"] for fact in held if "case_no" in fact)
+    assert ids == [durable.fact_id(0), durable.fact_id(1), durable.fact_id(2)]
+
+
+def test_a_large_batch_is_split_into_sessions_and_equals_one_by_one(knowledge: KnowledgeBase) -> None:
+    from guidance_rules.rulebase.space import as_json_case, site_space
+
+    recommender = Recommender(knowledge, cache_size=0)
+    space = site_space(knowledge)
+    resolved = []
+    for index in range(0, space.size, 17):
+        try:
+            resolved.append(recommender.resolve(as_json_case(space.case(index))).values)
+        except ValidationError:
+            continue  # a contradictory point of the space
+    resolved = resolved[:4_000]
+    many = recommender.evaluate_many(resolved)
+    assert len(resolved) > recommender.session_cases  # more cases than one session may hold
+    for values, evaluation in zip(resolved[::37], many[::37], strict=True):
+        assert not isinstance(evaluation, EngineError)
+        assert evaluation.fired == recommender.evaluate(values).fired

@@ -21,7 +21,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guidance_rules._sync import ForkSafeLock
 from guidance_rules.engine.compile import Compiled, Stratum, compile_rules, flatten
-from guidance_rules.engine.durable import DurableEngine, FireHook, Session
+from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine, FireHook, Session
 from guidance_rules.engine.policy import RatingResult, rate, select
 from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.model import Case, Modality, Recommendation
@@ -177,8 +177,23 @@ class Recommender:
         return result
 
     def evaluate_many(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
-        """Evaluate many resolved cases in one engine session (durable's session start is most of
-        its per-case cost). A case the rule base cannot answer gets its EngineError in its place."""
+        """Evaluate many resolved cases, a session of the engine per `session_cases` of them
+        (durable's session start is most of its per-case cost). A case the rule base cannot
+        answer gets its EngineError in its place."""
+        size = self.session_cases
+        if len(batch) <= size:
+            return self._evaluate_session(batch)
+        out: list[Evaluation | EngineError] = []
+        for start in range(0, len(batch), size):
+            out.extend(self._evaluate_session(batch[start : start + size]))
+        return out
+
+    @property
+    def session_cases(self) -> int:
+        """Cases one engine session may take: each asserts one fact per stratum."""
+        return max(1, MAX_SESSION_FACTS // len(self.compiled.strata))
+
+    def _evaluate_session(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
         compiled = self.compiled
         states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
         chains: list[list[Rule]] = [[] for _ in batch]
