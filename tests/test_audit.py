@@ -181,3 +181,16 @@ def test_invariant_file_errors_name_the_invariant_and_key(rule_copy: Any) -> Non
     with pytest.raises(RuleFileError, match="INV-LANDMARK-JUSTIFIED") as caught:
         load_invariants(kb)
     assert "must.notes" in str(caught.value) and "not an active documentation, caution or question rule" in str(caught.value)
+
+
+def test_a_cache_that_differs_from_the_rule_files_fails_the_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted: a cached rule base whose parsed data differs from what the files say."""
+    from guidance_rules.audit import check
+    from guidance_rules.rulebase.load import load
+
+    shipped = load(default_rules_dir())
+    assert check.cache_findings(str(default_rules_dir()), shipped) == []
+    altered = load(default_rules_dir(), cache=False)
+    object.__setattr__(altered, "rules", altered.rules[:-1])  # as a stale or tampered cache would give
+    found = check.cache_findings(str(default_rules_dir()), altered)
+    assert [f.check for f in found] == ["knowledge-cache"]

@@ -192,6 +192,20 @@ def static_findings(kb: KnowledgeBase) -> list[Finding]:
     return findings
 
 
+def cache_findings(rules_dir: str, kb: KnowledgeBase) -> list[Finding]:
+    """The rule base as loaded (possibly from the parsed-data cache) must equal one parsed from
+    YAML now: a cache may make loading faster, never different."""
+    fresh = load(rules_dir, cache=False)
+
+    def shape(base: KnowledgeBase) -> tuple[str, ...]:
+        parts = (base.digest, base.rules, base.inactive, base.sites, base.sources, base.constraints, base.policy, base.facts)
+        return tuple(repr(part) for part in (*parts, base.tissue_defaults, base.field_defaults, base.identity_fields))
+
+    if shape(fresh) != shape(kb):
+        return [Finding("error", "knowledge-cache", "the rule base loaded through the parsed-data cache differs from one parsed now")]
+    return []
+
+
 def statically_dead(kb: KnowledgeBase) -> list[Finding]:
     """Rules whose own tests on case fields contradict each other or a constraint: dead
     whatever the derived facts do. (The enumeration finds the rest.)"""
@@ -343,7 +357,8 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
         finding = Finding("error", "load", str(error))
         return AuditReport({"version": kb.version, "digest": kb.digest}, [finding], [], {}, {}, time.perf_counter() - started, 0)
     equipment_fired: set[str] = set()
-    findings = static_findings(kb) + statically_dead(kb) + example_findings(rec) + equipment_findings(rec, equipment_fired)
+    findings = static_findings(kb) + cache_findings(rules_dir, kb) + statically_dead(kb) + example_findings(rec)
+    findings += equipment_findings(rec, equipment_fired)
     findings += invariant_example_findings(rec, invariants)
     spaces = audit_spaces(kb, quick)
     workers = workers or os.cpu_count() or 1

@@ -56,8 +56,9 @@ def _code_fingerprint() -> bytes:
 class RuleFiles:
     """The files of one rule directory, read once each, safely; see the module docstring."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, cache: bool = True) -> None:
         self.directory = directory
+        self.cache = cache
         self.read: dict[str, bytes] = {}
         self._parsed: dict[str, Any] | None = None  # from the cache, when its key matched
         self._fresh: dict[str, Any] = {}  # parsed here from YAML
@@ -117,7 +118,7 @@ class RuleFiles:
         return hashlib.sha256(self.digest().encode() + b"\0" + _code_fingerprint()).hexdigest()
 
     def _cached(self) -> dict[str, Any] | None:
-        folder = cache_dir()
+        folder = cache_dir() if self.cache else None
         if folder is None:
             return None
         key = self._key()
@@ -133,7 +134,7 @@ class RuleFiles:
     def save_parsed(self) -> None:
         """Keep what was parsed from YAML in this load, when the cache lacked it (best effort:
         an unwritable cache folder only costs the next load its parsing)."""
-        folder = cache_dir()
+        folder = cache_dir() if self.cache else None
         if folder is None or not self._fresh or self._parsed is not None:
             return
         files = dict(self._fresh)

@@ -282,12 +282,13 @@ def check_schema(name: str, spec: type[BaseModel], data: Any) -> Any:
         raise RuleFileError(name, first["msg"], rule=rule, key=key) from None
 
 
-def load(directory: Path | str) -> KnowledgeBase:
-    """Load and check the whole rule base; raise RuleFileError naming file, rule and key."""
+def load(directory: Path | str, *, cache: bool = True) -> KnowledgeBase:
+    """Load and check the whole rule base; raise RuleFileError naming file, rule and key.
+    `cache=False` parses every file from YAML (the audit compares the two)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise RuleFileError(str(directory), "rule directory not found")
-    files = RuleFiles(directory)
+    files = RuleFiles(directory, cache=cache)
     files.read_all()  # every file in the rule base is checked as a file and counted in the digest
     ruleset = check_schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
     sources = check_schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
