@@ -94,19 +94,24 @@ class Recommender:
         if found is not None:
             return found  # type: ignore[no-any-return]
         assert case is not None
-        resolution = self._resolve(case)
-        answer = self._parts.build(resolution, self.evaluate(resolution.values))
-        self._answers.put(key, answer)
-        return answer
+        return self._answer(case, key)
 
     def recommend_json(self, data: Case | Mapping[str, Any]) -> str:
         """The Recommendation as compact JSON text (cached too: batch output is mostly this)."""
         found, case, key = self._cached(self._json, data)
         if found is not None:
             return found  # type: ignore[no-any-return]
-        text = self._parts.json(self.recommend(case if case is not None else data))
+        assert case is not None
+        text = self._parts.json(self._answers.get(key) or self._answer(case, key))
         self._json.put(key, text)
         return text
+
+    def _answer(self, case: Case, key: tuple[Any, ...]) -> Recommendation:
+        """Resolve, evaluate and explain a validated case, and keep the answer under its key."""
+        resolution = self._resolve(case)
+        answer = self._parts.build(resolution, self.evaluate(resolution.values))
+        self._answers.put(key, answer)
+        return answer
 
     def recommend_many(self, cases: Sequence[Case | Mapping[str, Any]]) -> list[Recommendation | ValidationError | EngineError]:
         """Answers for many cases, evaluated in one engine session; each case that is invalid or
