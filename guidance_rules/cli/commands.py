@@ -359,11 +359,10 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         if args.json:
             print(json.dumps({"example": name, "expected": expected, "recommendation": rec.model_dump(mode="json")}))
         rows.append((name, str(expected), rec.modality.value, "ok" if ok else "DIFFERS", example.get("why", "")))
-    style = render.Style.detect(sys.stdout)
     if not args.json:
         print(f"{'example':<34} {'expected':<12} {'recommended':<12} result")
         for name, expected, got, result, why in rows:
-            print(f"{name:<34} {expected:<12} {got:<12} {style.mark(result, result == 'ok')}")
+            print(f"{name:<34} {expected:<12} {got:<12} {render.mark(result, result == 'ok')}")
             print(f"{'':<34} {why}")
         print(f"\n{len(rows) - disagree} of {len(rows)} examples agree with their expected modality.")
     return EXIT_ERROR if disagree else EXIT_OK

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 from guidance_rules.audit.diff import DiffReport, run_diff
 from guidance_rules.audit.diff_report import write_html
+from guidance_rules.cli.render import wrap
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
 
 
@@ -39,11 +39,7 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
             for r, n in g["rules"].items()
         ]
         shown = ", ".join(rules) or "none (the same rules fire; their text or ratings changed)"
-        lines.append(
-            textwrap.fill(
-                f"rules firing differently: {shown}", 96, initial_indent=" " * 8, subsequent_indent=" " * 10, break_on_hyphens=False
-            )
-        )
+        lines.append(wrap(f"rules firing differently: {shown}", " " * 8, " " * 10))
         lines.append(f"        example: {json.dumps(g['example'])}")
     total = s["changed_cases"]
     verdict = f"CHANGED: {total:,} cases in {len(s['groups'])} groups" if report.changed else "UNCHANGED: no case's answer differs"

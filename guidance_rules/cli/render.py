@@ -43,7 +43,8 @@ PLAIN = Style()
 _style = PLAIN
 
 
-def _wrap(text: str, indent: str, hanging: str | None = None) -> str:
+def wrap(text: str, indent: str, hanging: str | None = None) -> str:
+    """Text wrapped to the output's width (never at a hyphen: rule ids contain them)."""
     return textwrap.fill(text, _style.width, initial_indent=indent, subsequent_indent=hanging or indent, break_on_hyphens=False)
 
 
@@ -60,6 +61,11 @@ def value_text(value: object) -> str:
     return str(value)
 
 
+def mark(text: str, good: bool) -> str:
+    """`text` in green or red where colour is used."""
+    return _style.mark(text, good)
+
+
 def use(style: Style) -> None:
     """Draw everything after this call in `style` (the command line sets it once)."""
     global _style
@@ -72,10 +78,10 @@ def brief(rec: Recommendation) -> str:
     for modality in Modality:
         rating = rec.ratings[modality]
         lines.append(f"  {modality.value:<12} {rating.category.value.replace('_', ' '):<26} {', '.join(rating.rules)}")
-    lines.append(_wrap("chain: " + " > ".join(step.rule for step in rec.reasoning), "  ", "         "))
+    lines.append(wrap("chain: " + " > ".join(step.rule for step in rec.reasoning), "  ", "         "))
     if rec.assumptions:
         assumed = ", ".join(f"{a.field}={value_text(a.value)}" for a in rec.assumptions)
-        lines.append(_wrap(f"assumed: {assumed}", "  ", "           "))
+        lines.append(wrap(f"assumed: {assumed}", "  ", "           "))
     counts = f"{len(rec.cautions)} cautions, {len(rec.documentation)} documentation items, {len(rec.questions)} questions"
     lines.append(f"  {counts} (run without --brief to read them)")
     return "\n".join(lines)
@@ -94,11 +100,11 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
     lines.append("")
     lines.append("Reasoning")
     for number, step in enumerate(rec.reasoning, 1):
-        lines.append(_wrap(f"{number:>2}. [{step.rule}] {step.conclusion}", "  ", "      "))
+        lines.append(wrap(f"{number:>2}. [{step.rule}] {step.conclusion}", "  ", "      "))
         facts = ", ".join(f"{k}={value_text(v)}" for k, v in step.facts.items())
         if facts:
-            lines.append(_wrap(f"facts: {facts}", "      "))
-        lines.append(_wrap(f"sources: {_cites(step.sources)}", "      "))
+            lines.append(wrap(f"facts: {facts}", "      "))
+        lines.append(wrap(f"sources: {_cites(step.sources)}", "      "))
     if rec.assumptions:
         lines.append("")
         lines.append("Assumptions (values the case did not give)")
@@ -125,7 +131,7 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
                 )
                 if part
             )
-            lines.append(_wrap(f"- {e.measure}: {figures} [{e.source.source}, {e.source.locator}]", "  "))
+            lines.append(wrap(f"- {e.measure}: {figures} [{e.source.source}, {e.source.locator}]", "  "))
     lines.append("")
     lines.append(f"Rule base {rec.ruleset.version} ({rec.ruleset.digest[:19]})")
     return "\n".join(lines)
@@ -137,8 +143,8 @@ def _notes(heading: str, notes: Iterable[Note]) -> list[str]:
         return []
     lines = ["", heading]
     for note in notes:
-        lines.append(_wrap(f"- {note.text}", "  "))
-        lines.append(_wrap(f"[{note.rule}; {_cites(note.sources)}]", "    "))
+        lines.append(wrap(f"- {note.text}", "  "))
+        lines.append(wrap(f"[{note.rule}; {_cites(note.sources)}]", "    "))
     return lines
 
 
@@ -164,8 +170,8 @@ def rule_full(rule: Rule) -> str:
     ]
     if rule.overrides:
         lines.append(f"  overrides:  {', '.join(rule.overrides)}")
-    lines.append(_wrap(f"conclusion: {rule.conclusion}", "  "))
-    lines.append(_wrap(f"rationale:  {rule.rationale}", "  "))
+    lines.append(wrap(f"conclusion: {rule.conclusion}", "  "))
+    lines.append(wrap(f"rationale:  {rule.rationale}", "  "))
     lines.append("  sources:")
     lines.extend(f"    - {c.source}: {c.locator}" for c in rule.sources)
     lines.append(f"  examples:   {len(rule.fires)} that fire it, {len(rule.silent)} that do not")
@@ -181,8 +187,8 @@ def policy_full(policy: Policy) -> str:
         f"  then:       recommend the first of {', '.join(m.value for m in policy.preference)} rated usually appropriate;"
         f" landmark only with {policy.landmark_requires}",
     ]
-    lines.append(_wrap(f"conclusion: {policy.conclusion}", "  "))
-    lines.append(_wrap(f"rationale:  {policy.rationale}", "  "))
+    lines.append(wrap(f"conclusion: {policy.conclusion}", "  "))
+    lines.append(wrap(f"rationale:  {policy.rationale}", "  "))
     lines.append("  sources:")
     lines.extend(f"    - {c.source}: {c.locator}" for c in policy.sources)
     return "\n".join(lines)

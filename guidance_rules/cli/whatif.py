@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from guidance_rules.cli.render import value_text
+from guidance_rules.cli.render import value_text, wrap
 from guidance_rules.model import Case
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.recommend.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
 
-WIDTH = 96
 SHOWN = 5  # routes shown per modality; --json lists every one
 
 
@@ -31,10 +29,6 @@ def change_text(change: Change) -> str:
 
 def changes_text(changes: Iterable[Change]) -> str:
     return "; ".join(change_text(c) for c in changes)
-
-
-def _wrap(text: str, indent: str, hanging: str) -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=hanging, break_on_hyphens=False)
 
 
 def _otherwise(outcome: Outcome) -> str:
@@ -63,13 +57,13 @@ def inputs_section(items: Sequence[AssumedInput]) -> str:
     mattering = [item for item in items if item.matters]
     for item in mattering:
         otherwise = "; ".join(_otherwise(o) for o in _minimal(item.otherwise))
-        lines.append(_wrap(f"{item.field} = {value_text(item.value)} (from {item.origin}): {otherwise}", "  ", "      "))
+        lines.append(wrap(f"{item.field} = {value_text(item.value)} (from {item.origin}): {otherwise}", "  ", "      "))
     if not mattering:
         lines.append("  none: no assumed value, if otherwise, would change the recommended modality")
     else:
         rest = [item.field for item in items if not item.matters]
         if rest:
-            lines.append(_wrap(f"(no other assumed value changes the modality: {', '.join(rest)})", "  ", "   "))
+            lines.append(wrap(f"(no other assumed value changes the modality: {', '.join(rest)})", "  ", "   "))
     return "\n".join(lines)
 
 
@@ -78,7 +72,7 @@ def format_what_if(result: WhatIf) -> str:
     lines = [
         f"Recommended guidance: {result.modality.value.upper()}",
         "",
-        _wrap(
+        wrap(
             f"What would make another modality the recommendation: every smallest set of changes ({bound} "
             f"changes to {', '.join(result.changeable)}), found exactly by evaluating "
             f"{result.cases_evaluated:,} neighbouring cases through the rule engine.",
@@ -100,11 +94,11 @@ def format_what_if(result: WhatIf) -> str:
         ways = len(alt.routes)
         lines.append(f"{alt.modality.value.upper()}: {n} change{'s' if n != 1 else ''}, {ways} way{'s' if ways != 1 else ''}")
         for route in alt.routes[:SHOWN]:
-            lines.append(_wrap(f"- {changes_text(route.changes)}", "  ", "    "))
+            lines.append(wrap(f"- {changes_text(route.changes)}", "  ", "    "))
             if route.steps_removed:
-                lines.append(_wrap(f"no longer: {', '.join(route.steps_removed)}", "      ", "                 "))
+                lines.append(wrap(f"no longer: {', '.join(route.steps_removed)}", "      ", "                 "))
             if route.steps_added:
-                lines.append(_wrap(f"newly:     {', '.join(route.steps_added)}", "      ", "                 "))
+                lines.append(wrap(f"newly:     {', '.join(route.steps_added)}", "      ", "                 "))
         if len(alt.routes) > SHOWN:
             lines.append(f"  … and {len(alt.routes) - SHOWN} more (--json lists every one)")
     lines.append("")
