@@ -93,7 +93,7 @@ class Columns:
     def split(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], list[tuple[str, str]]]:
         """(id, case fields, problems) of one record's keys."""
         ident = data.pop(self.id_column, None) if self.id_column else None
-        extra = [key for key in data if key not in CASE_FIELDS and key != "site"]
+        extra = [key for key in data if key not in Case.model_fields]
         if not extra:
             return ident, data, []
         if self.ignore_extra:
@@ -198,14 +198,12 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
         elif len(row) != len(header):
             yield Record(start, None, [("", f"expected {len(header)} cells as in the header, got {len(row)}")])
         else:
-            ident = None
-            data: dict[str, Any] = {}
-            for name, cell in zip(header, row, strict=True):
-                if name == columns.id_column:
-                    ident = cell.strip()
-                elif cell.strip():
-                    data[name] = csv_value(name, cell)
-            _, data, problems = columns.split(data)
+            data = {
+                name: cell.strip() if name == columns.id_column else csv_value(name, cell)
+                for name, cell in zip(header, row, strict=True)
+                if name == columns.id_column or cell.strip()  # the id is kept even when empty
+            }
+            ident, data, problems = columns.split(data)
             yield Record(start, None if problems else data, problems, ident)
 
 
