@@ -17,9 +17,10 @@ from guidance_rules import Recommender
 from guidance_rules.audit.diff import run_diff
 from guidance_rules.audit.diff_report import render
 from guidance_rules.cli.commands import main
+from guidance_rules.rulebase.conditions import BOOL_FIELDS as FLAGS
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import default_rules_dir, load
-from guidance_rules.rulebase.space import FLAGS, VARIANCE_SETS
+from guidance_rules.rulebase.space import VARIANCE_SETS
 from tests.conftest import find_rule
 
 SITES = ("knee", "elbow", "lumbar_facet")  # two where effusion matters, one where it cannot

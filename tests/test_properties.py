@@ -27,7 +27,7 @@ KB = default_knowledge()
 SHIPPED = Recommender(KB, cache_size=0)
 INVARIANTS = load_invariants(KB)
 APPROACH_SITES = approach_space(KB).choices[0]  # the sites whose record accepts a named approach
-FLAGS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
+FLAGS = conditions.BOOL_FIELDS
 
 
 def values(field: str) -> st.SearchStrategy[Any]:

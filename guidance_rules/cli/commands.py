@@ -23,13 +23,12 @@ from guidance_rules.errors import GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Recommendation
 from guidance_rules.recommend.problems import problems_of
 from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate", "approach")
 CASE_FIELD_HELP = {name: field.description for name, field in Case.model_fields.items() if field.description}
-BOOL_OPTIONS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
 
 class Invalid(Exception):
@@ -164,7 +163,7 @@ def _case_arguments(rec: argparse.ArgumentParser) -> None:
             f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help="one of: " + ", ".join(_values(name))
         )
         option.completer = _choices(_values(name))  # type: ignore[attr-defined]
-    for name in BOOL_OPTIONS:
+    for name in BOOL_FIELDS:
         rec.add_argument(f"--{name.replace('_', '-')}", dest=name, action=_Flag, help=CASE_FIELD_HELP.get(name))
     rec.add_argument(
         "--variance",
@@ -252,7 +251,7 @@ def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     for name in CASE_OPTIONS:
         if getattr(args, name) is not None:
             data[name] = getattr(args, name).strip().lower()
-    for name in BOOL_OPTIONS:
+    for name in BOOL_FIELDS:
         if getattr(args, name) is not None:
             data[name] = getattr(args, name)
     for name in ("anatomy_variance", "available_modalities"):

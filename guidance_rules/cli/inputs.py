@@ -14,10 +14,9 @@ from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
 from guidance_rules.recommend.problems import suggest
-from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
-BOOL_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.values == (False, True))
 MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
 BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
 

@@ -55,6 +55,7 @@ CASE_FIELDS: dict[str, FieldSpec] = {
     )
 }
 EQUIPMENT_FIELD = "available_modalities"
+BOOL_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.values == BOOL)  # the case's true/false flags
 MODALITY_FIELD = FieldSpec("modality", tuple(m.value for m in Modality))
 
 

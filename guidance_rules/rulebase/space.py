@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase
 
 VARIANCES = CASE_FIELDS["anatomy_variance"].values
@@ -37,7 +37,6 @@ FREE_FIELDS = (
     "bone_obscures_path",
     "contrast_confirmation",
 )
-FLAGS = ("palpable", "near_neurovascular", "precise_plane", "compartment_specific", "bone_obscures_path", "contrast_confirmation")
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,12 @@ def free_space() -> Space:
 
 
 def site_space(knowledge: KnowledgeBase) -> Space:
-    fields = ("site", "injectate", "anatomy_variance", *FLAGS)
+    fields = ("site", "injectate", "anatomy_variance", *BOOL_FIELDS)
     choices: Sequence[tuple[Any, ...]] = (
         tuple(knowledge.sites),
         CASE_FIELDS["injectate"].values,
         VARIANCE_SETS,
-        *(CASE_FIELDS[f].values for f in FLAGS),
+        *(CASE_FIELDS[f].values for f in BOOL_FIELDS),
     )
     return Space("sites", fields, tuple(choices))
 
@@ -120,9 +119,9 @@ def approach_space(knowledge: KnowledgeBase) -> Space:
             return False
         return True
 
-    fields = ("site", "approach", "injectate", "anatomy_variance", *FLAGS)
+    fields = ("site", "approach", "injectate", "anatomy_variance", *BOOL_FIELDS)
     sites = tuple(key for key in knowledge.sites if accepts(key))
-    choices = (sites, approaches, CASE_FIELDS["injectate"].values, VARIANCE_SETS, *(CASE_FIELDS[f].values for f in FLAGS))
+    choices = (sites, approaches, CASE_FIELDS["injectate"].values, VARIANCE_SETS, *(CASE_FIELDS[f].values for f in BOOL_FIELDS))
     return Space("approach", fields, tuple(choices))
 
 
