@@ -190,10 +190,15 @@ class OrderReader:
                     found[Injectate(code)] = f"{system}|{code}"
                 else:
                     unread.append(f"{system}|{code}")
-        if len(found) > 1:
-            reading.problems.append("more than one injectate is ordered with this injection: " + ", ".join(sorted(found)))
-        elif found:
-            reading.injectate = next(iter(found))
+        if found:
+            chosen = m.spec.combined_injectates.first(set(found))
+            reading.injectate = chosen
+            others = sorted(i.value for i in found if i is not chosen)
+            if others:
+                reading.notes.append(
+                    f"injectate {chosen.value} ({found[chosen]}): {', '.join(others)} ordered with it as well; "
+                    "a mixture is read as its first injectate in rules/fhir-mapping.yaml combined_injectates"
+                )
         else:
             what = "no injectate the mapping can read"
             if unread:

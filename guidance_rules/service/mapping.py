@@ -55,6 +55,16 @@ class Medication(CodeEntry):
     injectate: Injectate
 
 
+class CombinedInjectates(_Strict):
+    """Which injectate a mixture is read as: the first of `precedence` among those ordered."""
+
+    precedence: tuple[Injectate, ...]
+    source: str
+
+    def first(self, ordered: set[Injectate]) -> Injectate:
+        return next(i for i in self.precedence if i in ordered)
+
+
 class VarianceCode(CodeEntry):
     variance: Variance
 
@@ -101,6 +111,7 @@ class MappingFile(_Strict):
     variants: dict[str, dict[Modality, tuple[str, ...]]]
     keep_code_families: tuple[str, ...] = ()
     medications: tuple[Medication, ...] = ()
+    combined_injectates: CombinedInjectates
     variance: VarianceSpec
     override_reasons: OverrideReasons
     sources: dict[str, SourceSpec]
@@ -173,6 +184,15 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
     for name in spec.unverified_sites:
         if name not in catalogue:
             raise RuleFileError(FILE, f"'{name}' is not a catalogue site", key="unverified_sites")
+    order = spec.combined_injectates.precedence
+    if sorted(order) != sorted(Injectate):
+        raise RuleFileError(
+            FILE,
+            f"precedence lists {', '.join(order)}; it must list each injectate once: {', '.join(Injectate)}",
+            key="combined_injectates.precedence",
+        )
+    if spec.combined_injectates.source not in spec.sources:
+        raise RuleFileError(FILE, f"unknown source '{spec.combined_injectates.source}'; add it under sources", key="combined_injectates")
     known_codes = {e.code for e in (*spec.procedures, *spec.guidance_addons)}
     for family, row in spec.variants.items():
         for modality, codes in row.items():

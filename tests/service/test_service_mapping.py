@@ -53,3 +53,10 @@ def test_uncited_code_is_rejected(rules_copy: Path) -> None:
     path.write_text(path.read_text().replace("source: dicom-cid-1006}", "source: hearsay}", 1))
     with pytest.raises(RuleFileError, match="unknown source 'hearsay'"):
         load_mapping(load(rules_copy))
+
+
+def test_mixture_precedence_must_list_every_injectate_once(rules_copy: Path) -> None:
+    path = rules_copy / FILE
+    path.write_text(path.read_text().replace("precedence: [cell_based, prp,", "precedence: [prp,", 1))
+    with pytest.raises(RuleFileError, match=r"combined_injectates.*each injectate once: corticosteroid"):
+        load_mapping(load(rules_copy))

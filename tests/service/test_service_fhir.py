@@ -1,0 +1,65 @@
+"""Reading draft orders into Cases (service/fhir.py), without a running server."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from guidance_rules import Recommender
+from guidance_rules.model import Injectate, Modality
+from guidance_rules.rulebase.load import default_knowledge
+from guidance_rules.service.mapping import load_mapping
+
+from .fhir_examples import HCPCS, LOCAL_INJECTATE, SCT, bundle, coding, medication, service_request
+
+pytest.importorskip("fhir.resources", reason="the service extra is not installed (pip install -e '.[service]')")
+
+from guidance_rules.service.fhir import OrderReader
+
+KNEE = [coding(SCT, "49076000")]
+
+
+def read_mixture(*codes: tuple[str, str]) -> tuple[Injectate | None, list[str], list[str]]:
+    """One knee injection with a MedicationRequest per code, each basedOn the order."""
+    meds = [medication(f"med-{i}", system, code, "ServiceRequest/inj-1") for i, (system, code) in enumerate(codes)]
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(
+        bundle(service_request("inj-1", "20610", KNEE), *meds), ["ServiceRequest/inj-1"], None
+    )
+    return reading.injectate, reading.problems, reading.notes
+
+
+def test_steroid_with_local_anaesthetic_is_read_as_the_steroid_and_says_so() -> None:
+    injectate, problems, notes = read_mixture((HCPCS, "J3301"), (LOCAL_INJECTATE, "local_anesthetic"))
+    assert injectate is Injectate.CORTICOSTEROID
+    assert problems == []
+    assert any("local_anesthetic ordered with it as well" in n for n in notes)
+
+
+def test_cell_based_in_a_mixture_is_never_read_away() -> None:
+    injectate, _, notes = read_mixture((LOCAL_INJECTATE, "local_anesthetic"), (LOCAL_INJECTATE, "cell_based"), (HCPCS, "J3301"))
+    assert injectate is Injectate.CELL_BASED
+    assert any("corticosteroid, local_anesthetic ordered with it as well" in n for n in notes)
+
+
+def test_one_injectate_has_no_mixture_note() -> None:
+    injectate, problems, notes = read_mixture((HCPCS, "J7325"))
+    assert injectate is Injectate.HYALURONIC_ACID
+    assert problems == [] and not any("ordered with it" in n for n in notes)
+
+
+def test_the_mixture_precedence_never_loses_imaging() -> None:
+    """Fail safe: at every catalogue site, with every pair of injectates, the injectate a
+    mixture is read as gets imaging whenever the other one would."""
+    knowledge = default_knowledge()
+    combined = load_mapping(knowledge).spec.combined_injectates
+    recommender = Recommender(knowledge)
+    checked = 0
+    for site in knowledge.sites:
+        modality = {i: recommender.recommend({"site": site, "injectate": i.value}).modality for i in Injectate}
+        for pair in itertools.combinations(Injectate, 2):
+            chosen = combined.first(set(pair))
+            if modality[chosen] is Modality.LANDMARK:
+                assert all(modality[i] is Modality.LANDMARK for i in pair), (site, pair, modality)
+            checked += 1
+    assert checked == len(knowledge.sites) * 15
