@@ -340,7 +340,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise _first_problem(error, "request") from None
         if hook_request.hook != spec["hook"]:
             raise BadRequest(f"hook '{hook_request.hook}' sent to the {spec['hook']} service '{service_id}'", where="hook")
-        return await run_in_threadpool(consult, service_id, hook_request, str(request.base_url))
+        # Behind a reverse proxy request.base_url is the proxy's upstream address: links use the public one.
+        base_url = settings.public_url or str(request.base_url)
+        return await run_in_threadpool(consult, service_id, hook_request, base_url)
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"], summary="Feedback: accepted or overridden")
     async def feedback(service_id: str, request: Request) -> dict[str, Any]:

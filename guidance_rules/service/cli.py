@@ -31,6 +31,9 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace, Knowled
     serve.add_argument("--auth-config", metavar="FILE", help="trusted EHR issuers, their JWKS and this service's audience (YAML/JSON)")
     serve.add_argument("--insecure-no-auth", action="store_true", help="DEVELOPMENT ONLY: accept unsigned requests")
     serve.add_argument("--available", action="append", metavar="MODALITY", help="imaging this clinic has; repeat (default: both)")
+    serve.add_argument(
+        "--public-url", metavar="URL", help="the address EHRs reach this service at, for the cards' page links (behind a proxy)"
+    )
     commands["serve"] = cmd_serve
 
     consult = sub.add_parser("consultations", help="the consultation record")
@@ -70,6 +73,7 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         "GUIDANCE_RULES_AUTH_CONFIG": args.auth_config,
         "GUIDANCE_RULES_INSECURE_NO_AUTH": "1" if args.insecure_no_auth else None,
         "GUIDANCE_RULES_AVAILABLE": ",".join(args.available) if args.available else None,
+        "GUIDANCE_RULES_PUBLIC_URL": args.public_url,
     }
     for key, value in env.items():
         if value is not None:

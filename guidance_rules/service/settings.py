@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from guidance_rules.model import Imaging
 
@@ -23,6 +24,7 @@ class Settings:
     max_body: int = 1_048_576
     rules_dir: str | None = None
     cors_origins: tuple[str, ...] = ("*",)
+    public_url: str | None = None  # the address EHRs reach this service at; card links use it
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -39,6 +41,16 @@ class Settings:
             raise ValueError(f"{PREFIX}AVAILABLE: unknown modality {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
         key = get("PATIENT_KEY")
         max_body = get("MAX_BODY")
+        if max_body is not None and not (max_body.isdigit() and int(max_body) > 0):
+            raise ValueError(f"{PREFIX}MAX_BODY: '{max_body}' is not a size in bytes; give a whole number above 0, e.g. 1048576")
+        public_url = get("PUBLIC_URL")
+        if public_url is not None:
+            parts = urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(
+                    f"{PREFIX}PUBLIC_URL: '{public_url}' is not the service's base address; "
+                    "give an absolute http(s) URL with no query, e.g. https://cds.example.org/guidance"
+                )
         return cls(
             db_url=get("DB") or DEFAULT_URL,
             auth_config=get("AUTH_CONFIG"),
@@ -48,4 +60,5 @@ class Settings:
             max_body=int(max_body) if max_body else 1_048_576,
             rules_dir=get("RULES"),
             cors_origins=tuple((get("CORS_ORIGINS") or "*").split(",")),
+            public_url=public_url.rstrip("/") if public_url else None,
         )

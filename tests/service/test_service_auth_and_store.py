@@ -15,6 +15,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from guidance_rules.service.settings import Settings
+
 from .conftest import Server
 from .fhir_examples import SCT, coding, hook_request, injection
 
@@ -111,6 +113,39 @@ def test_serve_refuses_to_start_without_trust_or_switch(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--auth-config" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        (["--public-url", "cds.example.org"], "PUBLIC_URL: 'cds.example.org' is not the service's base address"),
+        (["--public-url", "https://cds.example.org/?x=1"], "absolute http(s) URL with no query"),
+    ],
+)
+def test_serve_refuses_a_bad_public_url(tmp_path: Path, option: list[str], fragment: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "guidance_rules", "serve", "--insecure-no-auth", "--db", f"sqlite:///{tmp_path}/x.db", *option],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_body_limit_is_named() -> None:
+    with pytest.raises(ValueError, match=r"MAX_BODY: '1MB' is not a size in bytes"):
+        Settings.from_env({"GUIDANCE_RULES_MAX_BODY": "1MB"})
+
+
+def test_card_links_use_the_public_url_behind_a_proxy(tmp_path: Path) -> None:
+    srv = Server(f"sqlite:///{tmp_path}/c.sqlite3", "--insecure-no-auth", "--public-url", "https://cds.example.org/guidance/")
+    try:
+        card = srv.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))).json()["cards"][0]
+        (link,) = card["links"]
+        assert link["url"].startswith("https://cds.example.org/guidance/page?")
+    finally:
+        srv.stop()
 
 
 def consult_and_feedback(srv: Server, outcome: str, body_site: str = "24136001") -> str:
