@@ -13,6 +13,7 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure as FhirProcedure
@@ -103,12 +104,17 @@ class OrderReader:
         bundle = _bundle(draft_orders, "context.draftOrders")
         requests: list[ServiceRequest] = []
         medications: list[MedicationRequest] = []
+        products: dict[str, CodeableConcept | None] = {}  # Medication resources by reference and fullUrl
         for entry in bundle.entry or []:
             resource = entry.resource
             if isinstance(resource, ServiceRequest):
                 requests.append(resource)
             elif isinstance(resource, MedicationRequest):
                 medications.append(resource)
+            elif isinstance(resource, Medication):
+                for name in (_ref(resource), entry.fullUrl):
+                    if name:
+                        products[name] = resource.code
         m = self.mapping
         injections = [r for r in requests if any(k in m.procedures for k in _codings(r.code))]
         addons = [r for r in requests if any(k in m.addons for k in _codings(r.code))]
@@ -130,7 +136,7 @@ class OrderReader:
                     entry_ = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
                     reading.addons.append((_ref(addon), entry_, addon.model_dump(mode="json", exclude_none=True)))
             self._site(order, reading)
-            self._injectate(medications, reading, only)
+            self._injectate(medications, products, reading, only)
             context.variance(reading)
             readings.append(reading)
         return readings
@@ -166,11 +172,13 @@ class OrderReader:
             elif unread:
                 what += f"; codes not in the mapping: {', '.join(unread)}"
             reading.problems.append(
-                what + f". Give ServiceRequest.bodySite as a SNOMED CT joint structure from rules/fhir-mapping.yaml "
+                what + f". Give ServiceRequest.bodySite as a SNOMED CT body structure from rules/fhir-mapping.yaml "
                 f"or a catalogue key in {m.spec.local_systems.site}"
             )
 
-    def _injectate(self, medications: list[MedicationRequest], reading: OrderReading, only: str | None) -> None:
+    def _injectate(
+        self, medications: list[MedicationRequest], products: dict[str, CodeableConcept | None], reading: OrderReading, only: str | None
+    ) -> None:
         m = self.mapping
         found: dict[Injectate, str] = {}
         unread: list[str] = []
@@ -179,10 +187,14 @@ class OrderReader:
             if not (reading.ref in linked or (not linked and only == reading.ref)):
                 continue
             concept = med.medicationCodeableConcept
-            if concept is None and med.medicationReference is not None and med.contained:
-                target = (med.medicationReference.reference or "").lstrip("#")
-                contained = next((c for c in med.contained if getattr(c, "id", None) == target), None)
+            target = (med.medicationReference.reference or "") if med.medicationReference else ""
+            if concept is None and target.startswith("#"):  # a Medication contained in the request
+                contained = next((c for c in med.contained or [] if getattr(c, "id", None) == target[1:]), None)
                 concept = getattr(contained, "code", None)
+            elif concept is None and target:  # a Medication elsewhere in the draft orders
+                concept = products.get(target)
+            if concept is None and target:
+                unread.append(f"medicationReference '{target}' (no coded Medication by that reference in the draft orders)")
             for system, code in _codings(concept):
                 if (system, code) in m.medications:
                     found[m.medications[(system, code)].injectate] = f"{system}|{code}"

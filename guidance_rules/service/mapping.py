@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,6 +53,7 @@ class Addon(CodeEntry):
 
 class Medication(CodeEntry):
     injectate: Injectate
+    tty: Literal["IN", "PIN", "MIN", "SCD", "SBD"] | None = None  # RxNorm term type, for RxNorm codes
 
 
 class CombinedInjectates(_Strict):
@@ -106,6 +107,7 @@ class MappingFile(_Strict):
     body_sites: tuple[BodySite, ...]
     region_codes: tuple[RegionCode, ...] = ()
     unverified_sites: tuple[str, ...] = ()
+    procedure_sites: tuple[str, ...] = ()
     procedures: tuple[Procedure, ...]
     guidance_addons: tuple[Addon, ...] = ()
     variants: dict[str, dict[Modality, tuple[str, ...]]]
@@ -181,9 +183,14 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
             raise RuleFileError(FILE, f"'{proc.site}' is not a catalogue site", key=f"procedures.{i}.site")
         if proc.family not in spec.variants:
             raise RuleFileError(FILE, f"family '{proc.family}' has no row under variants", key=f"procedures.{i}.family")
-    for name in spec.unverified_sites:
-        if name not in catalogue:
-            raise RuleFileError(FILE, f"'{name}' is not a catalogue site", key="unverified_sites")
+    for key in ("unverified_sites", "procedure_sites"):
+        for name in getattr(spec, key):
+            if name not in catalogue:
+                raise RuleFileError(FILE, f"'{name}' is not a catalogue site", key=key)
+    named = {p.site for p in spec.procedures}
+    for name in spec.procedure_sites:
+        if name not in named:
+            raise RuleFileError(FILE, f"'{name}' is reached by its procedure code, but no procedure names it", key="procedure_sites")
     order = spec.combined_injectates.precedence
     if sorted(order) != sorted(Injectate):
         raise RuleFileError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,53 @@ def test_the_mixture_precedence_never_loses_imaging() -> None:
                 assert all(modality[i] is Modality.LANDMARK for i in pair), (site, pair, modality)
             checked += 1
     assert checked == len(knowledge.sites) * 15
+
+
+def read_order_with(med: dict[str, Any], *more: dict[str, Any]) -> tuple[Injectate | None, list[str]]:
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(
+        bundle(service_request("inj-1", "20610", KNEE), med, *more), ["ServiceRequest/inj-1"], None
+    )
+    return reading.injectate, reading.problems
+
+
+def by_reference(reference: str) -> dict[str, Any]:
+    med = medication("med-1", HCPCS, "J7325", "ServiceRequest/inj-1")
+    del med["medicationCodeableConcept"]
+    med["medicationReference"] = {"reference": reference}
+    return med
+
+
+PRODUCT = {"resourceType": "Medication", "id": "prod-1", "code": {"coding": [coding(HCPCS, "J7325")]}}
+
+
+def test_medication_contained_in_the_request() -> None:
+    med = by_reference("#prod-1")
+    med["contained"] = [PRODUCT]
+    assert read_order_with(med) == (Injectate.HYALURONIC_ACID, [])
+
+
+def test_medication_elsewhere_in_the_draft_orders() -> None:
+    assert read_order_with(by_reference("Medication/prod-1"), PRODUCT) == (Injectate.HYALURONIC_ACID, [])
+
+
+def test_medication_reference_that_leads_nowhere_is_named() -> None:
+    injectate, problems = read_order_with(by_reference("Medication/absent"))
+    assert injectate is None
+    assert any("medicationReference 'Medication/absent'" in p for p in problems)
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def test_rxnorm_coded_products() -> None:
+    # Kenalog-40 (SBD) drawn up with lidocaine 1% (SCD); Synvisc in its 6 mL syringe (SBD)
+    injectate, problems, notes = read_mixture((RXNORM, "1085756"), (RXNORM, "1010033"))
+    assert (injectate, problems) == (Injectate.CORTICOSTEROID, [])
+    assert any("local_anesthetic ordered with it as well" in n for n in notes)
+    assert read_mixture((RXNORM, "1245424"))[:2] == (Injectate.HYALURONIC_ACID, [])
+
+
+def test_unknown_rxnorm_code_is_named_not_guessed() -> None:
+    injectate, problems, _ = read_mixture((RXNORM, "999999999"))
+    assert injectate is None
+    assert any(f"{RXNORM}|999999999" in p for p in problems)

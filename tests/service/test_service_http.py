@@ -129,6 +129,15 @@ def test_knee_region_code_is_not_guessed_to_be_the_joint(server: Server) -> None
     assert record["status"] == "unreadable" and record["modality"] is None
 
 
+@pytest.mark.parametrize(
+    ("code", "advice"), [("1264451006", "a1_pulley"), ("81168003", "428001008"), ("1197044005", "biceps_tendon_sheath")]
+)
+def test_broader_structure_is_not_guessed_to_be_a_catalogue_site(server: Server, code: str, advice: str) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, code)], cpt="20550"))))
+    assert card["indicator"] == "warning" and advice in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "unreadable"
+
+
 def test_missing_body_site_and_injectate_are_named(server: Server) -> None:
     card = only_card(server.post(SELECT, hook_request(injection(None, injectate=None))))
     assert "body site" in card["detail"] and "injectate" in card["detail"]

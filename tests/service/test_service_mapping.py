@@ -14,10 +14,10 @@ from guidance_rules.service.mapping import FILE, load_mapping
 
 def test_every_catalogue_site_is_mapped_or_declared_unverified() -> None:
     knowledge = default_knowledge()
-    mapping = load_mapping(knowledge)
-    mapped = {b.site for b in mapping.spec.body_sites}
-    assert set(knowledge.sites) == mapped | set(mapping.spec.unverified_sites)
-    assert not mapped & set(mapping.spec.unverified_sites)
+    spec = load_mapping(knowledge).spec
+    groups = [{b.site for b in spec.body_sites}, set(spec.unverified_sites), set(spec.procedure_sites)]
+    assert set(knowledge.sites) == set().union(*groups)
+    assert sum(len(g) for g in groups) == len(knowledge.sites)  # each site in one group only
 
 
 def test_knee_joint_not_knee_region() -> None:
@@ -60,3 +60,19 @@ def test_mixture_precedence_must_list_every_injectate_once(rules_copy: Path) -> 
     path.write_text(path.read_text().replace("precedence: [cell_based, prp,", "precedence: [prp,", 1))
     with pytest.raises(RuleFileError, match=r"combined_injectates.*each injectate once: corticosteroid"):
         load_mapping(load(rules_copy))
+
+
+def test_a_procedure_site_needs_a_procedure_that_names_it(rules_copy: Path) -> None:
+    path = rules_copy / FILE
+    path.write_text(path.read_text().replace("site: epidural_transforaminal, family: transforaminal", "family: transforaminal", 1))
+    with pytest.raises(RuleFileError, match="'epidural_transforaminal' is reached by its procedure code, but no procedure names it"):
+        load_mapping(load(rules_copy))
+
+
+def test_rxnorm_codes_carry_their_term_type() -> None:
+    meds = load_mapping(default_knowledge()).spec.medications
+    rxnorm = [m for m in meds if m.system == "http://www.nlm.nih.gov/research/umls/rxnorm"]
+    assert rxnorm and all(m.tty for m in rxnorm)
+    assert all(m.tty is None for m in meds if m not in rxnorm)
+    # an SBD is its SCD's name with the brand in brackets
+    assert all(m.display.endswith("]") == (m.tty == "SBD") for m in rxnorm)
