@@ -305,7 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     site=reading.site,
                     case=case if rec else None,
                     modality=rec.modality.value if rec else None,
-                    ordered_guidance=reading.ordered_guidance.value,
+                    ordered_guidance=guidance.value if (guidance := reading.ordered_guidance) else None,
                     indicator=card["indicator"],
                     ratings=rec.model_dump(mode="json")["ratings"] if rec else None,
                     rules=[s.rule for s in rec.reasoning] if rec else [],

@@ -28,6 +28,11 @@ def _short(text: str) -> str:
     return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + "…"
 
 
+def _ordered(reading: OrderReading) -> str:
+    guidance = reading.ordered_guidance
+    return guidance.value if guidance else f"not named by code {reading.procedure.code}"
+
+
 def _cite(sources: Any) -> str:
     return "; ".join(f"{s.source} ({s.locator})" for s in sources)
 
@@ -35,7 +40,7 @@ def _cite(sources: Any) -> str:
 def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase) -> str:
     """The card's Markdown: ratings, reasoning with sources, assumptions, cautions, documentation."""
     lines = [
-        f"**Recommended guidance: {rec.modality.value}** (ordered: {reading.ordered_guidance.value})",
+        f"**Recommended guidance: {rec.modality.value}** (ordered: {_ordered(reading)})",
         "",
         "| modality | rating | rules |",
         "|---|---|---|",
@@ -130,7 +135,7 @@ def recommendation_card(
     if matches:
         summary = f"{rec.modality.value.capitalize()} guidance fits this {site.lower()} injection as ordered"
     else:
-        ordered = reading.ordered_guidance.value
+        ordered = _ordered(reading)
         summary = f"{rec.modality.value.capitalize()} guidance recommended for {site.lower()} injection (ordered: {ordered})"
     if lacking:
         summary += "; not available here: refer"

@@ -45,9 +45,13 @@ class OrderReading:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def ordered_guidance(self) -> Modality:
-        """The guidance the order asks for: the code's own, plus any add-on guidance orders."""
-        kinds = {self.procedure.guidance} | {a.guidance for _, a, _ in self.addons}
+    def ordered_guidance(self) -> Modality | None:
+        """The guidance the order asks for: the code's own, plus any add-on guidance orders;
+        None when the code leaves it open and no add-on names one."""
+        kinds = {a.guidance for _, a, _ in self.addons}
+        if self.procedure.guidance is None and not kinds:
+            return None
+        kinds.add(self.procedure.guidance or Modality.LANDMARK)
         kinds.discard(Modality.LANDMARK)
         if kinds >= {Modality.ULTRASOUND, Modality.FLUOROSCOPY} or Modality.BOTH in kinds:
             return Modality.BOTH
@@ -202,6 +206,10 @@ class OrderReader:
                     found[Injectate(code)] = f"{system}|{code}"
                 else:
                     unread.append(f"{system}|{code}")
+        named = reading.procedure.injectate
+        if named is not None and named not in found:
+            found[named] = f"procedure code {reading.procedure.code}"
+            reading.notes.append(f"injectate {named.value}: named by procedure code {reading.procedure.code}")
         if found:
             chosen = m.spec.combined_injectates.first(set(found))
             reading.injectate = chosen

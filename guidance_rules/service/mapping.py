@@ -42,9 +42,10 @@ class RegionCode(CodeEntry):
 
 
 class Procedure(CodeEntry):
-    guidance: Modality
+    guidance: Modality | None  # None: the code covers whatever guidance is used and names none
     family: str
     site: str | None = None
+    injectate: Injectate | None = None  # where the code's descriptor names the injectate
 
 
 class Addon(CodeEntry):

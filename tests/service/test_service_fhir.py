@@ -114,3 +114,13 @@ def test_unknown_rxnorm_code_is_named_not_guessed() -> None:
     injectate, problems, _ = read_mixture((RXNORM, "999999999"))
     assert injectate is None
     assert any(f"{RXNORM}|999999999" in p for p in problems)
+
+
+def test_a_code_that_names_the_injectate_and_leaves_the_guidance_open() -> None:
+    """CPT 0232T: platelet-rich plasma, any site, image guidance included but not named."""
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(
+        bundle(service_request("inj-1", "0232T", KNEE)), ["ServiceRequest/inj-1"], None
+    )
+    assert (reading.site, reading.injectate, reading.problems) == ("knee", Injectate.PRP, [])
+    assert reading.ordered_guidance is None
+    assert "injectate prp: named by procedure code 0232T" in reading.notes

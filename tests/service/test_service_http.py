@@ -138,6 +138,16 @@ def test_broader_structure_is_not_guessed_to_be_a_catalogue_site(server: Server,
     assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "unreadable"
 
 
+def test_prp_order_whose_code_leaves_the_guidance_open(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")], cpt="0232T", injectate=None))))
+    expected = recommend({"site": "hip", "injectate": "prp"})
+    assert card["indicator"] == "warning" and "not named by code 0232T" in card["summary"]
+    assert card["summary"].startswith(expected.modality.value.capitalize())
+    assert "suggestions" not in card  # 0232T includes the guidance: nothing to add or change
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["case"]["injectate"] == "prp" and record["ordered_guidance"] is None
+
+
 def test_missing_body_site_and_injectate_are_named(server: Server) -> None:
     card = only_card(server.post(SELECT, hook_request(injection(None, injectate=None))))
     assert "body site" in card["detail"] and "injectate" in card["detail"]
