@@ -79,11 +79,11 @@ def suggestions(rec: Recommendation, reading: OrderReading, mapping: Mapping) ->
     target = rec.modality
     if target == reading.ordered_guidance:
         return []
-    row = mapping.spec.variants.get(reading.procedure.family, {})
+    row = mapping.spec.variants.get(reading.family, {})
     if target not in row:
         return []
     codes = list(row[target])
-    keep = reading.procedure.family in mapping.spec.keep_code_families
+    keep = reading.family in mapping.spec.keep_code_families
     actions: list[dict[str, Any]] = []
     if not keep:
         primary, codes = codes[0], codes[1:]

@@ -43,6 +43,10 @@ class OrderReading:
     variance: set[Variance] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    family: str = ""  # the variants row for suggestions: the procedure's, or the site's joint size
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.procedure.family
 
     @property
     def ordered_guidance(self) -> Modality | None:
@@ -140,6 +144,7 @@ class OrderReader:
                     entry_ = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
                     reading.addons.append((_ref(addon), entry_, addon.model_dump(mode="json", exclude_none=True)))
             self._site(order, reading)
+            self._joint_size(reading)
             self._injectate(medications, products, reading, only)
             context.variance(reading)
             readings.append(reading)
@@ -178,6 +183,17 @@ class OrderReader:
             reading.problems.append(
                 what + f". Give ServiceRequest.bodySite as a SNOMED CT body structure from rules/fhir-mapping.yaml "
                 f"or a catalogue key in {m.spec.local_systems.site}"
+            )
+
+    def _joint_size(self, reading: OrderReading) -> None:
+        variants = self.mapping.spec.variants
+        family = self.mapping.spec.joint_sizes.family_for(reading.procedure.family, reading.site)
+        if family != reading.family:
+            reading.family = family
+            codes = ", ".join(dict.fromkeys(c for m in (Modality.LANDMARK, Modality.ULTRASOUND) for c in variants[family].get(m, ())))
+            reading.notes.append(
+                f"procedure code {reading.procedure.code} is for a {reading.procedure.family.replace('_', ' ')}; by the CPT "
+                f"descriptors the {reading.site} is a {family.replace('_', ' ')} ({codes}): suggestions use those codes"
             )
 
     def _injectate(

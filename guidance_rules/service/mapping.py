@@ -92,6 +92,20 @@ class OverrideReasons(_Strict):
     codes: tuple[ReasonCode, ...] = Field(min_length=1)
 
 
+class JointSizes(_Strict):
+    """Which arthrocentesis family (joint size) each site belongs to, by the CPT descriptors."""
+
+    families: tuple[str, ...]
+    sites: dict[str, str]
+    source: str
+
+    def family_for(self, ordered: str, site: str | None) -> str:
+        """The family the order should have: the site's, where the order is one of these families."""
+        if ordered in self.families and site in self.sites:
+            return self.sites[site]
+        return ordered
+
+
 class LocalSystems(_Strict):
     site: str
     injectate: str
@@ -113,6 +127,7 @@ class MappingFile(_Strict):
     guidance_addons: tuple[Addon, ...] = ()
     variants: dict[str, dict[Modality, tuple[str, ...]]]
     keep_code_families: tuple[str, ...] = ()
+    joint_sizes: JointSizes
     medications: tuple[Medication, ...] = ()
     combined_injectates: CombinedInjectates
     variance: VarianceSpec
@@ -192,6 +207,15 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
     for name in spec.procedure_sites:
         if name not in named:
             raise RuleFileError(FILE, f"'{name}' is reached by its procedure code, but no procedure names it", key="procedure_sites")
+    sizes = spec.joint_sizes
+    for site, family in sizes.sites.items():
+        if site not in catalogue:
+            raise RuleFileError(FILE, f"'{site}' is not a catalogue site", key="joint_sizes.sites")
+        if family not in sizes.families:
+            raise RuleFileError(FILE, f"'{family}' for {site} is not one of {', '.join(sizes.families)}", key="joint_sizes.sites")
+    for family in sizes.families:
+        if family not in spec.variants:
+            raise RuleFileError(FILE, f"family '{family}' has no row under variants", key="joint_sizes.families")
     order = spec.combined_injectates.precedence
     if sorted(order) != sorted(Injectate):
         raise RuleFileError(
@@ -199,8 +223,9 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
             f"precedence lists {', '.join(order)}; it must list each injectate once: {', '.join(Injectate)}",
             key="combined_injectates.precedence",
         )
-    if spec.combined_injectates.source not in spec.sources:
-        raise RuleFileError(FILE, f"unknown source '{spec.combined_injectates.source}'; add it under sources", key="combined_injectates")
+    for key, cited in (("combined_injectates", spec.combined_injectates.source), ("joint_sizes", sizes.source)):
+        if cited not in spec.sources:
+            raise RuleFileError(FILE, f"unknown source '{cited}'; add it under sources", key=key)
     known_codes = {e.code for e in (*spec.procedures, *spec.guidance_addons)}
     for family, row in spec.variants.items():
         for modality, codes in row.items():

@@ -124,3 +124,25 @@ def test_a_code_that_names_the_injectate_and_leaves_the_guidance_open() -> None:
     assert (reading.site, reading.injectate, reading.problems) == ("knee", Injectate.PRP, [])
     assert reading.ordered_guidance is None
     assert "injectate prp: named by procedure code 0232T" in reading.notes
+
+
+def read_coded(cpt: str, snomed: str) -> Any:
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(
+        bundle(service_request("inj-1", cpt, [coding(SCT, snomed)]), medication("med-1", HCPCS, "J3301", "ServiceRequest/inj-1")),
+        ["ServiceRequest/inj-1"],
+        None,
+    )
+    return reading
+
+
+def test_a_joint_coded_with_another_size_is_noted_and_takes_its_own_family() -> None:
+    ac = read_coded("20610", "85856004")  # acromioclavicular joint ordered as a major joint
+    assert (ac.site, ac.family, ac.problems) == ("acromioclavicular", "intermediate_joint", [])
+    assert any("20610 is for a major joint" in n and "20605, 20606" in n for n in ac.notes)
+    right = read_coded("20605", "85856004")
+    assert right.family == "intermediate_joint" and not any("CPT descriptors" in n for n in right.notes)
+
+
+def test_joint_size_is_not_applied_outside_the_arthrocentesis_codes() -> None:
+    sheath = read_coded("20550", "49076000")  # a soft-tissue code: another family, left as ordered
+    assert sheath.family == "soft_tissue" and not any("CPT descriptors" in n for n in sheath.notes)

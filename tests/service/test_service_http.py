@@ -138,6 +138,14 @@ def test_broader_structure_is_not_guessed_to_be_a_catalogue_site(server: Server,
     assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "unreadable"
 
 
+def test_suggestion_uses_the_sites_joint_size_not_the_orders(server: Server) -> None:
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "85856004")], cpt="20610"))))
+    assert recommend({"site": "acromioclavicular", "injectate": "corticosteroid"}).modality.value == "ultrasound"
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "update" and action["resource"]["code"]["coding"][0]["code"] == "20606"  # not 20611
+    assert "20610 is for a major joint" in card["detail"]
+
+
 def test_prp_order_whose_code_leaves_the_guidance_open(server: Server) -> None:
     card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")], cpt="0232T", injectate=None))))
     expected = recommend({"site": "hip", "injectate": "prp"})

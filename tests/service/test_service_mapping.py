@@ -76,3 +76,10 @@ def test_rxnorm_codes_carry_their_term_type() -> None:
     assert all(m.tty is None for m in meds if m not in rxnorm)
     # an SBD is its SCD's name with the brand in brackets
     assert all(m.display.endswith("]") == (m.tty == "SBD") for m in rxnorm)
+
+
+def test_joint_size_must_be_one_of_the_families(rules_copy: Path) -> None:
+    path = rules_copy / FILE
+    path.write_text(path.read_text().replace("{knee: major_joint,", "{knee: huge_joint,", 1))
+    with pytest.raises(RuleFileError, match="'huge_joint' for knee is not one of small_joint, intermediate_joint, major_joint"):
+        load_mapping(load(rules_copy))
