@@ -32,9 +32,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
 table{border-collapse:collapse;font-size:13px} td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 """  # shared by the audit and diff reports
-CSS = (
-    BASE_CSS
-    + """
+CSS = BASE_CSS + """
 .pass{background:#2e7d32}.fail{background:#c62828}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;border-radius:2px}
@@ -53,7 +51,6 @@ td.dt{color:#fff;text-align:center;font-weight:600;padding:1px 6px;min-width:44p
 .error{color:#c62828;font-weight:600}.warning{color:#a86200;font-weight:600}
 code{font-size:12px;background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
-)
 
 
 def _e(value: Any) -> str:
