@@ -16,6 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from guidance_rules import Case, EngineError, Modality, Recommender, recommend
+from guidance_rules.errors import CaseError
 from guidance_rules.model import LIST_LIMIT
 
 KNEE = Case(site="knee", injectate="corticosteroid")
@@ -272,3 +273,27 @@ def test_answer_json_is_pydantics_byte_for_byte() -> None:
         case = {"site": site, "injectate": "cell_based", "anatomy_variance": ["obesity"]}
         assert rec.recommend_json(case) == rec.recommend(case).model_dump_json()
     assert checked > 100
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("near_neurovascular", "true"),  # the string matched no rule: the knee came out landmark
+        ("palpable", 1),  # 1 == True in JSON comparisons, but it is not a resolved flag
+        ("depth", "bogus"),
+        ("anatomy_variance", "obesity"),  # a string, not a list
+        ("approach", None),
+    ],
+)
+def test_evaluate_refuses_values_the_rules_cannot_test(field: str, value: Any) -> None:
+    """`evaluate` takes resolved values; hand-built ones outside the vocabulary are refused
+    by name instead of answered as if they were some other value."""
+    rec = Recommender()
+    values = dict(rec.resolve({"site": "knee", "injectate": "corticosteroid"}).values)
+    assert rec.evaluate(values).modality is Modality.LANDMARK  # the case the planted values change
+    values[field] = value
+    with pytest.raises(CaseError, match=rf"^{field}: .* is not a resolved value; valid: ") as raised:
+        rec.evaluate(values)
+    assert raised.value.fields == (field,)
+    with pytest.raises(CaseError):
+        rec.evaluate_many([dict(rec.resolve({"site": "hip", "injectate": "prp"}).values), values])

@@ -27,6 +27,7 @@ from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.model import Case, Modality, Recommendation
 from guidance_rules.recommend.cache import LRU, Memo
 from guidance_rules.recommend.explain import Evaluation, Parts
+from guidance_rules.rulebase.conditions import check_resolved
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge
 from guidance_rules.rulebase.resolve import Resolution, resolve
 
@@ -184,7 +185,10 @@ class Recommender:
     def evaluate_many(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
         """Evaluate many resolved cases, a session of the engine per `session_cases` of them
         (durable's session start is most of its per-case cost). A case the rule base cannot
-        answer gets its EngineError in its place."""
+        answer gets its EngineError in its place; values the rules cannot test raise CaseError
+        naming the field before the engine sees any of them."""
+        for resolved in batch:
+            check_resolved(resolved)
         size = self.session_cases
         if len(batch) <= size:
             return self._evaluate_session(batch)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from guidance_rules.errors import CaseError
 from guidance_rules.model import Approach, Depth, Imaging, Injectate, Modality, Region, TargetSize, Tissue, Variance
 
 BOOL: tuple[bool, ...] = (False, True)
@@ -57,6 +58,30 @@ CASE_FIELDS: dict[str, FieldSpec] = {
 EQUIPMENT_FIELD = "available_modalities"
 BOOL_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.values == BOOL)  # the case's true/false flags
 MODALITY_FIELD = FieldSpec("modality", tuple(m.value for m in Modality))
+_ALLOWED = {name: frozenset(spec.values) for name, spec in CASE_FIELDS.items() if spec.values != BOOL}
+_LISTS = frozenset(name for name, spec in CASE_FIELDS.items() if spec.is_list)
+
+
+def check_resolved(values: Mapping[str, Any]) -> None:
+    """Raise CaseError naming the first field whose value the rules cannot test.
+
+    The engine compares values by JSON equality: a string 'true' or a 1 where a rule tests a
+    flag, or a value outside the vocabulary, would match no rule and answer as if it were
+    another value. Resolved values from `resolve` always pass; this guards callers that build
+    them by hand."""
+    for name in BOOL_FIELDS:
+        value = values.get(name)
+        if value is not True and value is not False:
+            raise CaseError((name,), f"{name}: {value!r} is not a resolved value; valid: True, False", kind="value")
+    for name, allowed in _ALLOWED.items():
+        value = values.get(name)
+        if name in _LISTS:
+            ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) and v in allowed for v in value)
+        else:
+            ok = isinstance(value, str) and value in allowed
+        if not ok:
+            shown = f"a list of {', '.join(sorted(allowed))}" if name in _LISTS else ", ".join(sorted(allowed))
+            raise CaseError((name,), f"{name}: {value!r} is not a resolved value; valid: {shown}", kind="value")
 
 
 @dataclass(frozen=True)
