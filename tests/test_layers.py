@@ -76,3 +76,16 @@ def test_no_import_cycles() -> None:
     for module in graph:
         if module not in state:
             visit(module, [module])
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_test_folders_mirror_the_layers() -> None:
+    """A reader finds a layer's tests in the folder of the same name; project-wide tests (examples,
+    packaging, installation, these layers) stay at the top."""
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    layers = {name for name in LAYERS if (PACKAGE / name).is_dir()}
+    assert folders <= layers, f"test folders {sorted(folders - layers)} name no layer of guidance_rules"
+    untested = sorted(layer for layer in layers if not any((TESTS / layer).glob("test_*.py")))
+    assert not untested, f"layers with no test folder: {untested}"

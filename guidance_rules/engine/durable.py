@@ -12,7 +12,7 @@ durable-rules package) through a small dispatcher of our own instead of `durable
 * Exceptions inside `Host` actions are stored in the session and never raised; here any
   failure while dispatching is raised as `EngineError` after the session is removed.
 
-Guards, each tested in `tests/test_engine.py`:
+Guards, each tested in `tests/engine/test_durable.py`:
 * facts, never events (an event is consumed by the first matching rule);
 * one session id per evaluation (or per batch of evaluations, for the audit and batch
   commands: facts carry their case number and every rule matches a single fact, so cases
@@ -101,7 +101,7 @@ _ruleset_names = itertools.count(1)
 # Without an id of ours, the id is a hash of the fact's content, so two distinct facts of one
 # session collide at random (about 1 in 4,000 sessions of 1,500 facts: the audit met one). So every
 # fact gets an id from a fixed table, and every session a sid from a fixed pool, whose hashes are all
-# distinct (tests/test_engine.py proves it), and no session may hold more facts than the table.
+# distinct (tests/engine/test_durable.py proves it), and no session may hold more facts than the table.
 MAX_SESSION_FACTS = 16_384
 SID_POOL = 64
 
