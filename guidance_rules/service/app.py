@@ -40,11 +40,6 @@ from .settings import Settings
 from .store import Consultation, Store, redact
 
 JSON_TYPES = ("application/json", "application/fhir+json")
-PREFETCH = {
-    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
-    "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|39156-5&_sort=-date&_count=1",
-    "procedures": "Procedure?patient={{context.patientId}}&status=completed",
-}
 SERVICES = {
     "guidance-rules-order-select": {
         "hook": "order-select",
@@ -269,7 +264,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/cds-services", tags=["CDS Hooks"], summary="Discovery")
     async def discovery() -> dict[str, Any]:
-        return {"services": [{"id": sid, **spec, "prefetch": PREFETCH} for sid, spec in SERVICES.items()]}
+        prefetch = mapping.prefetch()
+        return {"services": [{"id": sid, **spec, "prefetch": prefetch} for sid, spec in SERVICES.items()]}
 
     def consult(service_id: str, hook_request: HookRequest, base_url: str) -> dict[str, Any]:
         spec = SERVICES[service_id]

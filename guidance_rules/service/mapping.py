@@ -154,6 +154,19 @@ class Mapping:
     surgery: frozenset[Key]
     sites: frozenset[str]
 
+    def prefetch(self) -> dict[str, str]:
+        """The prefetch templates of discovery: the patient's record the variance rows can read.
+
+        The observation codes come from `variance.observations`, so a code added there is asked
+        for without a change here; the reader keeps the latest value of each code."""
+        codes = ",".join(f"{o.system}|{o.code}" for o in self.spec.variance.observations)
+        count = "&_count=1" if len(self.spec.variance.observations) == 1 else ""
+        return {
+            "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+            "observations": f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date{count}",
+            "procedures": "Procedure?patient={{context.patientId}}&status=completed",
+        }
+
     def code_of(self, system: str, code: str) -> Procedure | Addon | None:
         key = (system, code)
         return self.procedures.get(key) or self.addons.get(key)

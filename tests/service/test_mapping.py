@@ -83,3 +83,17 @@ def test_joint_size_must_be_one_of_the_families(rules_copy: Path) -> None:
     path.write_text(path.read_text().replace("{knee: major_joint,", "{knee: huge_joint,", 1))
     with pytest.raises(RuleFileError, match="'huge_joint' for knee is not one of small_joint, intermediate_joint, major_joint"):
         load_mapping(load(rules_copy))
+
+
+def test_prefetch_asks_for_the_observation_codes_the_mapping_reads(rules_copy: Path) -> None:
+    """The discovery's prefetch is derived from the mapping: an observation row added to the file
+    is asked for (a second code also drops `_count=1`, which would hide one code's value)."""
+    shipped = load_mapping(default_knowledge()).prefetch()["observations"]
+    assert "code=http://loinc.org|39156-5&" in shipped and shipped.endswith("&_count=1")
+    path = rules_copy / FILE
+    text = path.read_text()
+    [row] = [line for line in text.splitlines(keepends=True) if 'code: "39156-5"' in line]
+    path.write_text(text.replace(row, row + row.replace('"39156-5"', '"59574-4"')))
+    planted = load_mapping(load(rules_copy)).prefetch()["observations"]
+    assert "code=http://loinc.org|39156-5,http://loinc.org|59574-4&" in planted
+    assert "_count" not in planted and planted.startswith("Observation?patient={{context.patientId}}&")
