@@ -182,8 +182,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "pass --auth-config FILE (or --insecure-no-auth for development)"
             )
         config = AuthConfig.load(settings.auth_config)
-        extra = tuple(f"{a.rstrip('/')}/{sid}{tail}" for a in config.audience for sid in SERVICES for tail in ("", "/feedback"))
-        verifier = Verifier(AuthConfig((*config.audience, *extra), config.issuers), store)
+        verifier = Verifier(config, store)
+
+    def audiences(service_id: str | None) -> list[str]:
+        """What a token's `aud` may be: a configured URL, or the endpoint being called below one
+        (CDS Hooks: `aud` is the service endpoint), never another service's endpoint."""
+        base = list(verifier.config.audience) if verifier is not None else []
+        ids = [service_id] if service_id is not None else list(SERVICES)
+        return base + [f"{a.rstrip('/')}/{sid}{tail}" for a in base for sid in ids for tail in ("", "/feedback")]
     telemetry = Telemetry()
     available = settings.available
 
@@ -247,13 +253,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise TooLarge(f"the body exceeds the limit of {settings.max_body} bytes")
             chunks.append(chunk)
         try:
-            return json.loads(b"".join(chunks))
+            data = json.loads(b"".join(chunks))
         except (ValueError, UnicodeDecodeError) as error:
             raise BadRequest(f"the body is not valid JSON: {error}", code="structure") from None
+        except RecursionError:
+            raise BadRequest("the body's JSON is nested too deeply to read", code="structure") from None
+        try:
+            # JSON may escape a lone surrogate (\udc00): not text, so nothing could store or hash it
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise BadRequest(f"the body holds {error.object[error.start:error.end]!r}, half of a surrogate pair: not text") from None
+        return data
 
-    async def authorise(request: Request) -> None:
+    async def authorise(request: Request, service_id: str | None = None) -> None:
         if verifier is not None:
-            await run_in_threadpool(verifier.verify, request.headers.get("authorization"))
+            await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audiences(service_id))
 
     def service(service_id: str) -> dict[str, Any]:
         if service_id not in SERVICES:
@@ -328,7 +342,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/cds-services/{service_id}", tags=["CDS Hooks"], summary="Hook call (order-select or order-sign)")
     async def call(service_id: str, request: Request) -> dict[str, Any]:
         spec = service(service_id)
-        await authorise(request)
+        await authorise(request, service_id)
         raw = await body_json(request)
         try:
             hook_request = HookRequest.model_validate(raw)
@@ -343,7 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"], summary="Feedback: accepted or overridden")
     async def feedback(service_id: str, request: Request) -> dict[str, Any]:
         service(service_id)
-        await authorise(request)
+        await authorise(request, service_id)
         raw = await body_json(request)
         try:
             body = FeedbackRequest.model_validate(raw)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from .store import Store
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
 LEEWAY_SECONDS = 30
+MAX_JTI = 255  # the replay table's column holds 500
+# CDS Hooks recommends an expiry of at most five minutes: a token meant to live for days is refused
+# (and its jti, remembered until then, cannot fill the replay table).
+MAX_LIFETIME = dt.timedelta(hours=1)
 
 
 class AuthConfigError(ValueError):
@@ -92,10 +97,13 @@ class Verifier:
         except jwt.PyJWKClientError as error:
             raise Unauthorized(f"the signing key of issuer '{issuer.name}' could not be obtained: {error}") from None
 
-    def verify(self, authorization: str | None) -> dict[str, Any]:
-        if not authorization or not authorization.startswith("Bearer "):
+    def verify(self, authorization: str | None, audiences: list[str] | None = None) -> dict[str, Any]:
+        """The token's claims, or Unauthorized saying why not. `audiences` are the `aud` values
+        this endpoint accepts (the configured ones when not given)."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
             raise Unauthorized("missing 'Authorization: Bearer <JWT>' header; CDS Hooks requests must be signed by a trusted EHR")
-        token = authorization[len("Bearer ") :].strip()
+        token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -114,13 +122,18 @@ class Verifier:
                 token,
                 key,
                 algorithms=[alg],
-                audience=list(self.config.audience),
+                audience=audiences or list(self.config.audience),
                 issuer=iss,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"the JWT was rejected: {error}") from None
+        if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= MAX_JTI:
+            raise Unauthorized(f"the JWT id (jti) must be a string of 1 to {MAX_JTI} characters")
+        lifetime = claims["exp"] - time.time()  # PyJWT checked exp is a number, not yet past
+        if lifetime > MAX_LIFETIME.total_seconds():
+            raise Unauthorized(f"the JWT's exp is {lifetime:.0f} s away; CDS Hooks tokens live minutes, at most {MAX_LIFETIME} here")
         expires = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
         if not self.store.remember_token(str(iss), str(claims["jti"]), expires):
             raise Unauthorized(f"the JWT id (jti) '{claims['jti']}' was already used: a token may be used once")

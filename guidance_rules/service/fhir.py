@@ -7,9 +7,13 @@ assumptions); what the mapping cannot read (no body site, say) becomes a problem
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
@@ -17,6 +21,7 @@ from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure as FhirProcedure
+from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
@@ -28,6 +33,16 @@ from .mapping import Addon, Mapping, Procedure
 INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
 NOT_CONFIRMED = {"refuted", "entered-in-error"}
 FINAL_OBSERVATION = {"final", "amended", "corrected"}
+
+
+def _resource_type(kind: object) -> bool:
+    """Whether the R4B models know `kind` as a resource (not a data type or a backbone element)."""
+    if not isinstance(kind, str) or not kind.isidentifier():
+        return False
+    try:
+        return issubclass(get_fhir_model_class(kind), Resource)
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -76,6 +91,16 @@ def _bundle(data: Any, where: str) -> Bundle:
         # The CDS Hooks specification's own draftOrders examples omit Bundle.type (1..1 in FHIR):
         # read such a Bundle as the collection it is rather than reject every example EHR.
         data = {**data, "type": "collection"}
+    for i, entry in enumerate(data.get("entry") or [] if isinstance(data.get("entry"), list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if isinstance(resource, dict) and not _resource_type(kind):
+            # fhir.resources raises a KeyError (not a ValidationError) for a type it does not know
+            raise BadRequest(
+                f"{where}.entry.{i}.resource: resourceType {json.dumps(kind)} is not a FHIR R4 resource type",
+                code="structure",
+                where=f"{where}.entry.{i}.resource.resourceType",
+            )
     try:
         return Bundle.model_validate(data)
     except ValidationError as error:
@@ -86,6 +111,39 @@ def _bundle(data: Any, where: str) -> Bundle:
             code="structure",
             where=where,
         ) from None
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        # fhir.resources raises plain errors for some shapes (an unknown resourceType in a
+        # contained resource, say); they are the sender's, never a server fault.
+        raise BadRequest(
+            f"{where} is not a valid FHIR R4 Bundle: {type(error).__name__}: {error}", code="structure", where=where
+        ) from None
+
+
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _observed_at(obs: Observation) -> tuple[dt.datetime, str]:
+    """When an observation holds, as an instant to compare (an offset-less time taken as UTC, a
+    period by its end, else its start), and as given; an undated one counts as the oldest."""
+    raw: Any = obs.effectiveDateTime or obs.effectiveInstant
+    if raw is None and obs.effectivePeriod is not None:
+        raw = obs.effectivePeriod.end or obs.effectivePeriod.start
+    raw = raw or obs.issued
+    if raw is None:
+        return _EARLIEST, ""
+    label = raw.isoformat() if isinstance(raw, dt.date) else str(raw)
+    if isinstance(raw, dt.datetime):
+        when = raw
+    elif isinstance(raw, dt.date):
+        when = dt.datetime(raw.year, raw.month, raw.day)
+    else:
+        text = str(raw)
+        text += "-01-01"[len(text) - 4 :] if len(text) in (4, 7) else ""  # a year or a month: its first day
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return _EARLIEST, label
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), label
 
 
 def _codings(concept: CodeableConcept | None) -> list[tuple[str, str]]:
@@ -110,42 +168,50 @@ class OrderReader:
 
     def read(self, draft_orders: Any, selections: list[str] | None, prefetch: dict[str, Any] | None) -> list[OrderReading]:
         bundle = _bundle(draft_orders, "context.draftOrders")
-        requests: list[ServiceRequest] = []
+        requests: list[tuple[ServiceRequest, set[str]]] = []  # with the names a basedOn may use
         medications: list[MedicationRequest] = []
         products: dict[str, CodeableConcept | None] = {}  # Medication resources by reference and fullUrl
+        seen: set[str] = set()
         for entry in bundle.entry or []:
             resource = entry.resource
+            ref = _ref(resource) if resource is not None else ""
+            if ref and ref in seen:
+                raise BadRequest(f"context.draftOrders holds two resources with the id {ref}: a card could not say which it is for")
+            seen.add(ref)
             if isinstance(resource, ServiceRequest):
-                requests.append(resource)
+                requests.append((resource, {n for n in (ref, entry.fullUrl) if n}))
             elif isinstance(resource, MedicationRequest):
                 medications.append(resource)
             elif isinstance(resource, Medication):
-                for name in (_ref(resource), entry.fullUrl):
+                for name in (ref, entry.fullUrl):
                     if name:
                         products[name] = resource.code
         m = self.mapping
-        injections = [r for r in requests if any(k in m.procedures for k in _codings(r.code))]
-        addons = [r for r in requests if any(k in m.addons for k in _codings(r.code))]
+        injections = [(r, names) for r, names in requests if any(k in m.procedures for k in _codings(r.code))]
+        addons = [r for r, _ in requests if any(k in m.addons for k in _codings(r.code))]
+        # An add-on or medication order that names no injection order belongs to the one injection
+        # order of the draft orders, and to none when there are several: selecting one of them
+        # does not make another's unlinked orders its own.
+        only = _ref(injections[0][0]) if len(injections) == 1 else None
         if selections is not None:
             chosen = set(selections)
-            injections = [r for r in injections if _ref(r) in chosen]
+            injections = [(r, names) for r, names in injections if _ref(r) in chosen]
         if not injections:
             return []
         context = _PatientRecord(m, prefetch)
-        only = _ref(injections[0]) if len(injections) == 1 else None
         readings = []
-        for order in injections:
+        for order, names in injections:
             ref = _ref(order)
             procedure = next(m.procedures[k] for k in _codings(order.code) if k in m.procedures)
             reading = OrderReading(ref=ref, resource=order.model_dump(mode="json", exclude_none=True), procedure=procedure)
             for addon in addons:
                 linked = _targets(addon.basedOn)
-                if ref in linked or (not linked and only == ref):
+                if linked & names or (not linked and only == ref):
                     entry_ = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
                     reading.addons.append((_ref(addon), entry_, addon.model_dump(mode="json", exclude_none=True)))
             self._site(order, reading)
             self._joint_size(reading)
-            self._injectate(medications, products, reading, only)
+            self._injectate(medications, products, reading, names, only)
             context.variance(reading)
             readings.append(reading)
         return readings
@@ -197,14 +263,19 @@ class OrderReader:
             )
 
     def _injectate(
-        self, medications: list[MedicationRequest], products: dict[str, CodeableConcept | None], reading: OrderReading, only: str | None
+        self,
+        medications: list[MedicationRequest],
+        products: dict[str, CodeableConcept | None],
+        reading: OrderReading,
+        names: set[str],
+        only: str | None,
     ) -> None:
         m = self.mapping
         found: dict[Injectate, str] = {}
         unread: list[str] = []
         for med in medications:
             linked = _targets(med.basedOn)
-            if not (reading.ref in linked or (not linked and only == reading.ref)):
+            if not (linked & names or (not linked and only == reading.ref)):
                 continue
             concept = med.medicationCodeableConcept
             target = (med.medicationReference.reference or "") if med.medicationReference else ""
@@ -252,15 +323,24 @@ class _PatientRecord:
         self.mapping = mapping
         prefetch = prefetch or {}
         self.missing = [key for key in ("conditions", "observations", "procedures") if prefetch.get(key) is None]
+        self.failed: list[str] = []  # prefetch the EHR could not fulfil (an OperationOutcome in its place)
+        self.skipped: list[str] = []  # record entries seen but not used, said on the card
         self.conditions = self._resources(prefetch, "conditions", Condition)
         self.observations = self._resources(prefetch, "observations", Observation)
         self.procedures = self._resources(prefetch, "procedures", FhirProcedure)
         self.general = self._general()
 
-    @staticmethod
-    def _resources(prefetch: dict[str, Any], key: str, kind: type) -> list[Any]:
+    def _resources(self, prefetch: dict[str, Any], key: str, kind: type) -> list[Any]:
         data = prefetch.get(key)
         if data is None:
+            return []
+        if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome":
+            # CDS Hooks lets the EHR send an OperationOutcome for a prefetch it could not fulfil:
+            # the record is then unknown, as if not supplied, and the card says so.
+            found = data.get("issue")
+            issues: list[Any] = found if isinstance(found, list) else []
+            said = "; ".join(str(i.get("diagnostics") or i.get("code")) for i in issues[:3] if isinstance(i, dict))
+            self.failed.append(f"prefetch '{key}' failed at the EHR{': ' + said[:300] if said else ''}")
             return []
         bundle = _bundle(data, f"prefetch.{key}")
         return [e.resource for e in bundle.entry or [] if isinstance(e.resource, kind)]
@@ -276,24 +356,30 @@ class _PatientRecord:
             for key in _codings(cond.code):
                 if key in m.conditions:
                     out[m.conditions[key].variance] = f"Condition {key[1]} ({m.conditions[key].display})"
-        latest: dict[tuple[str, str], tuple[str, float, str]] = {}
+        latest: dict[tuple[str, str], tuple[dt.datetime, float, str, str]] = {}
         for obs in self.observations:
-            if obs.status not in FINAL_OBSERVATION or obs.valueQuantity is None or obs.valueQuantity.value is None:
+            keys = [key for key in _codings(obs.code) if key in m.observations]
+            if not keys:
                 continue
-            when = str(obs.effectiveDateTime or obs.issued or "")
-            for key in _codings(obs.code):
-                if key in m.observations:
-                    unit = obs.valueQuantity.code or obs.valueQuantity.unit or ""
-                    if key not in latest or when > latest[key][0]:
-                        latest[key] = (when, float(obs.valueQuantity.value), unit)
-        for key, (when, value, unit) in latest.items():
+            quantity = obs.valueQuantity
+            value = float(quantity.value) if quantity is not None and quantity.value is not None else math.nan
+            if obs.status not in FINAL_OBSERVATION or not math.isfinite(value):
+                self.skipped.append(f"Observation {keys[0][1]} {_ref(obs) or ''} not used: status {obs.status}, value {value:g}")
+                continue
+            when, label = _observed_at(obs)
+            for key in keys:
+                unit = quantity.code or quantity.unit or ""
+                if key not in latest or when > latest[key][0]:
+                    latest[key] = (when, value, unit, label)
+        for key, (_, value, unit, label) in latest.items():
             rule = m.observations[key]
             if unit.replace(" ", "") != rule.unit:
-                continue  # a BMI in another unit is not compared against a kg/m2 threshold
+                # a value in another unit is not compared against the threshold's unit
+                self.skipped.append(f"Observation {key[1]} = {value:g} {unit or '(no unit)'} not used: the mapping reads {rule.unit}")
+                continue
             if value >= rule.at_least:
-                out[rule.variance] = (
-                    f"Observation {key[1]} = {value:g} {rule.unit} (at least {rule.at_least:g}){' on ' + when if when else ''}"
-                )
+                on = f" on {label}" if label else ""
+                out[rule.variance] = f"Observation {key[1]} = {value:g} {rule.unit} (at least {rule.at_least:g}){on}"
         return out
 
     def variance(self, reading: OrderReading) -> None:
@@ -320,3 +406,6 @@ class _PatientRecord:
                     break
         for key in self.missing:
             reading.notes.append(f"prefetch '{key}' was not supplied: anatomy variance from {key} taken as none")
+        for failure in self.failed:
+            reading.notes.append(f"{failure}: anatomy variance from it taken as none")
+        reading.notes.extend(self.skipped)

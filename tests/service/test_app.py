@@ -19,6 +19,7 @@ from .fhir_examples import (
     LOCAL_SITE,
     SCT,
     bmi,
+    bundle,
     coding,
     condition,
     hook_request,
@@ -326,3 +327,90 @@ def test_operations_endpoints(server: Server) -> None:
 
 def test_mapping_cpt_codes_are_one_system() -> None:
     assert {e.system for e in (*MAPPING.spec.procedures, *MAPPING.spec.guidance_addons)} == {CPT}
+
+
+def test_unlinked_orders_are_not_given_to_the_selected_one_of_several(server: Server) -> None:
+    """A medication or guidance order with no basedOn belongs to the one injection order of the
+    draft orders; with two, selecting one does not make it that one's (review finding)."""
+    resources = [
+        service_request("inj-1", "20610", [coding(SCT, "49076000")]),
+        service_request("inj-2", "20610", [coding(SCT, "24136001")]),
+        medication("med-1", LOCAL_INJECTATE, "cell_based", None),
+        service_request("guide-1", "77002", None),
+    ]
+    card = only_card(server.post(SELECT, hook_request(resources, selections=["ServiceRequest/inj-1"])))
+    assert "no injectate the mapping can read" in card["detail"] and "suggestions" not in card
+    alone = [resources[0], resources[2], resources[3]]
+    card = only_card(server.post(SELECT, hook_request(alone, selections=["ServiceRequest/inj-1"])))
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["case"]["injectate"] == "cell_based" and record["ordered_guidance"] == "fluoroscopy"
+
+
+def test_based_on_may_name_the_order_by_its_full_url(server: Server) -> None:
+    req = hook_request(injection([coding(SCT, "49076000")], injectate=None))
+    extra = medication("med-9", LOCAL_INJECTATE, "prp", "urn:uuid:0b4c6f3e-4d7a-4a8e-9d21-2f5c1c1b7a10")
+    req["context"]["draftOrders"]["entry"][0]["fullUrl"] = "urn:uuid:0b4c6f3e-4d7a-4a8e-9d21-2f5c1c1b7a10"
+    req["context"]["draftOrders"]["entry"].append({"resource": extra})
+    req["context"]["draftOrders"]["entry"].append({"resource": service_request("inj-2", "20610", [coding(SCT, "24136001")])})
+    card = only_card(server.post(SELECT, req))
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["injectate"] == "prp"
+
+
+def test_two_resources_with_one_id_are_refused(server: Server) -> None:
+    resources = [service_request("inj-1", "20610", [coding(SCT, "49076000")]), service_request("inj-1", "20610", [coding(SCT, "24136001")])]
+    body = is_outcome(server.post(SIGN, hook_request(resources, hook="order-sign")), 400)
+    assert "two resources with the id ServiceRequest/inj-1" in body["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("kind", ["Nope", 5, None, "String", "BundleEntry"])
+def test_an_unknown_resource_type_is_a_400_not_a_server_error(server: Server, kind: Any) -> None:
+    req = hook_request(injection([coding(SCT, "49076000")]))
+    req["context"]["draftOrders"]["entry"].append({"resource": {"resourceType": kind}})
+    body = is_outcome(server.post(SELECT, req), 400)
+    assert "resourceType" in body["issue"][0]["diagnostics"] or "Bundle" in body["issue"][0]["diagnostics"]
+    contained = hook_request(injection([coding(SCT, "49076000")]))
+    contained["context"]["draftOrders"]["entry"][1]["resource"]["contained"] = [{"resourceType": "Nope", "id": "x"}]
+    is_outcome(server.post(SELECT, contained), 400)
+    prefetch = hook_request(injection([coding(SCT, "49076000")]), prefetch={"conditions": bundle({"resourceType": "Nope"})})
+    is_outcome(server.post(SELECT, prefetch), 400)
+
+
+def test_hostile_bodies_are_400s(server: Server) -> None:
+    import httpx
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for path in (SELECT, "/api/v1/recommendations"):
+        body = is_outcome(httpx.post(server.url + path, content=deep, headers={"content-type": "application/json"}), 400)
+        assert "nested too deeply" in body["issue"][0]["diagnostics"]
+    lone = json.dumps(hook_request(injection([coding(SCT, "49076000")]))).replace('"1288992"', '"\\udc00"')
+    body = is_outcome(httpx.post(server.url + SELECT, content=lone.encode(), headers={"content-type": "application/json"}), 400)
+    assert "surrogate" in body["issue"][0]["diagnostics"]
+
+
+def test_a_prefetch_the_ehr_could_not_fulfil_is_said_not_refused(server: Server) -> None:
+    issue = {"severity": "error", "code": "timeout", "diagnostics": "FHIR server timed out"}
+    failed = {"resourceType": "OperationOutcome", "issue": [issue]}
+    prefetch = {"conditions": failed, "observations": searchset(bmi(33.0)), "procedures": searchset()}
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]), prefetch=prefetch)))
+    assert "prefetch 'conditions' failed at the EHR: FHIR server timed out" in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["anatomy_variance"] == ["obesity"]
+
+
+def test_the_latest_bmi_is_the_latest_instant_and_odd_values_are_named(server: Server) -> None:
+    def read(*observations: dict[str, Any]) -> tuple[list[str], str]:
+        prefetch = {"conditions": searchset(), "observations": searchset(*observations), "procedures": searchset()}
+        card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]), prefetch=prefetch)))
+        variance: list[str] = server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["anatomy_variance"]
+        return variance, card["detail"]
+
+    # 23:30 at -05:00 is 04:30Z on the 2nd: later than 01:00Z (a string comparison says otherwise)
+    assert read(bmi(32.0, "2025-01-01T23:30:00-05:00"), bmi(25.0, "2025-01-02T01:00:00Z"))[0] == ["obesity"]
+    assert read(bmi(32.0, "2024"), bmi(25.0, "2024-06"))[0] == []  # a year or month: its first day
+    infinite = bmi(40.0)
+    infinite["valueQuantity"]["value"] = "1e400"
+    variance, detail = read(infinite)
+    assert variance == [] and "not used" in detail
+    other_unit = bmi(35.0)
+    other_unit["valueQuantity"].update(unit="kg/m^2", code="kg/m^2")
+    variance, detail = read(other_unit)
+    assert variance == [] and "the mapping reads kg/m2" in detail

@@ -99,6 +99,34 @@ def test_rejected_tokens(secured: Server, keys: dict[str, Any]) -> None:
     assert_401(call(secured, "not-a-jwt"), "not a JWT")
 
 
+def call_with(srv: Server, authorization: str) -> Any:
+    return srv.post(SELECT, hook_request(injection([coding(SCT, "49076000")])), headers={"Authorization": authorization})
+
+
+def test_the_bearer_scheme_is_case_insensitive(secured: Server, keys: dict[str, Any]) -> None:
+    assert call_with(secured, f"bearer {token(keys)}").status_code == 200
+    assert call_with(secured, f"BEARER {token(keys)}").status_code == 200
+    assert_401(call_with(secured, f"Basic {token(keys)}"), "Authorization")
+    assert_401(call_with(secured, "Bearer"), "Authorization")
+
+
+def test_a_token_for_another_service_is_refused(secured: Server, keys: dict[str, Any]) -> None:
+    """CDS Hooks: `aud` is the endpoint called; a token minted for order-sign is not one for order-select."""
+    assert_401(call(secured, token(keys, aud="http://127.0.0.1/cds-services/guidance-rules-order-sign")), "rejected")
+    assert call(secured, token(keys, aud="http://127.0.0.1/cds-services")).status_code == 200  # the configured base URL
+
+
+def test_claims_the_specification_requires(secured: Server, keys: dict[str, Any]) -> None:
+    assert_401(call(secured, token(keys, sub=None)), "sub")
+    assert_401(call(secured, token(keys, jti="j" * 5000)), "jti")
+    assert_401(call(secured, token(keys, jti=12345)), "JWT ID")
+
+
+@pytest.mark.parametrize("exp", [10**12, 10**18, 10**30])
+def test_a_far_expiry_is_refused_not_a_server_error(secured: Server, keys: dict[str, Any], exp: int) -> None:
+    assert_401(call(secured, token(keys, exp=exp)), "CDS Hooks tokens live minutes")
+
+
 def test_discovery_and_health_need_no_token(secured: Server) -> None:
     assert secured.get("/cds-services").status_code == 200
     assert secured.get("/healthz").status_code == 200
