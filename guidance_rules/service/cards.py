@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from typing import Any
 
@@ -25,7 +26,16 @@ def _source(knowledge: KnowledgeBase) -> dict[str, Any]:
 
 
 def _short(text: str) -> str:
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + "…"
+    """At most SUMMARY_LIMIT characters, cut at a word."""
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rsplit(" ", 1)[0] + "…"
+
+
+def _headline(problem: str) -> str:
+    """A problem's first clause, for the summary: up to ';', a sentence's end (not the dots of a
+    code system URL) or a colon after a phrase ('the order names more than one site: ...')."""
+    first = re.split(r";|\.(?:\s|$)", problem, maxsplit=1)[0]
+    head, colon, _ = first.partition(": ")
+    return head if colon and " " in head else first
 
 
 def _ordered(reading: OrderReading) -> str:
@@ -161,7 +171,7 @@ def recommendation_card(
 
 def unreadable_card(consultation_id: str, reading: OrderReading, knowledge: KnowledgeBase) -> dict[str, Any]:
     """The order is an injection but the mapping cannot read enough of it: say what is missing."""
-    missing = "; ".join(p.split(";")[0].split(".")[0] for p in reading.problems)
+    missing = "; ".join(_headline(p) for p in reading.problems)
     body = ["**No imaging guidance recommendation: the order could not be read well enough.**", "", "What is missing or contradictory:", ""]
     body += [f"- {p}" for p in reading.problems]
     body += ["", "Nothing is guessed: correct the order and the recommendation will follow."]

@@ -173,6 +173,9 @@ def test_laterality_does_not_change_the_site(server: Server) -> None:
 def test_two_sites_in_one_order_are_a_contradiction(server: Server) -> None:
     card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000")], cpt="20526"))))
     assert "more than one site" in card["detail"]
+    two = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000"), coding(SCT, "24136001")]))))
+    # the summary names the problem, not a code system URL cut at its first dot
+    assert two["summary"] == "Guidance not assessed: the order names more than one site"
 
 
 @pytest.mark.parametrize("path", [SELECT, SIGN])
