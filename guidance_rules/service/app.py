@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base = list(verifier.config.audience) if verifier is not None else []
         ids = [service_id] if service_id is not None else list(SERVICES)
         return base + [f"{a.rstrip('/')}/{sid}{tail}" for a in base for sid in ids for tail in ("", "/feedback")]
+
     telemetry = Telemetry()
     available = settings.available
 
@@ -262,7 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # JSON may escape a lone surrogate (\udc00): not text, so nothing could store or hash it
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as error:
-            raise BadRequest(f"the body holds {error.object[error.start:error.end]!r}, half of a surrogate pair: not text") from None
+            raise BadRequest(f"the body holds {error.object[error.start : error.end]!r}, half of a surrogate pair: not text") from None
         return data
 
     async def authorise(request: Request, service_id: str | None = None) -> None:
@@ -364,13 +365,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ValidationError as error:
             raise _first_problem(error, "feedback") from None
         reasons = {r.code: r.display for r in mapping.spec.override_reasons.codes}
+        system = mapping.spec.override_reasons.system
+        recorded = await run_in_threadpool(store.cards, {item.card for item in body.feedback})
         items = []
         for i, item in enumerate(body.feedback):
+            where = f"feedback.{i}"
+            row = recorded.get(item.card)
+            if row is not None and row["service_id"] != service_id:
+                raise BadRequest(f"card {item.card} was returned by '{row['service_id']}', not '{service_id}'", where=f"{where}.card")
             reason = item.overrideReason.reason if item.overrideReason else None
-            if reason is not None and reason.system == mapping.spec.override_reasons.system and reason.code not in reasons:
-                raise BadRequest(
-                    f"unknown override reason '{reason.code}'; valid: {', '.join(reasons)}", where=f"feedback.{i}.overrideReason"
-                )
+            if item.outcome == "accepted" and item.overrideReason is not None:
+                raise BadRequest("an accepted card has no overrideReason; send outcome 'overridden'", where=f"{where}.overrideReason")
+            if item.outcome == "overridden" and item.acceptedSuggestions:
+                raise BadRequest("an overridden card has no acceptedSuggestions", where=f"{where}.acceptedSuggestions")
+            if reason is not None:
+                if row is not None and row["status"] != "recommended":
+                    raise BadRequest("this card offered no override reasons (it recommended nothing)", where=f"{where}.overrideReason")
+                if reason.system != system or reason.code not in reasons:
+                    raise BadRequest(
+                        f"override reason {reason.system or '(no system)'}|{reason.code} is not one the card offered; "
+                        f"valid: {', '.join(f'{system}|{code}' for code in reasons)}",
+                        where=f"{where}.overrideReason.reason",
+                    )
+            offered = {cards.suggestion_uuid(item.card, row["modality"])} if row is not None and row["modality"] else set()
+            for j, suggestion in enumerate(item.acceptedSuggestions or []):
+                if suggestion.get("id") not in offered:
+                    raise BadRequest(
+                        f"accepted suggestion {json.dumps(suggestion.get('id'))} is not the card's suggestion",
+                        where=f"{where}.acceptedSuggestions.{j}.id",
+                    )
             items.append(
                 {
                     "consultation_id": item.card,
@@ -382,10 +405,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "outcome_at": _timestamp(item.outcomeTimestamp, i),
                 }
             )
-        await run_in_threadpool(store.add_feedback, items)
-        for stored in items:
+        new = await run_in_threadpool(store.add_feedback, items)
+        for stored in new:
             telemetry.feedback.labels(stored["outcome"]).inc()
-        return {"stored": len(items)}
+        return {"stored": len(new), "already_stored": len(items) - len(new)}
 
     @app.post("/api/v1/recommendations", tags=["JSON API"], summary="A Case in, the contract's Recommendation JSON out")
     async def recommend(request: Request) -> Response:
@@ -442,4 +465,4 @@ def _timestamp(value: str, index: int) -> Any:
         stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"outcomeTimestamp '{value}' is not an ISO 8601 instant", where=f"feedback.{index}.outcomeTimestamp") from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    return stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)  # the record keeps UTC

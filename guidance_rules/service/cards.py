@@ -84,7 +84,7 @@ def _coding(mapping: Mapping, code: str) -> dict[str, Any]:
     return {"system": entry.system, "code": entry.code, "display": entry.display}
 
 
-def suggestions(rec: Recommendation, reading: OrderReading, mapping: Mapping) -> list[dict[str, Any]]:
+def suggestions(consultation_id: str, rec: Recommendation, reading: OrderReading, mapping: Mapping) -> list[dict[str, Any]]:
     """Turn the order into its variant for the recommended modality, where its coding allows."""
     target = rec.modality
     if target == reading.ordered_guidance:
@@ -125,7 +125,20 @@ def suggestions(rec: Recommendation, reading: OrderReading, mapping: Mapping) ->
         actions.append({"type": "create", "description": f"Add {code}: {mapping.procedure_by_code(code).display}", "resource": new})
     if not actions:
         return []
-    return [{"label": f"Order with {target.value} guidance", "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": actions}]
+    return [
+        {
+            "label": f"Order with {target.value} guidance",
+            "uuid": suggestion_uuid(consultation_id, target.value),
+            "isRecommended": True,
+            "actions": actions,
+        }
+    ]
+
+
+def suggestion_uuid(consultation_id: str, modality: str) -> str:
+    """A card's suggestion id, derived from the card's: feedback that names a suggestion can be
+    checked against the record without storing the card."""
+    return str(uuid.uuid5(uuid.UUID(consultation_id), f"suggestion:{modality}"))
 
 
 def recommendation_card(
@@ -162,7 +175,7 @@ def recommendation_card(
     }
     if page_link:  # the case on the clinicians' page, to change it and see the answer follow
         card["links"] = [{"label": "Open this case in the guidance page", "url": page_link, "type": "absolute"}]
-    found = suggestions(rec, reading, mapping)
+    found = suggestions(consultation_id, rec, reading, mapping)
     if found:
         card["suggestions"] = found
         card["selectionBehavior"] = "at-most-one"

@@ -53,7 +53,8 @@ def _date(value: str | None, option: str) -> dt.datetime | None:
         stamp = dt.datetime.fromisoformat(value)
     except ValueError:
         raise ServiceCommandError(f"{option}: '{value}' is not an ISO 8601 date such as 2025-01-31") from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    # the record keeps UTC instants (SQLite keeps no offset): compare in UTC
+    return stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
@@ -116,11 +117,21 @@ def cmd_consultations(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
     except ServiceCommandError as error:
         print(f"invalid input: {error}", file=sys.stderr)
         return 2
-    store = Store(args.db or os.environ.get("GUIDANCE_RULES_DB") or DEFAULT_URL)
+    from .errors import NoRecord, StoreUnavailable
+
     try:
-        report = override_report(store.rows(since, until))
-    finally:
-        store.close()
+        store = Store(args.db or os.environ.get("GUIDANCE_RULES_DB") or DEFAULT_URL, create=False)
+        try:
+            report = override_report(store.rows(since, until))
+        finally:
+            store.close()
+    except NoRecord as error:
+        hint = "give the URL the service was started with (--db or GUIDANCE_RULES_DB)"
+        print(f"invalid input: --db: {error.message}; {hint}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
     report["period"] = {"since": args.since, "until": args.until}
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0

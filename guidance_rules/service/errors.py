@@ -33,6 +33,10 @@ class NotFound(ServiceError):
         super().__init__(message, code=code)
 
 
+class NoRecord(NotFound):
+    """A database named for reading (the report) that holds no consultation record."""
+
+
 class TooLarge(ServiceError):
     status = 413
 

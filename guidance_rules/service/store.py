@@ -13,6 +13,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -28,12 +29,14 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .errors import NotFound, StoreUnavailable
+from .errors import NoRecord, NotFound, StoreUnavailable
 
 DEFAULT_URL = "sqlite:///guidance-rules-consultations.sqlite3"
 
@@ -124,19 +127,37 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _feedback_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two feedback items the same report (SQLite returns instants without their offset)."""
+    at = item.get("outcome_at")
+    if isinstance(at, dt.datetime) and at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return (item["consultation_id"], item["outcome"], item.get("override_code"), at)
+
+
 class Store:
     """All reads and writes of the record. Thread-safe (one pooled engine)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, patient_key: bytes | None = None):
+    def __init__(self, url: str = DEFAULT_URL, *, patient_key: bytes | None = None, create: bool = True):
+        """Open the record; `create=False` (a reader such as the report) refuses a database that
+        does not hold one, instead of making an empty one (a mistyped path would report zeros)."""
         self.url = normalise_url(url)
         self.patient_key = patient_key
         try:
             if self.url.startswith("sqlite"):
+                database = make_url(self.url).database
+                if not create and (not database or database == ":memory:" or not Path(database).is_file()):
+                    raise NoRecord(f"no consultation database at {redact(self.url)}: no such file")
                 self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 10})
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-            metadata.create_all(self.engine, checkfirst=True)
+            if create:
+                metadata.create_all(self.engine, checkfirst=True)
+            else:
+                lacking = sorted(set(metadata.tables) - set(inspect(self.engine).get_table_names()))
+                if lacking:
+                    raise NoRecord(f"{redact(self.url)} holds no consultation record (no table {', '.join(lacking)})")
         except (SQLAlchemyError, ImportError, ValueError) as error:
             raise StoreUnavailable(f"cannot open the consultation database {redact(self.url)}: {_reason(error)}") from None
 
@@ -175,8 +196,19 @@ class Store:
         ]
         self._write(lambda conn: conn.execute(insert(consultations), values), "record the consultation")
 
-    def add_feedback(self, items: list[dict[str, Any]]) -> None:
-        """Store feedback; every card id must name a recorded consultation (else 404, nothing stored)."""
+    def cards(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Service, status and modality of each recorded card named (feedback is checked against them)."""
+        try:
+            with self.engine.connect() as conn:
+                columns = (consultations.c.id, consultations.c.service_id, consultations.c.status, consultations.c.modality)
+                return {row["id"]: dict(row) for row in conn.execute(select(*columns).where(consultations.c.id.in_(ids))).mappings()}
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the consultation record cannot be read: {_reason(error)}") from None
+
+    def add_feedback(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store feedback; every card id must name a recorded consultation (else 404, nothing stored).
+        An item already stored (same card, outcome, reason and time: a retried request) is not
+        stored again. Returns the items that were new."""
         ids = {item["consultation_id"] for item in items}
         try:
             with self.engine.begin() as conn:
@@ -186,8 +218,17 @@ class Store:
                     raise NotFound(
                         f"no consultation with card uuid {', '.join(unknown)}; feedback is accepted only for cards this service returned"
                     )
-                stamp = now()
-                conn.execute(insert(feedback), [{**item, "received_at": stamp} for item in items])
+                earlier = conn.execute(select(feedback).where(feedback.c.consultation_id.in_(ids))).mappings()
+                stored = {_feedback_key(dict(row)) for row in earlier}
+                new = []
+                for item in items:
+                    if _feedback_key(item) not in stored:
+                        stored.add(_feedback_key(item))
+                        new.append(item)
+                if new:
+                    stamp = now()
+                    conn.execute(insert(feedback), [{**item, "received_at": stamp} for item in new])
+                return new
         except SQLAlchemyError as error:
             raise StoreUnavailable(f"the feedback could not be recorded, nothing was stored: {_reason(error)}") from None
 
@@ -227,14 +268,17 @@ class Store:
             query = query.where(consultations.c.created_at >= since)
         if until:
             query = query.where(consultations.c.created_at < until)
-        with self.engine.connect() as conn:
-            outcomes: dict[str, dict[str, Any]] = {}
-            for f in conn.execute(select(feedback).order_by(feedback.c.id)).mappings():
-                outcomes[f["consultation_id"]] = dict(f)
-            for row in conn.execute(query.order_by(consultations.c.created_at)).mappings():
-                item = _decode(dict(row))
-                item["outcome"] = outcomes.get(item["id"])
-                yield item
+        try:
+            with self.engine.connect() as conn:
+                outcomes: dict[str, dict[str, Any]] = {}
+                for f in conn.execute(select(feedback).order_by(feedback.c.id)).mappings():
+                    outcomes[f["consultation_id"]] = dict(f)
+                for row in conn.execute(query.order_by(consultations.c.created_at)).mappings():
+                    item = _decode(dict(row))
+                    item["outcome"] = outcomes.get(item["id"])
+                    yield item
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"the consultation record cannot be read: {_reason(error)}") from None
 
     def ping(self) -> None:
         try:

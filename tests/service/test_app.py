@@ -280,6 +280,49 @@ def test_feedback_errors(server: Server) -> None:
     assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"] == []
 
 
+def test_feedback_must_match_the_card(server: Server) -> None:
+    """Feedback names what the card offered, at the service that returned it (review findings)."""
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+    reason = card["overrideReasons"][0]
+
+    def item(**fields: Any) -> dict[str, Any]:
+        return {"feedback": [{"card": card["uuid"], "outcomeTimestamp": "2025-01-01T00:00:00Z", **fields}]}
+
+    def refused(path: str, body: dict[str, Any], fragment: str) -> None:
+        assert fragment in is_outcome(server.post(path, body), 400)["issue"][0]["diagnostics"]
+
+    refused(
+        SELECT + "/feedback", item(outcome="overridden", overrideReason={"reason": {"code": reason["code"]}}), "not one the card offered"
+    )
+    other_system = {"reason": {**reason, "system": "urn:example:reasons"}}
+    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason=other_system), "not one the card offered")
+    refused(SELECT + "/feedback", item(outcome="accepted", overrideReason={"reason": reason}), "no overrideReason")
+    refused(SELECT + "/feedback", item(outcome="accepted", acceptedSuggestions=[{"id": "not-a-suggestion"}]), "not the card's suggestion")
+    suggested = [{"id": card["suggestions"][0]["uuid"]}]
+    refused(SELECT + "/feedback", item(outcome="overridden", acceptedSuggestions=suggested), "no acceptedSuggestions")
+    refused(SIGN + "/feedback", item(outcome="accepted"), "not 'guidance-rules-order-sign'")
+    unreadable = only_card(server.post(SELECT, hook_request(injection(None))))
+    body = {
+        "feedback": [
+            {
+                "card": unreadable["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason},
+                "outcomeTimestamp": "2025-01-01T00:00:00Z",
+            }
+        ]
+    }
+    refused(SELECT + "/feedback", body, "offered no override reasons")
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"] == []
+    # a retried request is stored once; the same time written with another offset is the same instant
+    first = server.post(SELECT + "/feedback", item(outcome="accepted", acceptedSuggestions=suggested)).json()
+    retried = item(outcome="accepted", acceptedSuggestions=suggested)
+    retried["feedback"][0]["outcomeTimestamp"] = "2025-01-01T01:00:00+01:00"
+    again = server.post(SELECT + "/feedback", retried).json()
+    assert (first, again) == ({"stored": 1, "already_stored": 0}, {"stored": 0, "already_stored": 1})
+    assert len(server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]) == 1
+
+
 def test_json_api_matches_the_library(server: Server) -> None:
     case = {"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]}
     response = server.post("/api/v1/recommendations", case)

@@ -265,3 +265,42 @@ def test_patient_id_is_kept_only_as_a_keyed_hash(tmp_path: Path) -> None:
 
 def test_postgresql_record_survives_a_restart_and_reports(postgres_url: str) -> None:
     check_restart_and_report(postgres_url)
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "guidance_rules", "consultations", "report", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_report_period_with_a_utc_offset(tmp_path: Path) -> None:
+    """--since with an offset is that instant; the record keeps UTC (the offset was dropped)."""
+    import datetime as dt
+
+    db_url = f"sqlite:///{tmp_path}/c.sqlite3"
+    srv = Server(db_url, "--insecure-no-auth")
+    try:
+        assert srv.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))).status_code == 200
+    finally:
+        srv.stop()
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    before = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).astimezone(plus_one).isoformat()
+    after = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()
+    counts = []
+    for since in (before, after):
+        result = run_report("--db", db_url, "--json", "--since", since)
+        assert result.returncode == 0, result.stderr
+        counts.append(json.loads(result.stdout)["total"]["consultations"])
+    assert counts == [1, 0]
+
+
+def test_report_on_a_database_that_holds_no_record(tmp_path: Path) -> None:
+    """A mistyped path is named (exit 2), not created and reported as zeros."""
+    missing = tmp_path / "typo.sqlite3"
+    result = run_report("--db", f"sqlite:///{missing}")
+    assert result.returncode == 2 and "no consultation database" in result.stderr and "Traceback" not in result.stderr
+    assert not missing.exists()
+    other = tmp_path / "other.sqlite3"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    result = run_report("--db", f"sqlite:///{other}")
+    assert result.returncode == 2 and "holds no consultation record" in result.stderr
