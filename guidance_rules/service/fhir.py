@@ -59,6 +59,7 @@ class OrderReading:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     family: str = ""  # the variants row for suggestions: the procedure's, or the site's joint size
+    side: str | None = None  # left, right or both, where the order's body site says
 
     def __post_init__(self) -> None:
         self.family = self.family or self.procedure.family
@@ -117,6 +118,14 @@ def _bundle(data: Any, where: str) -> Bundle:
         raise BadRequest(
             f"{where} is not a valid FHIR R4 Bundle: {type(error).__name__}: {error}", code="structure", where=where
         ) from None
+
+
+def _side_of(mapping: Mapping, concepts: list[CodeableConcept] | None) -> str | None:
+    """left, right or both from the laterality codes beside a body site; None when none says."""
+    sides = {mapping.laterality[k].side for concept in concepts or [] for k in _codings(concept) if k in mapping.laterality}
+    if not sides:
+        return None
+    return "both" if "both" in sides or sides >= {"left", "right"} else next(iter(sides))
 
 
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -232,8 +241,11 @@ class OrderReader:
                         reading.problems.append(f"body site '{code}' is not a catalogue site; valid: {', '.join(sorted(m.sites))}")
                 elif (system, code) in m.regions:
                     regions.append(f"{code} ({m.regions[(system, code)].note})")
+                elif (system, code) in m.laterality:
+                    continue  # the side, read by _side_of; never a site
                 else:
                     unread.append(f"{system}|{code}")
+        reading.side = _side_of(m, order.bodySite)
         if reading.procedure.site:
             found.setdefault(reading.procedure.site, f"procedure code {reading.procedure.code}")
         if len(found) > 1:
@@ -399,9 +411,14 @@ class _PatientRecord:
                             sites.add(self.mapping.body_sites[(system, code)].site)
                         elif system == self.mapping.spec.local_systems.site:
                             sites.add(code)
+                side = _side_of(self.mapping, proc.bodySite)
+                label = proc.code.text if proc.code and proc.code.text else "surgical procedure"
+                if reading.site in sites and {side, reading.side} >= {"left", "right"}:
+                    elsewhere = f"a {label} at the {side} {reading.site} is not at the {reading.side} one ordered"
+                    reading.notes.append(f"anatomy_variance: {elsewhere}")
+                    continue
                 if reading.site in sites:
                     reading.variance.add(Variance.PRIOR_SURGERY)
-                    label = proc.code.text if proc.code and proc.code.text else "surgical procedure"
                     reading.notes.append(f"anatomy_variance prior_surgery: completed {label} at the {reading.site}")
                     break
         for key in self.missing:

@@ -67,6 +67,13 @@ class CombinedInjectates(_Strict):
         return next(i for i in self.precedence if i in ordered)
 
 
+class LateralityCode(CodeEntry):
+    """A laterality qualifier beside a body-site code: it never changes the site, but a prior
+    surgery on the other side is not surgery at the injected site."""
+
+    side: Literal["left", "right", "both"]
+
+
 class VarianceCode(CodeEntry):
     variance: Variance
 
@@ -121,6 +128,7 @@ class MappingFile(_Strict):
     local_systems: LocalSystems
     body_sites: tuple[BodySite, ...]
     region_codes: tuple[RegionCode, ...] = ()
+    laterality: tuple[LateralityCode, ...] = ()
     unverified_sites: tuple[str, ...] = ()
     procedure_sites: tuple[str, ...] = ()
     procedures: tuple[Procedure, ...]
@@ -146,6 +154,7 @@ class Mapping:
     digest: str
     body_sites: dict[Key, BodySite]
     regions: dict[Key, RegionCode]
+    laterality: dict[Key, LateralityCode]
     procedures: dict[Key, Procedure]
     addons: dict[Key, Addon]
     medications: dict[Key, Medication]
@@ -250,6 +259,7 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
     every: list[tuple[str, CodeEntry]] = [
         *(("body_sites", e) for e in spec.body_sites),
         *(("region_codes", e) for e in spec.region_codes),
+        *(("laterality", e) for e in spec.laterality),
         *(("procedures", e) for e in spec.procedures),
         *(("guidance_addons", e) for e in spec.guidance_addons),
         *(("medications", e) for e in spec.medications),
@@ -263,6 +273,7 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
         digest=knowledge.digest,  # the rule base digest covers this file (every *.yaml in rules/)
         body_sites=_index(spec.body_sites, "body_sites"),
         regions=_index(spec.region_codes, "region_codes"),
+        laterality=_index(spec.laterality, "laterality"),
         procedures=_index(spec.procedures, "procedures"),
         addons=_index(spec.guidance_addons, "guidance_addons"),
         medications=_index(spec.medications, "medications"),

@@ -460,3 +460,26 @@ def test_the_latest_bmi_is_the_latest_instant_and_odd_values_are_named(server: S
     other_unit["valueQuantity"].update(unit="kg/m^2", code="kg/m^2")
     variance, detail = read(other_unit)
     assert variance == [] and "the mapping reads kg/m2" in detail
+
+
+def test_prior_surgery_on_the_other_side_is_not_at_the_injected_site(server: Server) -> None:
+    """Laterality never changes the site, but a left knee operation is not surgery at the right knee;
+    an unknown side on either counts (the conservative reading)."""
+    right, left = coding(SCT, "24028007", "Right"), coding(SCT, "7771000", "Left")
+
+    def variance(order_side: dict[str, Any] | None, surgery_side: dict[str, Any] | None) -> tuple[list[str], str]:
+        site = [coding(SCT, "49076000")] + ([order_side] if order_side else [])
+        operation = surgery("49076000", "Knee replacement")
+        if surgery_side:
+            operation["bodySite"][0]["coding"].append(surgery_side)
+        prefetch = {"conditions": searchset(), "observations": searchset(), "procedures": searchset(operation)}
+        card = only_card(server.post(SELECT, hook_request(injection(site), prefetch=prefetch)))
+        found: list[str] = server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["anatomy_variance"]
+        return found, card["detail"]
+
+    found, detail = variance(right, left)
+    assert found == [] and "at the left knee is not at the right one ordered" in detail
+    assert variance(right, right)[0] == ["prior_surgery"]
+    assert variance(right, None)[0] == ["prior_surgery"]
+    assert variance(None, left)[0] == ["prior_surgery"]
+    assert variance(left, coding(SCT, "51440002", "Right and left"))[0] == ["prior_surgery"]
