@@ -68,6 +68,9 @@ def test_anatomy_is_required_without_a_site(missing: str) -> None:
         ({"region": "spinal", "depth": "superficial", "tissue": "joint"}, "paraspinal"),
         ({"region": "peripheral", "depth": "deep", "tissue": "joint", "palpable": True}, "cannot be easily palpated"),
         ({"site": "hip", "palpable": True}, "cannot be easily palpated"),
+        ({"site": "epidural_interlaminar", "anatomy_variance": ["effusion"]}, "effusion distends a joint, bursa or tendon sheath"),
+        ({"site": "plantar_fascia", "anatomy_variance": ["effusion", "obesity"]}, "effusion distends a joint, bursa or tendon sheath"),
+        ({"region": "peripheral", "depth": "deep", "tissue": "nerve", "anatomy_variance": ["effusion"]}, "leave effusion out"),
     ],
 )
 def test_each_contradiction_is_rejected(case: dict[str, Any], constraint: str) -> None:
@@ -186,3 +189,16 @@ def test_approach_defaults_to_unspecified_and_is_listed() -> None:
     rec = recommend({"site": "knee", "injectate": "corticosteroid"})
     assert ("approach", "unspecified", "default") in {(a.field, a.value, a.origin) for a in rec.assumptions}
     assert recommend({"site": "knee", "injectate": "corticosteroid", "approach": "anterolateral"}).modality.value == "ultrasound"
+
+
+@pytest.mark.parametrize("site", ["knee", "subacromial_bursa", "first_dorsal_compartment"])
+def test_an_effusion_is_accepted_where_a_synovial_space_is(site: str) -> None:
+    rec = recommend({"site": site, "injectate": "corticosteroid", "anatomy_variance": ["effusion"]})
+    assert "LU-EFFUSION" in [step.rule for step in rec.reasoning]
+
+
+def test_transforaminal_epidural_assumes_contrast() -> None:
+    """Contrast under live imaging is how intravascular uptake is seen there (sites.yaml): assumed, and said."""
+    rec = recommend({"site": "epidural_transforaminal", "injectate": "corticosteroid"})
+    assumed = {a.field: a for a in rec.assumptions}
+    assert assumed["contrast_confirmation"].value is True and "site:epidural_transforaminal" in assumed["contrast_confirmation"].origin
