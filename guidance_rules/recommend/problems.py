@@ -57,7 +57,8 @@ def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[
         if kind == "extra_forbidden":
             message = f"'{field}' is not a case field{suggest(field, fields)}; valid fields: {', '.join(fields)}"
         elif kind == "missing":
-            message = "required"
+            choices = allowed(field, knowledge)
+            message = f"required; allowed: {', '.join(choices)}" if choices else "required"
         elif kind.startswith("value_error") or not field:
             message = item["msg"].removeprefix("Value error, ")
             field = field or _field_in(message, fields)

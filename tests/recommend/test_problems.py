@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -153,3 +154,11 @@ def test_large_batch_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert code == "2"
     assert lines == expected and bad == expected // 1000
     assert int(peak_kib) < 100 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB for a 100 MB input"
+
+
+def test_a_missing_field_lists_what_it_may_be() -> None:
+    """'required' alone told nobody what to give (review finding)."""
+    with pytest.raises(ValidationError) as caught:
+        recommend({"site": "knee"})
+    [(field, message)] = problems_of(caught.value, default_knowledge())
+    assert field == "injectate" and message.startswith("required; allowed: corticosteroid, local_anesthetic")
