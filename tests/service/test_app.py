@@ -431,6 +431,8 @@ def test_hostile_bodies_are_400s(server: Server) -> None:
     lone = json.dumps(hook_request(injection([coding(SCT, "49076000")]))).replace('"1288992"', '"\\udc00"')
     body = is_outcome(httpx.post(server.url + SELECT, content=lone.encode(), headers={"content-type": "application/json"}), 400)
     assert "surrogate" in body["issue"][0]["diagnostics"]
+    pair = json.dumps(hook_request(injection([coding(SCT, "49076000")]))).replace('"1288992"', '"\\ud83d\\ude00"')
+    assert httpx.post(server.url + SELECT, content=pair.encode(), headers={"content-type": "application/json"}).status_code == 200
 
 
 def test_a_prefetch_the_ehr_could_not_fulfil_is_said_not_refused(server: Server) -> None:
