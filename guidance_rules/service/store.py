@@ -11,10 +11,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Column,
@@ -281,11 +282,22 @@ class Store:
             raise StoreUnavailable(f"the consultation record cannot be read: {_reason(error)}") from None
 
     def ping(self) -> None:
+        """Readiness: the database answers, and (SQLite) its write lock can be had now: a file
+        another process holds locked would make every hook call wait, then fail with 503."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"the consultation database is not reachable: {_reason(error)}") from None
+                if self.engine.dialect.name == "sqlite":
+                    cursor = cast(sqlite3.Connection, conn.connection.dbapi_connection).cursor()
+                    cursor.execute("PRAGMA busy_timeout = 200")
+                    try:
+                        cursor.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+                        cursor.execute("ROLLBACK")
+                    finally:
+                        cursor.execute("PRAGMA busy_timeout = 10000")
+                        cursor.close()
+        except (SQLAlchemyError, sqlite3.Error) as error:
+            raise StoreUnavailable(f"the consultation database is not reachable or not writable now: {_reason(error)}") from None
 
     def close(self) -> None:
         self.engine.dispose()

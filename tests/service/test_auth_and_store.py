@@ -304,3 +304,22 @@ def test_report_on_a_database_that_holds_no_record(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     result = run_report("--db", f"sqlite:///{other}")
     assert result.returncode == 2 and "holds no consultation record" in result.stderr
+
+
+def test_not_ready_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """Every hook call would wait 10 s and fail; readiness says so at once (review finding)."""
+    db = tmp_path / "c.sqlite3"
+    srv = Server(f"sqlite:///{db}", "--insecure-no-auth")
+    try:
+        assert srv.get("/readyz").status_code == 200
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            response = srv.get("/readyz")
+            assert response.status_code == 503 and "not writable now" in response.json()["database"]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert srv.get("/readyz").status_code == 200
+    finally:
+        srv.stop()
