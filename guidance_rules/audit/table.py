@@ -13,6 +13,8 @@ import html
 import io
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from guidance_rules.model import Modality
 from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
@@ -32,6 +34,7 @@ class SiteTable:
     defaults: str  # the site's values the table holds fixed, as "field=value, ..."
     injectates: tuple[str, ...]
     rows: tuple[tuple[tuple[str, ...], tuple[Modality, ...]], ...]  # (variance set, modality per injectate)
+    omitted: tuple[tuple[tuple[str, ...], str], ...] = ()  # variance sets the site contradicts, with the rule base's reason
 
 
 def decision_tables(knowledge: KnowledgeBase, recommender: Recommender | None = None) -> list[SiteTable]:
@@ -46,16 +49,24 @@ def decision_tables(knowledge: KnowledgeBase, recommender: Recommender | None = 
             for injectate in injectates
         ]
         answers = rec.recommend_many(cases)
-        modalities = []
-        for answer in answers:
-            if isinstance(answer, Exception):
-                raise answer
-            modalities.append(answer.modality)
         width = len(injectates)
-        rows = tuple((tuple(map(str, v)), tuple(modalities[i * width : (i + 1) * width])) for i, v in enumerate(VARIANCE_SETS))
+        rows, omitted = [], []
+        for i, variances in enumerate(VARIANCE_SETS):
+            row = answers[i * width : (i + 1) * width]
+            invalid = [a for a in row if isinstance(a, ValidationError)]
+            if len(invalid) == width:  # the variance set contradicts the site (C-EFFUSION-TISSUE, say): no row
+                said = invalid[0].errors(include_url=False)[0]["msg"]
+                # the constraint behind it, by id, so every variance set it rules out shares one note
+                reason = next((f"{c.id}: {c.message}" for c in knowledge.constraints if c.message in said), said)
+                omitted.append((tuple(map(str, variances)), reason))
+                continue
+            for answer in row:
+                if isinstance(answer, Exception):
+                    raise answer  # an engine fault, or a contradiction for some injectates only: never a silent gap
+            rows.append((tuple(map(str, variances)), tuple(a.modality for a in row if not isinstance(a, Exception))))
         resolved = rec.resolve(cases[0]).values
         shown = ", ".join(f"{f}={_show(resolved[f])}" for f in DEFAULT_FIELDS if f in resolved)
-        tables.append(SiteTable(key, site.title, f"{resolved['region']}: {shown}", injectates, rows))
+        tables.append(SiteTable(key, site.title, f"{resolved['region']}: {shown}", injectates, tuple(rows), tuple(omitted)))
     return tables
 
 
@@ -65,6 +76,14 @@ def _show(value: object) -> str:
 
 def _variances(variances: tuple[str, ...]) -> str:
     return " + ".join(variances) if variances else "none"
+
+
+def _omitted(table: SiteTable) -> str:
+    """One line naming the variance sets left out at this site and why (the same reason once)."""
+    reasons: dict[str, list[str]] = {}
+    for variances, reason in table.omitted:
+        reasons.setdefault(reason, []).append(_variances(variances))
+    return " ".join(f"Not valid here, so not shown: {', '.join(sets)} ({reason})." for reason, sets in reasons.items())
 
 
 def to_csv(tables: list[SiteTable]) -> str:
@@ -92,6 +111,8 @@ def to_markdown(tables: list[SiteTable]) -> str:
         lines.append("|---|" + "---|" * len(table.injectates))
         for variances, modalities in table.rows:
             lines.append(f"| {_variances(variances)} | " + " | ".join(SHORT[m] for m in modalities) + " |")
+        if table.omitted:
+            lines += ["", _omitted(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +130,9 @@ def to_html(tables: list[SiteTable], standalone: bool = True) -> str:
         parts.append(
             f'<div class="site-table" id="site-{html.escape(table.site)}"><h3>{html.escape(table.title)} '
             f'<code>{html.escape(table.site)}</code></h3><p class="defaults">{html.escape(table.defaults)}</p>'
-            f'<table class="decision"><tr><th>anatomy variance</th>{head}</tr>{body}</table></div>'
+            f'<table class="decision"><tr><th>anatomy variance</th>{head}</tr>{body}</table>'
+            + (f'<p class="omitted">{html.escape(_omitted(table))}</p>' if table.omitted else "")
+            + "</div>"
         )
     fragment = f'<div class="decision-tables">{"".join(parts)}</div>'
     if not standalone:

@@ -7,6 +7,9 @@ import io
 import subprocess
 import sys
 
+import pytest
+from pydantic import ValidationError
+
 from guidance_rules import recommend
 from guidance_rules.audit.table import decision_tables, to_csv, to_markdown
 from guidance_rules.rulebase.load import KnowledgeBase
@@ -14,8 +17,10 @@ from tests.conftest import ROOT
 
 
 def test_table_agrees_with_recommend_cell_by_cell(knowledge: KnowledgeBase) -> None:
-    rows = list(csv.DictReader(io.StringIO(to_csv(decision_tables(knowledge)))))
-    assert len(rows) == len(knowledge.sites) * 6 * 16
+    tables = decision_tables(knowledge)
+    assert all(len(t.rows) + len(t.omitted) == 16 for t in tables)  # every variance set: shown, or said why not
+    rows = list(csv.DictReader(io.StringIO(to_csv(tables))))
+    assert len(rows) == sum(len(t.rows) for t in tables) * 6
     for row in rows[::37]:  # a spread of cells across every site
         case = {
             "site": row["site"],
@@ -23,6 +28,19 @@ def test_table_agrees_with_recommend_cell_by_cell(knowledge: KnowledgeBase) -> N
             "anatomy_variance": [v for v in row["anatomy_variance"].split(";") if v],
         }
         assert recommend(case).modality.value == row["modality"], case
+
+
+def test_a_variance_set_the_site_contradicts_is_left_out_and_said(knowledge: KnowledgeBase) -> None:
+    """An effusion at the epidural space is no case (C-EFFUSION-TISSUE): the table omits the row and
+    names the constraint instead of stopping at the first contradictory cell."""
+    [table] = [t for t in decision_tables(knowledge) if t.site == "epidural_interlaminar"]
+    assert table.omitted and all("effusion" in variances for variances, _ in table.omitted)
+    assert all("effusion" not in variances for variances, _ in table.rows)
+    for variances, reason in table.omitted:
+        assert reason.startswith("C-EFFUSION-TISSUE: ")
+        with pytest.raises(ValidationError, match="effusion"):
+            recommend({"site": "epidural_interlaminar", "injectate": "prp", "anatomy_variance": list(variances)})
+    assert "Not valid here, so not shown: effusion," in to_markdown([table])
 
 
 def test_markdown_has_one_table_per_site(knowledge: KnowledgeBase) -> None:
