@@ -67,6 +67,25 @@ class _Flag(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
+def _positive(text: str) -> int:
+    """A count of worker processes: 0 or less was an internal error (audit) or a division by zero (diff)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' was given; must be a whole number, 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _every_workers_positive(sub: Any) -> None:
+    """The same rule for the service's --workers: it registers its own options (and checked them only after importing uvicorn)."""
+    for command in sub.choices.values():
+        for action in command._actions:
+            if "--workers" in action.option_strings:
+                action.type = _positive
+
+
 def _values(name: str) -> tuple[str, ...]:
     return tuple(str(v) for v in CASE_FIELDS[name].values)
 
@@ -115,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("new", type=Path, help="the new rule base folder")
     diff.add_argument("--json", action="store_true", help="the report as JSON")
     diff.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
-    diff.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    diff.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site cases of SITE (repeat; a quick check)")
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
@@ -139,18 +158,25 @@ def _parser() -> argparse.ArgumentParser:
         default="error",
         help="other columns that are not case fields: an error on every record (default) or ignored",
     )
-    batch.add_argument("--workers", type=int, default=0, help="worker processes for large inputs (default: one per core; 1: none)")
+    batch.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        default=0,
+        help="worker processes for large inputs, 1 or more (default: one per core; 1: none)",
+    )
 
     audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
     audit.add_argument("--json", action="store_true", help="the report as JSON")
     audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
-    audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    audit.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
     table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")
     table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
     from guidance_rules.service.cli import register  # serve, consultations: the service registers its own commands
 
     register(sub, COMMANDS)
+    _every_workers_positive(sub)
     return parser
 
 

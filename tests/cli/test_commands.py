@@ -288,3 +288,12 @@ def test_questions_say_who_asks_them_and_speak_of_the_patient() -> None:
     every = json.loads(run("rules", "--json").stdout)["rules"]
     questions = [r["then"] for r in every if r["then"].startswith("question:")]
     assert questions and not any(word in q.split() for q in questions for word in ("I", "my", "me"))
+
+
+@pytest.mark.parametrize("command", [("audit", "--quick"), ("diff", "rules", "rules"), ("batch", "-"), ("serve",)])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_workers_must_be_one_or_more_for_every_command(command: tuple[str, ...], value: str) -> None:
+    """Before: audit -1 was an internal ValueError (exit 1), diff -1 a ZeroDivisionError, batch took 0 and -1."""
+    result = run(*command, "--workers", value, stdin="")
+    assert_invalid(result, "--workers: ")
+    assert "1 or more" in result.stderr and value in result.stderr
