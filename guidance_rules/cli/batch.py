@@ -275,20 +275,49 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 def _write_atomically(target: Path, write: Callable[[BinaryIO], Tally]) -> Tally | OSError:
     """Write to a temporary file beside `target`, then rename it into place; on any failure or
-    interruption remove the temporary file, so `target` is either as before or complete."""
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    interruption remove the temporary file, so `target` is either as before or complete. The
+    new file gets the old one's mode and owner (when allowed), or a new file's usual mode."""
+    temp: str | None = None
     try:
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
         with os.fdopen(handle, "wb") as out:
+            _keep_mode_and_owner(out.fileno(), target)
             tally = write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, target)
         return tally
     except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         return error
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         raise
+
+
+def _keep_mode_and_owner(handle: int, target: Path) -> None:
+    """mkstemp makes files 0600: give the replacement the mode (and owner, when this user may)
+    of the file it replaces, or 0666 less the umask for a new file, as any other write would."""
+    try:
+        old = target.stat()
+    except FileNotFoundError:
+        os.fchmod(handle, 0o666 & ~_umask())
+        return
+    if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):  # before the mode: a chown clears set-id bits
+        try:
+            os.fchown(handle, old.st_uid, old.st_gid)
+        except PermissionError:  # only root may give a file away; a member of its group may keep the group
+            with contextlib.suppress(PermissionError):
+                os.fchown(handle, -1, old.st_gid)
+    os.fchmod(handle, old.st_mode & 0o7777)
+
+
+def _umask() -> int:
+    """The process umask (it can only be read by setting it; batch writes no other file meanwhile)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask

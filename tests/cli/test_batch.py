@@ -201,3 +201,38 @@ def test_worker_processes_write_the_same_bytes_in_the_same_order(tmp_path: Path)
     assert first.returncode == second.returncode == 2
     assert one.read_bytes() == two.read_bytes()
     assert len(one.read_bytes().splitlines()) == 3_000
+
+
+# -- the output file: checked before any work, replaced like an ordinary write --------------------
+
+CASE = b'{"site": "knee", "injectate": "prp"}\n'
+
+
+def test_a_temporary_file_that_cannot_be_made_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(**_: Any) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert isinstance(_write_atomically(tmp_path / "out.jsonl", lambda out: Tally()), PermissionError)
+
+
+def test_the_output_keeps_the_old_files_mode_and_a_new_one_follows_the_umask(tmp_path: Path) -> None:
+    """Before: every output file was 0600 (mkstemp's mode)."""
+    old = tmp_path / "old.jsonl"
+    old.write_bytes(b"previous\n")
+    old.chmod(0o640)
+    new = tmp_path / "new.jsonl"
+    for target in (old, new):
+        result = subprocess.run(
+            [sys.executable, "-m", "guidance_rules", "batch", "-", "--out", str(target)],
+            input=CASE,
+            capture_output=True,
+            cwd=ROOT,
+            timeout=120,
+            umask=0o027,
+        )
+        assert result.returncode == 0, result.stderr
+    assert (old.stat().st_mode & 0o777, new.stat().st_mode & 0o777) == (0o640, 0o640)
+    assert len(records(old.read_bytes())) == 1
