@@ -216,15 +216,12 @@ def _format(name: str, given: str | None, stream: BinaryIO) -> str:
     return kind
 
 
-def _check_target(out: str, source: str) -> Path:
-    target = Path(out)
-    if target.is_dir():
-        raise BatchInputError("out", f"'{out}' is a directory; give a file name")
-    if source != "-" and target.exists() and os.path.samefile(target, source):
-        raise BatchInputError("out", f"'{out}' is the input file; write the output to another file")
-    if not target.parent.is_dir():
-        raise BatchInputError("out", f"the folder of '{out}' does not exist")
-    return target
+def _check_target(out: Path, source: str) -> Path:
+    """The file to write: a symbolic link's target (so the link stays), never the input. The
+    rest (a folder, a missing or unwritable folder, a read-only file) is checked as --out is parsed."""
+    if source != "-" and out.exists() and os.path.samefile(out, source):
+        raise BatchInputError("--out", f"'{out}' is the input file; write the output to another file")
+    return Path(os.path.realpath(out))
 
 
 def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
@@ -242,7 +239,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
             bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
             progress = bar.update
-        where = str(target) if target else "standard output"
+        where = str(args.out) if target else "standard output"
         if target is not None and target.exists() and not target.is_file():  # a device or FIFO: never renamed over
             out = stack.enter_context(target.open("wb"))
             tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)

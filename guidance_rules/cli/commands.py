@@ -86,6 +86,39 @@ def _every_workers_positive(sub: Any) -> None:
                 action.type = _positive
 
 
+def writable(text: str, *, folder_always: bool = False) -> Path:
+    """Where an output file may be written, checked before any work (an audit takes minutes).
+
+    A symbolic link is followed: its target is written and the link stays. A file without any
+    write bit is refused even for root (who may write anything): its owner protected it. With
+    `folder_always` (a file written beside and renamed into place) the folder must be writable
+    even when the file exists."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name was given; give a file name")
+    real = Path(os.path.realpath(text))
+    if real.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is a folder; give a file name")
+    if not real.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder of '{text}' ({real.parent}) does not exist; give a file in an existing folder")
+    if real.exists():
+        mode = real.stat().st_mode
+        if not os.access(real, os.W_OK) or (real.is_file() and not mode & 0o222):
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is read-only (mode {mode & 0o7777:04o}); give another file, or make it writable (chmod u+w)"
+            )
+    creates = not real.exists() or (folder_always and real.is_file())
+    if creates and not os.access(real.parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot create a file in the folder of '{text}' ({real.parent}): permission denied; give a file in a folder you may write"
+        )
+    return Path(text)
+
+
+def _replaced(text: str) -> Path:
+    """An output file written beside itself and renamed into place (batch --out)."""
+    return writable(text, folder_always=True)
+
+
 def _values(name: str) -> tuple[str, ...]:
     return tuple(str(v) for v in CASE_FIELDS[name].values)
 
@@ -133,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", type=Path, help="the old rule base folder")
     diff.add_argument("new", type=Path, help="the new rule base folder")
     diff.add_argument("--json", action="store_true", help="the report as JSON")
-    diff.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
+    diff.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
     diff.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site cases of SITE (repeat; a quick check)")
 
@@ -149,7 +182,13 @@ def _parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("batch", help="many cases: JSON Lines or CSV in, JSON Lines out")
     batch.add_argument("input", help="input file (.jsonl/.json or .csv), or - for standard input")
-    batch.add_argument("--out", help="output file (default: standard output)")
+    batch.add_argument(
+        "--out",
+        metavar="FILE",
+        type=_replaced,
+        help="output file, written beside it and renamed into place when complete, keeping its mode; "
+        "a symbolic link's target is written (default: standard output)",
+    )
     batch.add_argument("--format", choices=("jsonl", "csv"), help="input format (default: from the extension, else from the content)")
     batch.add_argument("--id-column", metavar="NAME", help="a column (or JSON key) to carry to each output record as its id")
     batch.add_argument(
@@ -168,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
     audit.add_argument("--json", action="store_true", help="the report as JSON")
-    audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
+    audit.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
     table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")

@@ -208,6 +208,49 @@ def test_worker_processes_write_the_same_bytes_in_the_same_order(tmp_path: Path)
 CASE = b'{"site": "knee", "injectate": "prp"}\n'
 
 
+def _unshared_may_not_write(path: Path) -> str | None:
+    """Why a test as an unprivileged user cannot run here, or None: it needs `unshare --user` (a
+    user namespace, where even root is 'nobody') and a system that then enforces the mode bits."""
+    probe = f"import os, sys; sys.exit(0 if not os.access({str(path)!r}, os.W_OK) else 3)"
+    try:
+        result = subprocess.run(["unshare", "--user", sys.executable, "-c", probe], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return "unshare is not installed"
+    if result.returncode == 3:
+        return f"{path} is writable by an unprivileged user here (permissions not enforced in the user namespace)"
+    return None if result.returncode == 0 else f"unshare --user is not allowed here: {result.stderr.decode().strip()}"
+
+
+def test_a_read_only_out_file_is_refused_before_any_work_and_kept(tmp_path: Path) -> None:
+    """Before: the rename replaced a chmod 444 file (a rename needs only the folder's permission)."""
+    target = tmp_path / "r.jsonl"
+    target.write_bytes(b"kept\n")
+    target.chmod(0o444)
+    result = run("-", "--out", str(target), stdin=CASE)
+    assert result.returncode == 2 and b"--out" in result.stderr and b"read-only (mode 0444)" in result.stderr, result.stderr
+    assert target.read_bytes() == b"kept\n" and b"Traceback" not in result.stderr
+
+
+def test_an_out_folder_this_user_may_not_write_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Before: '[Errno 13] Permission denied: .../ro/.out.jsonl.xxxx.partial', exit 1 (mkstemp was outside the try)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    tmp_path.chmod(0o755)
+    reason = _unshared_may_not_write(folder)
+    if reason:
+        pytest.skip(reason)
+    result = subprocess.run(
+        ["unshare", "--user", sys.executable, "-m", "guidance_rules", "batch", "-", "--out", str(folder / "out.jsonl")],
+        input=CASE,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2 and b"--out" in result.stderr and b"permission denied" in result.stderr, result.stderr
+    assert b"Traceback" not in result.stderr and list(folder.iterdir()) == []
+
+
 def test_a_temporary_file_that_cannot_be_made_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
@@ -236,3 +279,23 @@ def test_the_output_keeps_the_old_files_mode_and_a_new_one_follows_the_umask(tmp
         assert result.returncode == 0, result.stderr
     assert (old.stat().st_mode & 0o777, new.stat().st_mode & 0o777) == (0o640, 0o640)
     assert len(records(old.read_bytes())) == 1
+
+
+def test_an_empty_out_is_refused_not_standard_output() -> None:
+    """Before: --out '' wrote to standard output."""
+    result = run("-", "--out", "", stdin=CASE)
+    assert result.returncode == 2 and b"--out" in result.stderr and b"empty file name" in result.stderr and result.stdout == b""
+
+
+def test_out_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    """Before: the link itself was replaced by a regular file and its target left stale."""
+    real = tmp_path / "results" / "today.jsonl"
+    real.parent.mkdir()
+    real.write_bytes(b"previous\n")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(real)
+    result = run("-", "--out", str(link), stdin=CASE)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "recommendation" in records(real.read_bytes())[0]
+    assert [p.name for p in real.parent.iterdir()] == ["today.jsonl"]

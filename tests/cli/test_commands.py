@@ -297,3 +297,11 @@ def test_workers_must_be_one_or_more_for_every_command(command: tuple[str, ...],
     result = run(*command, "--workers", value, stdin="")
     assert_invalid(result, "--workers: ")
     assert "1 or more" in result.stderr and value in result.stderr
+
+
+@pytest.mark.parametrize("command", [("audit", "--quick"), ("diff", "rules", "rules", "--site", "knee")])
+def test_an_html_report_in_a_missing_folder_is_refused_before_the_work(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Before: the whole audit ran, then failed with errno 2 (exit 1)."""
+    result = run(*command, "--html", str(tmp_path / "nodir" / "a.html"))
+    assert_invalid(result, "--html")
+    assert "does not exist" in result.stderr and "nodir" in result.stderr
