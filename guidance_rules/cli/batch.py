@@ -49,6 +49,26 @@ class BatchInputError(ValueError):
         super().__init__(message)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the batch is, so the temporary file is removed as on Ctrl-C (exit 143)."""
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (kill, a service manager stopping us) into `Terminated`: by default it ends the
+    process at once and leaves the hidden temporary file behind. A second one during cleanup is ignored."""
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @dataclass
 class Tally:
     good: int = 0
@@ -230,6 +250,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
     target = _check_target(args.out, args.input) if args.out else None
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_terminate_like_interrupt())
         source = _open_input(args.input, stack)
         kind = _format(args.input, args.format, source)
         records = (read_csv if kind == "csv" else read_jsonl)(source, columns)

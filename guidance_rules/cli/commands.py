@@ -473,10 +473,12 @@ def cmd_schema(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    from guidance_rules.cli.batch import BatchInputError, run_batch
+    from guidance_rules.cli.batch import BatchInputError, Terminated, run_batch
 
     try:
         return run_batch(args, knowledge)
+    except Terminated:  # the temporary file is gone and --out is as it was
+        return 128 + 15
     except BatchInputError as error:
         raise Invalid([(error.field, str(error))]) from None
 

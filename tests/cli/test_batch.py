@@ -158,7 +158,9 @@ def test_a_full_disk_names_the_file_and_leaves_the_target_as_it_was(tmp_path: Pa
     assert full.returncode == 1 and b"cannot write to standard output" in full.stderr and b"Traceback" not in full.stderr
 
 
-def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Path, stop: signal.Signals) -> None:
+    """Before: SIGTERM (unlike Ctrl-C) left the hidden .partial file behind."""
     cases = distinct_cases(20_000)
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in cases))
@@ -167,12 +169,12 @@ def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Pat
         [sys.executable, "-m", "guidance_rules", "batch", str(source), "--out", str(target)], cwd=ROOT, stderr=subprocess.PIPE
     )
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     proc.wait(timeout=120)
     if target.exists():  # it finished before the interrupt: then it is complete
         assert len(target.read_bytes().splitlines()) == len(cases)
     else:
-        assert proc.returncode != 0
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[stop]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
