@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import Columns, Record, read_csv, read_jsonl, sniff
+from guidance_rules.cli.inputs import Columns, InputError, Record, read_csv, read_jsonl, sniff
 from guidance_rules.errors import EngineError
 from guidance_rules.recommend.cache import LRU
 from guidance_rules.recommend.problems import problems_of
@@ -236,6 +236,17 @@ def _format(name: str, given: str | None, stream: BinaryIO) -> str:
     return kind
 
 
+def _started(records: Iterator[Record]) -> Iterator[Record]:
+    """The records, with the first read now: a CSV header that does not fit the options is
+    refused before any output (it was an error repeated on every row)."""
+    try:
+        first = next(records, None)
+    except InputError as error:
+        field, message = error.problems[0]
+        raise BatchInputError(field, message) from None
+    return itertools.chain([first] if first is not None else [], records)
+
+
 def _check_target(out: Path, source: str) -> Path:
     """The file to write: a symbolic link's target (so the link stays), never the input. The
     rest (a folder, a missing or unwritable folder, a read-only file) is checked as --out is parsed."""
@@ -253,7 +264,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         stack.enter_context(_terminate_like_interrupt())
         source = _open_input(args.input, stack)
         kind = _format(args.input, args.format, source)
-        records = (read_csv if kind == "csv" else read_jsonl)(source, columns)
+        records = _started((read_csv if kind == "csv" else read_jsonl)(source, columns))
         progress = None
         if sys.stderr.isatty():
             from tqdm import tqdm

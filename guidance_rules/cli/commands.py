@@ -190,7 +190,11 @@ def _parser() -> argparse.ArgumentParser:
         "a symbolic link's target is written (default: standard output)",
     )
     batch.add_argument("--format", choices=("jsonl", "csv"), help="input format (default: from the extension, else from the content)")
-    batch.add_argument("--id-column", metavar="NAME", help="a column (or JSON key) to carry to each output record as its id")
+    batch.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="a column (or JSON key) to carry to each output record as its id; a case field named here stays in the case too",
+    )
     batch.add_argument(
         "--extra-columns",
         choices=("error", "ignore"),

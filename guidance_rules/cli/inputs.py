@@ -90,8 +90,14 @@ class Columns:
     ignore_extra: bool = False
 
     def split(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], list[tuple[str, str]]]:
-        """(id, case fields, problems) of one record's keys."""
-        ident = data.pop(self.id_column, None) if self.id_column else None
+        """(id, case fields, problems) of one record's keys. A case field named as the id column
+        stays in the case too: taking it out changed the case and every answer."""
+        if not self.id_column:
+            ident = None
+        elif self.id_column in Case.model_fields:
+            ident = data.get(self.id_column)
+        else:
+            ident = data.pop(self.id_column, None)
         extra = [key for key in data if key not in Case.model_fields]
         if not extra:
             return ident, data, []
@@ -157,7 +163,8 @@ def _invalid_text(cells: list[str]) -> int | None:
 
 def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]:
     """One record per CSV row, numbered by its first line (a quoted cell may span lines). A row
-    of empty cells is still a record; only an entirely empty line is skipped."""
+    of empty cells is still a record; only an entirely empty line is skipped. An --id-column the
+    header lacks is an InputError as the header is read, before any record."""
     csv.field_size_limit(MAX_LINE)
     long_lines: set[int] = set()
 
@@ -170,6 +177,7 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
 
     reader = csv.reader(text())
     header: list[str] | None = None
+    id_index: int | None = None
     header_problems: list[tuple[str, str]] = []
     while True:
         start = reader.line_num + 1
@@ -184,7 +192,11 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
             if not row:
                 continue
             header = [cell.strip() for cell in row]
-            header_problems = _header_problems(header, columns)
+            if columns.id_column and columns.id_column not in header:  # the option is wrong, not the rows
+                message = f"'{columns.id_column}' is not a column of the header; its columns: {', '.join(header)}"
+                raise InputError([("--id-column", message)])
+            id_index = header.index(columns.id_column) if columns.id_column else None
+            header_problems = _header_problems(header)
             continue
         if any(n in long_lines for n in range(start, reader.line_num + 1)):
             yield Record(start, None, _too_long())
@@ -197,24 +209,18 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
         elif len(row) != len(header):
             yield Record(start, None, [("", f"expected {len(header)} cells as in the header, got {len(row)}")])
         else:
-            data = {
-                name: cell.strip() if name == columns.id_column else csv_value(name, cell)
-                for name, cell in zip(header, row, strict=True)
-                if name == columns.id_column or cell.strip()  # the id is kept even when empty
-            }
-            ident, data, problems = columns.split(data)
+            ident = row[id_index].strip() if id_index is not None else None  # the id is kept even when empty, as text
+            _, data, problems = columns.split({name: csv_value(name, cell) for name, cell in zip(header, row, strict=True) if cell.strip()})
             yield Record(start, None if problems else data, problems, ident)
 
 
-def _header_problems(header: list[str], columns: Columns) -> list[tuple[str, str]]:
+def _header_problems(header: list[str]) -> list[tuple[str, str]]:
     """Problems of the header row itself, reported on every row (so none is lost silently)."""
     seen: set[str] = set()
     for name in header:
         if name in seen:
             return [(name, f"column '{name}' appears twice in the header; give each column once")]
         seen.add(name)
-    if columns.id_column and columns.id_column not in header:
-        return [("", f"--id-column '{columns.id_column}' is not a column of the header ({', '.join(header)})")]
     return []
 
 

@@ -301,3 +301,24 @@ def test_out_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_pa
     assert link.is_symlink() and link.resolve() == real.resolve()
     assert "recommendation" in records(real.read_bytes())[0]
     assert [p.name for p in real.parent.iterdir()] == ["today.jsonl"]
+
+
+def test_a_case_field_as_the_id_column_stays_in_the_case() -> None:
+    """Before: --id-column site took the site out of every case, and each row got a misleading error."""
+    csv_rows = records(run("-", "--format", "csv", "--id-column", "site", stdin=b"site,injectate\nknee,prp\nhip,prp\n").stdout)
+    assert [(r["id"], r["recommendation"]["evidence"][0]["site"]) for r in csv_rows] == [("knee", "knee"), ("hip", "hip")]
+    listed = records(
+        run(
+            "-", "--format", "csv", "--id-column", "anatomy_variance", stdin=b"site,injectate,anatomy_variance\nknee,prp,obesity;effusion\n"
+        ).stdout
+    )
+    assert listed[0]["id"] == "obesity;effusion" and "recommendation" in listed[0]
+    jsonl = records(run("-", "--id-column", "site", stdin=CASE).stdout)
+    assert jsonl[0]["id"] == "knee" and "recommendation" in jsonl[0]
+
+
+def test_an_id_column_the_csv_header_lacks_is_refused_once_before_any_output() -> None:
+    """Before: the same error on every row, as if the rows were wrong."""
+    result = run("-", "--format", "csv", "--id-column", "nosuch", stdin=b"site,injectate\nknee,prp\nhip,prp\n")
+    assert result.returncode == 2 and result.stdout == b"", result.stderr
+    assert result.stderr.count(b"--id-column: 'nosuch' is not a column of the header; its columns: site, injectate") == 1
