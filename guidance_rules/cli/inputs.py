@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -50,6 +51,33 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class _LongNumber:
+    """A JSON integer longer than Python converts, kept as its length so the field holding it
+    can be named (int() raised a ValueError naming sys.set_int_max_str_digits, not the field)."""
+
+    digits: int
+
+
+def _integer(text: str) -> int | _LongNumber:
+    limit = sys.get_int_max_str_digits()
+    digits = len(text.lstrip("-"))
+    return _LongNumber(digits) if limit and digits > limit else int(text)
+
+
+def _holds_long_number(value: Any) -> _LongNumber | None:
+    stack = [value]
+    while stack:  # not recursive: the JSON was already limited in depth, this walk need not be
+        item = stack.pop()
+        if isinstance(item, _LongNumber):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def parse_json_case(text: str) -> dict[str, Any]:
     """One case from JSON text; InputError if it is not one JSON object with unique keys."""
     if not text.strip():
@@ -57,15 +85,23 @@ def parse_json_case(text: str) -> dict[str, Any]:
     if len(text) > MAX_LINE:
         raise InputError([("", f"input too long ({len(text)} characters; at most {MAX_LINE})")])
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_int=_integer)
     except InputError:
         raise
     except RecursionError:
         raise InputError([("", "not valid JSON: nested too deeply")]) from None
-    except ValueError as error:  # JSONDecodeError, and integers longer than Python will convert
+    except ValueError as error:  # JSONDecodeError
         raise InputError([("", f"not valid JSON: {error}")]) from None
     if not isinstance(data, dict):
-        raise InputError([("", f"expected a JSON object with case fields, got {type(data).__name__}")])
+        kind = "a number too long to read" if isinstance(data, _LongNumber) else type(data).__name__
+        raise InputError([("", f"expected a JSON object with case fields, got {kind}")])
+    for key, value in data.items():
+        if (number := _holds_long_number(value)) is not None:
+            message = (
+                f"a number {number.digits:,} digits long was given, too long to read (at most {sys.get_int_max_str_digits():,} "
+                f"digits); give a value 'guidance-rules schema' allows for '{key}'"
+            )
+            raise InputError([(key, message)])
     return data
 
 

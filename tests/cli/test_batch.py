@@ -68,7 +68,7 @@ def test_output_to_the_input_file_is_refused_and_the_input_kept(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (b'{"site": "knee", "injectate": "prp", "palpable": ' + b"9" * 5_000 + b"}", b"not valid JSON"),
+        (b'{"site": "knee", "injectate": "prp", "palpable": ' + b"9" * 5_000 + b"}", b"5,000 digits long was given, too long"),
         (b'{"site": "kn\xffee", "injectate": "prp"}', b"not UTF-8"),
         (b'{"site": "knee", "site": "hip", "injectate": "prp"}', b"given twice"),
         (b"[" * 100_000 + b"]" * 100_000, b"too long"),
@@ -322,3 +322,11 @@ def test_an_id_column_the_csv_header_lacks_is_refused_once_before_any_output() -
     result = run("-", "--format", "csv", "--id-column", "nosuch", stdin=b"site,injectate\nknee,prp\nhip,prp\n")
     assert result.returncode == 2 and result.stdout == b"", result.stderr
     assert result.stderr.count(b"--id-column: 'nosuch' is not a column of the header; its columns: site, injectate") == 1
+
+
+def test_a_number_too_long_to_read_names_its_field_not_a_python_setting() -> None:
+    """Before: 'Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()', no field named."""
+    got = records(run("-", stdin=b'{"site": "knee", "injectate": "prp", "anatomy_variance": [-' + b"9" * 5_000 + b"]}\n").stdout)
+    (error,) = got[0]["errors"]
+    assert error["field"] == "anatomy_variance" and "5,000 digits long was given, too long to read (at most 4,300" in error["message"]
+    assert "sys.set_int_max_str_digits" not in error["message"]
