@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from pydantic import ValidationError
 
 from guidance_rules.cli.inputs import Columns, InputError, Record, read_csv, read_jsonl, sniff
+from guidance_rules.cli.render import count
 from guidance_rules.errors import EngineError
 from guidance_rules.recommend.cache import LRU
 from guidance_rules.recommend.problems import problems_of
@@ -294,7 +295,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             tally = tally_or_error
     total = tally.good + tally.invalid + tally.failed
     print(
-        f"batch: {total} records, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
+        f"batch: {count(total, 'record')}, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
         file=sys.stderr,
     )
     if tally.failed:

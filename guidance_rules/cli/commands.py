@@ -447,8 +447,8 @@ def cmd_rules(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             import difflib
 
             close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise Invalid([("id", f"no rule '{args.id}'{hint} Run 'guidance-rules rules' for the list")])
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+            raise Invalid([("id", f"no rule '{args.id}'{hint} Run 'guidance-rules rules' for the list.")])
         found = by_id[wanted]
         if args.json:
             print(json.dumps(render.policy_json(found) if found is policy else render.rule_json(found), indent=2))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.problems import suggest
+from guidance_rules.recommend.problems import suggest, then
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
@@ -139,8 +139,8 @@ class Columns:
             return ident, data, []
         if self.ignore_extra:
             return ident, {k: v for k, v in data.items() if k not in extra}, []
-        hint = "; to carry it to the output use --id-column NAME, to skip such columns use --extra-columns ignore"
-        return ident, data, [(key, f"'{key}' is not a case field{suggest(key, tuple(Case.model_fields))}{hint}") for key in extra]
+        hint = "to carry it to the output use --id-column NAME, to skip such columns use --extra-columns ignore"
+        return ident, data, [(key, then(f"'{key}' is not a case field{suggest(key, tuple(Case.model_fields))}", hint)) for key in extra]
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:

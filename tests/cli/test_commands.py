@@ -239,7 +239,7 @@ def test_messages_say_what_was_given_and_what_is_expected() -> None:
     assert_invalid(quoted, "palpable")
     assert "boolean is expected: true without quotes" in quoted.stderr and "did you mean" not in quoted.stderr
     unknown = run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpabel": true}')
-    assert_invalid(unknown, "'palpabel' is not a case field; did you mean 'palpable'?; valid fields: site, region")
+    assert_invalid(unknown, "'palpabel' is not a case field; did you mean 'palpable'? Valid fields: site, region")
 
 
 def test_shell_completion_offers_the_allowed_values(tmp_path: Path) -> None:
@@ -306,3 +306,17 @@ def test_an_html_report_in_a_missing_folder_is_refused_before_the_work(tmp_path:
     result = run(*command, "--html", str(tmp_path / "nodir" / "a.html"))
     assert_invalid(result, "--html")
     assert "does not exist" in result.stderr and "nodir" in result.stderr
+
+
+def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> None:
+    """Before: '1 records', '1 documentation items', "no rule 'NOPE-X' Run ..." and "did you mean 'injectate'?; to carry"."""
+    from guidance_rules.cli.render import brief
+    from guidance_rules.recommend.recommender import Recommender
+
+    rec = Recommender().recommend({"site": "knee", "injectate": "corticosteroid"})
+    one_each = rec.model_copy(update={"documentation": rec.documentation[:1], "questions": rec.questions[:1], "cautions": []})
+    assert "0 cautions, 1 documentation item, 1 question (run" in brief(one_each)
+    batch = run("batch", "-", "--format", "csv", stdin="site,injectat\nknee,prp\n")
+    assert "batch: 1 record, 0 recommended" in batch.stderr
+    assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in batch.stdout
+    assert_invalid(run("rules", "NOPE-X"), "no rule 'NOPE-X'. Run 'guidance-rules rules' for the list.")
