@@ -11,6 +11,7 @@ from typing import Any
 from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
 from guidance_rules.audit.table import decision_tables
+from guidance_rules.cli.render import count
 from guidance_rules.rulebase.load import KnowledgeBase
 from guidance_rules.rulebase.space import audit_spaces
 
@@ -29,7 +30,7 @@ def format_text(report: AuditReport) -> str:
         lines.append(f"{f.level.upper():<8} {f.check:<22} {f.message}" + (f"\n{'':<32}case: {json.dumps(f.case)}" if f.case else ""))
     errors = sum(f.level == "error" for f in report.findings)
     warnings = sum(f.level == "warning" for f in report.findings)
-    lines.append(f"\n{'PASSED' if report.passed else 'FAILED'}: {errors} errors, {warnings} warnings")
+    lines.append(f"\n{'PASSED' if report.passed else 'FAILED'}: {count(errors, 'error')}, {count(warnings, 'warning')}")
     return "\n".join(lines)
 
 

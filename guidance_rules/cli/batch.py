@@ -27,7 +27,8 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import Columns, Record, read_csv, read_jsonl, sniff
+from guidance_rules.cli.inputs import Columns, InputError, Record, read_csv, read_jsonl, sniff
+from guidance_rules.cli.render import count
 from guidance_rules.errors import EngineError
 from guidance_rules.recommend.cache import LRU
 from guidance_rules.recommend.problems import problems_of
@@ -47,6 +48,26 @@ class BatchInputError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the batch is, so the temporary file is removed as on Ctrl-C (exit 143)."""
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (kill, a service manager stopping us) into `Terminated`: by default it ends the
+    process at once and leaves the hidden temporary file behind. A second one during cleanup is ignored."""
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -216,15 +237,23 @@ def _format(name: str, given: str | None, stream: BinaryIO) -> str:
     return kind
 
 
-def _check_target(out: str, source: str) -> Path:
-    target = Path(out)
-    if target.is_dir():
-        raise BatchInputError("out", f"'{out}' is a directory; give a file name")
-    if source != "-" and target.exists() and os.path.samefile(target, source):
-        raise BatchInputError("out", f"'{out}' is the input file; write the output to another file")
-    if not target.parent.is_dir():
-        raise BatchInputError("out", f"the folder of '{out}' does not exist")
-    return target
+def _started(records: Iterator[Record]) -> Iterator[Record]:
+    """The records, with the first read now: a CSV header that does not fit the options is
+    refused before any output (it was an error repeated on every row)."""
+    try:
+        first = next(records, None)
+    except InputError as error:
+        field, message = error.problems[0]
+        raise BatchInputError(field, message) from None
+    return itertools.chain([first] if first is not None else [], records)
+
+
+def _check_target(out: Path, source: str) -> Path:
+    """The file to write: a symbolic link's target (so the link stays), never the input. The
+    rest (a folder, a missing or unwritable folder, a read-only file) is checked as --out is parsed."""
+    if source != "-" and out.exists() and os.path.samefile(out, source):
+        raise BatchInputError("--out", f"'{out}' is the input file; write the output to another file")
+    return Path(os.path.realpath(out))
 
 
 def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
@@ -233,16 +262,17 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
     target = _check_target(args.out, args.input) if args.out else None
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_terminate_like_interrupt())
         source = _open_input(args.input, stack)
         kind = _format(args.input, args.format, source)
-        records = (read_csv if kind == "csv" else read_jsonl)(source, columns)
+        records = _started((read_csv if kind == "csv" else read_jsonl)(source, columns))
         progress = None
         if sys.stderr.isatty():
             from tqdm import tqdm
 
             bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
             progress = bar.update
-        where = str(target) if target else "standard output"
+        where = str(args.out) if target else "standard output"
         if target is not None and target.exists() and not target.is_file():  # a device or FIFO: never renamed over
             out = stack.enter_context(target.open("wb"))
             tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)
@@ -265,7 +295,7 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             tally = tally_or_error
     total = tally.good + tally.invalid + tally.failed
     print(
-        f"batch: {total} records, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
+        f"batch: {count(total, 'record')}, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
         file=sys.stderr,
     )
     if tally.failed:
@@ -275,20 +305,49 @@ def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 def _write_atomically(target: Path, write: Callable[[BinaryIO], Tally]) -> Tally | OSError:
     """Write to a temporary file beside `target`, then rename it into place; on any failure or
-    interruption remove the temporary file, so `target` is either as before or complete."""
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    interruption remove the temporary file, so `target` is either as before or complete. The
+    new file gets the old one's mode and owner (when allowed), or a new file's usual mode."""
+    temp: str | None = None
     try:
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
         with os.fdopen(handle, "wb") as out:
+            _keep_mode_and_owner(out.fileno(), target)
             tally = write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, target)
         return tally
     except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         return error
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         raise
+
+
+def _keep_mode_and_owner(handle: int, target: Path) -> None:
+    """mkstemp makes files 0600: give the replacement the mode (and owner, when this user may)
+    of the file it replaces, or 0666 less the umask for a new file, as any other write would."""
+    try:
+        old = target.stat()
+    except FileNotFoundError:
+        os.fchmod(handle, 0o666 & ~_umask())
+        return
+    if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):  # before the mode: a chown clears set-id bits
+        try:
+            os.fchown(handle, old.st_uid, old.st_gid)
+        except PermissionError:  # only root may give a file away; a member of its group may keep the group
+            with contextlib.suppress(PermissionError):
+                os.fchown(handle, -1, old.st_gid)
+    os.fchmod(handle, old.st_mode & 0o7777)
+
+
+def _umask() -> int:
+    """The process umask (it can only be read by setting it; batch writes no other file meanwhile)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask

@@ -67,6 +67,58 @@ class _Flag(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
+def _positive(text: str) -> int:
+    """A count of worker processes: 0 or less was an internal error (audit) or a division by zero (diff)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' was given; must be a whole number, 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _every_workers_positive(sub: Any) -> None:
+    """The same rule for the service's --workers: it registers its own options (and checked them only after importing uvicorn)."""
+    for command in sub.choices.values():
+        for action in command._actions:
+            if "--workers" in action.option_strings:
+                action.type = _positive
+
+
+def writable(text: str, *, folder_always: bool = False) -> Path:
+    """Where an output file may be written, checked before any work (an audit takes minutes).
+
+    A symbolic link is followed: its target is written and the link stays. A file without any
+    write bit is refused even for root (who may write anything): its owner protected it. With
+    `folder_always` (a file written beside and renamed into place) the folder must be writable
+    even when the file exists."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name was given; give a file name")
+    real = Path(os.path.realpath(text))
+    if real.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is a folder; give a file name")
+    if not real.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder of '{text}' ({real.parent}) does not exist; give a file in an existing folder")
+    if real.exists():
+        mode = real.stat().st_mode
+        if not os.access(real, os.W_OK) or (real.is_file() and not mode & 0o222):
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is read-only (mode {mode & 0o7777:04o}); give another file, or make it writable (chmod u+w)"
+            )
+    creates = not real.exists() or (folder_always and real.is_file())
+    if creates and not os.access(real.parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot create a file in the folder of '{text}' ({real.parent}): permission denied; give a file in a folder you may write"
+        )
+    return Path(text)
+
+
+def _replaced(text: str) -> Path:
+    """An output file written beside itself and renamed into place (batch --out)."""
+    return writable(text, folder_always=True)
+
+
 def _values(name: str) -> tuple[str, ...]:
     return tuple(str(v) for v in CASE_FIELDS[name].values)
 
@@ -114,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", type=Path, help="the old rule base folder")
     diff.add_argument("new", type=Path, help="the new rule base folder")
     diff.add_argument("--json", action="store_true", help="the report as JSON")
-    diff.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
-    diff.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    diff.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
+    diff.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site cases of SITE (repeat; a quick check)")
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
@@ -130,27 +182,44 @@ def _parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("batch", help="many cases: JSON Lines or CSV in, JSON Lines out")
     batch.add_argument("input", help="input file (.jsonl/.json or .csv), or - for standard input")
-    batch.add_argument("--out", help="output file (default: standard output)")
+    batch.add_argument(
+        "--out",
+        metavar="FILE",
+        type=_replaced,
+        help="output file, written beside it and renamed into place when complete, keeping its mode; "
+        "a symbolic link's target is written (default: standard output)",
+    )
     batch.add_argument("--format", choices=("jsonl", "csv"), help="input format (default: from the extension, else from the content)")
-    batch.add_argument("--id-column", metavar="NAME", help="a column (or JSON key) to carry to each output record as its id")
+    batch.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="a column (or JSON key) to carry to each output record as its id; a case field named here stays in the case too",
+    )
     batch.add_argument(
         "--extra-columns",
         choices=("error", "ignore"),
         default="error",
         help="other columns that are not case fields: an error on every record (default) or ignored",
     )
-    batch.add_argument("--workers", type=int, default=0, help="worker processes for large inputs (default: one per core; 1: none)")
+    batch.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        default=0,
+        help="worker processes for large inputs, 1 or more (default: one per core; 1: none)",
+    )
 
     audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
     audit.add_argument("--json", action="store_true", help="the report as JSON")
-    audit.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report")
-    audit.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    audit.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
+    audit.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
     table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")
     table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
     from guidance_rules.service.cli import register  # serve, consultations: the service registers its own commands
 
     register(sub, COMMANDS)
+    _every_workers_positive(sub)
     return parser
 
 
@@ -378,8 +447,8 @@ def cmd_rules(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
             import difflib
 
             close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise Invalid([("id", f"no rule '{args.id}'{hint} Run 'guidance-rules rules' for the list")])
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+            raise Invalid([("id", f"no rule '{args.id}'{hint} Run 'guidance-rules rules' for the list.")])
         found = by_id[wanted]
         if args.json:
             print(json.dumps(render.policy_json(found) if found is policy else render.rule_json(found), indent=2))
@@ -408,10 +477,12 @@ def cmd_schema(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
-    from guidance_rules.cli.batch import BatchInputError, run_batch
+    from guidance_rules.cli.batch import BatchInputError, Terminated, run_batch
 
     try:
         return run_batch(args, knowledge)
+    except Terminated:  # the temporary file is gone and --out is as it was
+        return 128 + 15
     except BatchInputError as error:
         raise Invalid([(error.field, str(error))]) from None
 

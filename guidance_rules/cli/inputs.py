@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.problems import suggest
+from guidance_rules.recommend.problems import suggest, then
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
@@ -50,6 +51,33 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class _LongNumber:
+    """A JSON integer longer than Python converts, kept as its length so the field holding it
+    can be named (int() raised a ValueError naming sys.set_int_max_str_digits, not the field)."""
+
+    digits: int
+
+
+def _integer(text: str) -> int | _LongNumber:
+    limit = sys.get_int_max_str_digits()
+    digits = len(text.lstrip("-"))
+    return _LongNumber(digits) if limit and digits > limit else int(text)
+
+
+def _holds_long_number(value: Any) -> _LongNumber | None:
+    stack = [value]
+    while stack:  # not recursive: the JSON was already limited in depth, this walk need not be
+        item = stack.pop()
+        if isinstance(item, _LongNumber):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def parse_json_case(text: str) -> dict[str, Any]:
     """One case from JSON text; InputError if it is not one JSON object with unique keys."""
     if not text.strip():
@@ -57,15 +85,23 @@ def parse_json_case(text: str) -> dict[str, Any]:
     if len(text) > MAX_LINE:
         raise InputError([("", f"input too long ({len(text)} characters; at most {MAX_LINE})")])
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_int=_integer)
     except InputError:
         raise
     except RecursionError:
         raise InputError([("", "not valid JSON: nested too deeply")]) from None
-    except ValueError as error:  # JSONDecodeError, and integers longer than Python will convert
+    except ValueError as error:  # JSONDecodeError
         raise InputError([("", f"not valid JSON: {error}")]) from None
     if not isinstance(data, dict):
-        raise InputError([("", f"expected a JSON object with case fields, got {type(data).__name__}")])
+        kind = "a number too long to read" if isinstance(data, _LongNumber) else type(data).__name__
+        raise InputError([("", f"expected a JSON object with case fields, got {kind}")])
+    for key, value in data.items():
+        if (number := _holds_long_number(value)) is not None:
+            message = (
+                f"a number {number.digits:,} digits long was given, too long to read (at most {sys.get_int_max_str_digits():,} "
+                f"digits); give a value 'guidance-rules schema' allows for '{key}'"
+            )
+            raise InputError([(key, message)])
     return data
 
 
@@ -90,15 +126,21 @@ class Columns:
     ignore_extra: bool = False
 
     def split(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], list[tuple[str, str]]]:
-        """(id, case fields, problems) of one record's keys."""
-        ident = data.pop(self.id_column, None) if self.id_column else None
+        """(id, case fields, problems) of one record's keys. A case field named as the id column
+        stays in the case too: taking it out changed the case and every answer."""
+        if not self.id_column:
+            ident = None
+        elif self.id_column in Case.model_fields:
+            ident = data.get(self.id_column)
+        else:
+            ident = data.pop(self.id_column, None)
         extra = [key for key in data if key not in Case.model_fields]
         if not extra:
             return ident, data, []
         if self.ignore_extra:
             return ident, {k: v for k, v in data.items() if k not in extra}, []
-        hint = "; to carry it to the output use --id-column NAME, to skip such columns use --extra-columns ignore"
-        return ident, data, [(key, f"'{key}' is not a case field{suggest(key, tuple(Case.model_fields))}{hint}") for key in extra]
+        hint = "to carry it to the output use --id-column NAME, to skip such columns use --extra-columns ignore"
+        return ident, data, [(key, then(f"'{key}' is not a case field{suggest(key, tuple(Case.model_fields))}", hint)) for key in extra]
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
@@ -157,7 +199,8 @@ def _invalid_text(cells: list[str]) -> int | None:
 
 def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]:
     """One record per CSV row, numbered by its first line (a quoted cell may span lines). A row
-    of empty cells is still a record; only an entirely empty line is skipped."""
+    of empty cells is still a record; only an entirely empty line is skipped. An --id-column the
+    header lacks is an InputError as the header is read, before any record."""
     csv.field_size_limit(MAX_LINE)
     long_lines: set[int] = set()
 
@@ -170,6 +213,7 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
 
     reader = csv.reader(text())
     header: list[str] | None = None
+    id_index: int | None = None
     header_problems: list[tuple[str, str]] = []
     while True:
         start = reader.line_num + 1
@@ -184,7 +228,11 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
             if not row:
                 continue
             header = [cell.strip() for cell in row]
-            header_problems = _header_problems(header, columns)
+            if columns.id_column and columns.id_column not in header:  # the option is wrong, not the rows
+                message = f"'{columns.id_column}' is not a column of the header; its columns: {', '.join(header)}"
+                raise InputError([("--id-column", message)])
+            id_index = header.index(columns.id_column) if columns.id_column else None
+            header_problems = _header_problems(header)
             continue
         if any(n in long_lines for n in range(start, reader.line_num + 1)):
             yield Record(start, None, _too_long())
@@ -197,24 +245,18 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
         elif len(row) != len(header):
             yield Record(start, None, [("", f"expected {len(header)} cells as in the header, got {len(row)}")])
         else:
-            data = {
-                name: cell.strip() if name == columns.id_column else csv_value(name, cell)
-                for name, cell in zip(header, row, strict=True)
-                if name == columns.id_column or cell.strip()  # the id is kept even when empty
-            }
-            ident, data, problems = columns.split(data)
+            ident = row[id_index].strip() if id_index is not None else None  # the id is kept even when empty, as text
+            _, data, problems = columns.split({name: csv_value(name, cell) for name, cell in zip(header, row, strict=True) if cell.strip()})
             yield Record(start, None if problems else data, problems, ident)
 
 
-def _header_problems(header: list[str], columns: Columns) -> list[tuple[str, str]]:
+def _header_problems(header: list[str]) -> list[tuple[str, str]]:
     """Problems of the header row itself, reported on every row (so none is lost silently)."""
     seen: set[str] = set()
     for name in header:
         if name in seen:
             return [(name, f"column '{name}' appears twice in the header; give each column once")]
         seen.add(name)
-    if columns.id_column and columns.id_column not in header:
-        return [("", f"--id-column '{columns.id_column}' is not a column of the header ({', '.join(header)})")]
     return []
 
 

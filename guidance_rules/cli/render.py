@@ -61,6 +61,11 @@ def value_text(value: object) -> str:
     return str(value)
 
 
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """'1 record', '2 records', '1 documentation item': a count agrees with its noun."""
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
+
+
 def mark(text: str, good: bool) -> str:
     """`text` in green or red where colour is used."""
     return _style.mark(text, good)
@@ -82,7 +87,9 @@ def brief(rec: Recommendation) -> str:
     if rec.assumptions:
         assumed = ", ".join(f"{a.field}={value_text(a.value)}" for a in rec.assumptions)
         lines.append(wrap(f"assumed: {assumed}", "  ", "           "))
-    counts = f"{len(rec.cautions)} cautions, {len(rec.documentation)} documentation items, {len(rec.questions)} questions"
+    counts = ", ".join(
+        (count(len(rec.cautions), "caution"), count(len(rec.documentation), "documentation item"), count(len(rec.questions), "question"))
+    )
     lines.append(f"  {counts} (run without --brief to read them)")
     return "\n".join(lines)
 

@@ -38,6 +38,11 @@ def suggest(value: Any, choices: tuple[str, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close and close[0] != value else ""
 
 
+def then(message: str, more: str) -> str:
+    """Two clauses of one message: after a question (a suggestion) the next starts a sentence."""
+    return f"{message} {more[:1].upper()}{more[1:]}" if message.endswith("?") else f"{message}; {more}"
+
+
 def short(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -55,7 +60,7 @@ def problems_of(error: ValidationError, knowledge: KnowledgeBase) -> list[tuple[
             out.append((field, item["msg"]))
             continue
         if kind == "extra_forbidden":
-            message = f"'{field}' is not a case field{suggest(field, fields)}; valid fields: {', '.join(fields)}"
+            message = then(f"'{field}' is not a case field{suggest(field, fields)}", f"valid fields: {', '.join(fields)}")
         elif kind == "missing":
             choices = allowed(field, knowledge)
             message = f"required; allowed: {', '.join(choices)}" if choices else "required"

@@ -68,7 +68,7 @@ def test_output_to_the_input_file_is_refused_and_the_input_kept(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (b'{"site": "knee", "injectate": "prp", "palpable": ' + b"9" * 5_000 + b"}", b"not valid JSON"),
+        (b'{"site": "knee", "injectate": "prp", "palpable": ' + b"9" * 5_000 + b"}", b"5,000 digits long was given, too long"),
         (b'{"site": "kn\xffee", "injectate": "prp"}', b"not UTF-8"),
         (b'{"site": "knee", "site": "hip", "injectate": "prp"}', b"given twice"),
         (b"[" * 100_000 + b"]" * 100_000, b"too long"),
@@ -158,7 +158,9 @@ def test_a_full_disk_names_the_file_and_leaves_the_target_as_it_was(tmp_path: Pa
     assert full.returncode == 1 and b"cannot write to standard output" in full.stderr and b"Traceback" not in full.stderr
 
 
-def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Path, stop: signal.Signals) -> None:
+    """Before: SIGTERM (unlike Ctrl-C) left the hidden .partial file behind."""
     cases = distinct_cases(20_000)
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in cases))
@@ -167,12 +169,12 @@ def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Pat
         [sys.executable, "-m", "guidance_rules", "batch", str(source), "--out", str(target)], cwd=ROOT, stderr=subprocess.PIPE
     )
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     proc.wait(timeout=120)
     if target.exists():  # it finished before the interrupt: then it is complete
         assert len(target.read_bytes().splitlines()) == len(cases)
     else:
-        assert proc.returncode != 0
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[stop]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
@@ -201,3 +203,130 @@ def test_worker_processes_write_the_same_bytes_in_the_same_order(tmp_path: Path)
     assert first.returncode == second.returncode == 2
     assert one.read_bytes() == two.read_bytes()
     assert len(one.read_bytes().splitlines()) == 3_000
+
+
+# -- the output file: checked before any work, replaced like an ordinary write --------------------
+
+CASE = b'{"site": "knee", "injectate": "prp"}\n'
+
+
+def _unshared_may_not_write(path: Path) -> str | None:
+    """Why a test as an unprivileged user cannot run here, or None: it needs `unshare --user` (a
+    user namespace, where even root is 'nobody') and a system that then enforces the mode bits."""
+    probe = f"import os, sys; sys.exit(0 if not os.access({str(path)!r}, os.W_OK) else 3)"
+    try:
+        result = subprocess.run(["unshare", "--user", sys.executable, "-c", probe], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return "unshare is not installed"
+    if result.returncode == 3:
+        return f"{path} is writable by an unprivileged user here (permissions not enforced in the user namespace)"
+    return None if result.returncode == 0 else f"unshare --user is not allowed here: {result.stderr.decode().strip()}"
+
+
+def test_a_read_only_out_file_is_refused_before_any_work_and_kept(tmp_path: Path) -> None:
+    """Before: the rename replaced a chmod 444 file (a rename needs only the folder's permission)."""
+    target = tmp_path / "r.jsonl"
+    target.write_bytes(b"kept\n")
+    target.chmod(0o444)
+    result = run("-", "--out", str(target), stdin=CASE)
+    assert result.returncode == 2 and b"--out" in result.stderr and b"read-only (mode 0444)" in result.stderr, result.stderr
+    assert target.read_bytes() == b"kept\n" and b"Traceback" not in result.stderr
+
+
+def test_an_out_folder_this_user_may_not_write_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Before: '[Errno 13] Permission denied: .../ro/.out.jsonl.xxxx.partial', exit 1 (mkstemp was outside the try)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    tmp_path.chmod(0o755)
+    reason = _unshared_may_not_write(folder)
+    if reason:
+        pytest.skip(reason)
+    result = subprocess.run(
+        ["unshare", "--user", sys.executable, "-m", "guidance_rules", "batch", "-", "--out", str(folder / "out.jsonl")],
+        input=CASE,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2 and b"--out" in result.stderr and b"permission denied" in result.stderr, result.stderr
+    assert b"Traceback" not in result.stderr and list(folder.iterdir()) == []
+
+
+def test_a_temporary_file_that_cannot_be_made_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(**_: Any) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert isinstance(_write_atomically(tmp_path / "out.jsonl", lambda out: Tally()), PermissionError)
+
+
+def test_the_output_keeps_the_old_files_mode_and_a_new_one_follows_the_umask(tmp_path: Path) -> None:
+    """Before: every output file was 0600 (mkstemp's mode)."""
+    old = tmp_path / "old.jsonl"
+    old.write_bytes(b"previous\n")
+    old.chmod(0o640)
+    new = tmp_path / "new.jsonl"
+    for target in (old, new):
+        result = subprocess.run(
+            [sys.executable, "-m", "guidance_rules", "batch", "-", "--out", str(target)],
+            input=CASE,
+            capture_output=True,
+            cwd=ROOT,
+            timeout=120,
+            umask=0o027,
+        )
+        assert result.returncode == 0, result.stderr
+    assert (old.stat().st_mode & 0o777, new.stat().st_mode & 0o777) == (0o640, 0o640)
+    assert len(records(old.read_bytes())) == 1
+
+
+def test_an_empty_out_is_refused_not_standard_output() -> None:
+    """Before: --out '' wrote to standard output."""
+    result = run("-", "--out", "", stdin=CASE)
+    assert result.returncode == 2 and b"--out" in result.stderr and b"empty file name" in result.stderr and result.stdout == b""
+
+
+def test_out_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    """Before: the link itself was replaced by a regular file and its target left stale."""
+    real = tmp_path / "results" / "today.jsonl"
+    real.parent.mkdir()
+    real.write_bytes(b"previous\n")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(real)
+    result = run("-", "--out", str(link), stdin=CASE)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "recommendation" in records(real.read_bytes())[0]
+    assert [p.name for p in real.parent.iterdir()] == ["today.jsonl"]
+
+
+def test_a_case_field_as_the_id_column_stays_in_the_case() -> None:
+    """Before: --id-column site took the site out of every case, and each row got a misleading error."""
+    csv_rows = records(run("-", "--format", "csv", "--id-column", "site", stdin=b"site,injectate\nknee,prp\nhip,prp\n").stdout)
+    assert [(r["id"], r["recommendation"]["evidence"][0]["site"]) for r in csv_rows] == [("knee", "knee"), ("hip", "hip")]
+    listed = records(
+        run(
+            "-", "--format", "csv", "--id-column", "anatomy_variance", stdin=b"site,injectate,anatomy_variance\nknee,prp,obesity;effusion\n"
+        ).stdout
+    )
+    assert listed[0]["id"] == "obesity;effusion" and "recommendation" in listed[0]
+    jsonl = records(run("-", "--id-column", "site", stdin=CASE).stdout)
+    assert jsonl[0]["id"] == "knee" and "recommendation" in jsonl[0]
+
+
+def test_an_id_column_the_csv_header_lacks_is_refused_once_before_any_output() -> None:
+    """Before: the same error on every row, as if the rows were wrong."""
+    result = run("-", "--format", "csv", "--id-column", "nosuch", stdin=b"site,injectate\nknee,prp\nhip,prp\n")
+    assert result.returncode == 2 and result.stdout == b"", result.stderr
+    assert result.stderr.count(b"--id-column: 'nosuch' is not a column of the header; its columns: site, injectate") == 1
+
+
+def test_a_number_too_long_to_read_names_its_field_not_a_python_setting() -> None:
+    """Before: 'Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()', no field named."""
+    got = records(run("-", stdin=b'{"site": "knee", "injectate": "prp", "anatomy_variance": [-' + b"9" * 5_000 + b"]}\n").stdout)
+    (error,) = got[0]["errors"]
+    assert error["field"] == "anatomy_variance" and "5,000 digits long was given, too long to read (at most 4,300" in error["message"]
+    assert "sys.set_int_max_str_digits" not in error["message"]

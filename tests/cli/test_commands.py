@@ -186,7 +186,8 @@ def test_batch_all_good_exits_0(tmp_path: Path) -> None:
 def test_bad_input_of_every_kind_exits_2_not_1(tmp_path: Path) -> None:
     """Before: a 5,000-digit integer, bad files under `examples --dir` and a missing `--rules`
     directory were reported as internal errors (exit 1)."""
-    assert_invalid(run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpable": ' + "9" * 5_000 + "}"), "JSON")
+    long_number = '{"site": "knee", "injectate": "prp", "palpable": ' + "9" * 5_000 + "}"
+    assert_invalid(run("recommend", "-", stdin=long_number), "palpable: a number")
     bad = tmp_path / "examples"
     bad.mkdir()
     (bad / "a.json").write_text('{"case": {"site": "knee", "injectate": "prp"}, "case": {}}')
@@ -238,7 +239,7 @@ def test_messages_say_what_was_given_and_what_is_expected() -> None:
     assert_invalid(quoted, "palpable")
     assert "boolean is expected: true without quotes" in quoted.stderr and "did you mean" not in quoted.stderr
     unknown = run("recommend", "-", stdin='{"site": "knee", "injectate": "prp", "palpabel": true}')
-    assert_invalid(unknown, "'palpabel' is not a case field; did you mean 'palpable'?; valid fields: site, region")
+    assert_invalid(unknown, "'palpabel' is not a case field; did you mean 'palpable'? Valid fields: site, region")
 
 
 def test_shell_completion_offers_the_allowed_values(tmp_path: Path) -> None:
@@ -288,3 +289,34 @@ def test_questions_say_who_asks_them_and_speak_of_the_patient() -> None:
     every = json.loads(run("rules", "--json").stdout)["rules"]
     questions = [r["then"] for r in every if r["then"].startswith("question:")]
     assert questions and not any(word in q.split() for q in questions for word in ("I", "my", "me"))
+
+
+@pytest.mark.parametrize("command", [("audit", "--quick"), ("diff", "rules", "rules"), ("batch", "-"), ("serve",)])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_workers_must_be_one_or_more_for_every_command(command: tuple[str, ...], value: str) -> None:
+    """Before: audit -1 was an internal ValueError (exit 1), diff -1 a ZeroDivisionError, batch took 0 and -1."""
+    result = run(*command, "--workers", value, stdin="")
+    assert_invalid(result, "--workers: ")
+    assert "1 or more" in result.stderr and value in result.stderr
+
+
+@pytest.mark.parametrize("command", [("audit", "--quick"), ("diff", "rules", "rules", "--site", "knee")])
+def test_an_html_report_in_a_missing_folder_is_refused_before_the_work(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Before: the whole audit ran, then failed with errno 2 (exit 1)."""
+    result = run(*command, "--html", str(tmp_path / "nodir" / "a.html"))
+    assert_invalid(result, "--html")
+    assert "does not exist" in result.stderr and "nodir" in result.stderr
+
+
+def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> None:
+    """Before: '1 records', '1 documentation items', "no rule 'NOPE-X' Run ..." and "did you mean 'injectate'?; to carry"."""
+    from guidance_rules.cli.render import brief
+    from guidance_rules.recommend.recommender import Recommender
+
+    rec = Recommender().recommend({"site": "knee", "injectate": "corticosteroid"})
+    one_each = rec.model_copy(update={"documentation": rec.documentation[:1], "questions": rec.questions[:1], "cautions": []})
+    assert "0 cautions, 1 documentation item, 1 question (run" in brief(one_each)
+    batch = run("batch", "-", "--format", "csv", stdin="site,injectat\nknee,prp\n")
+    assert "batch: 1 record, 0 recommended" in batch.stderr
+    assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in batch.stdout
+    assert_invalid(run("rules", "NOPE-X"), "no rule 'NOPE-X'. Run 'guidance-rules rules' for the list.")
