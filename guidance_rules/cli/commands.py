@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 import guidance_rules.cli.render as render
 from guidance_rules._version import __version__
-from guidance_rules.cli.inputs import InputError, parse_json_case
+from guidance_rules.cli.inputs import InputError, fold_words, parse_json_case
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Recommendation
 from guidance_rules.recommend.problems import problems_of
@@ -39,7 +39,20 @@ class Invalid(Exception):
         super().__init__(problems)
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows a flag's negated form without a value (`--no-palpable` takes none)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, _Flag):
+            return ", ".join(o if o.startswith("--no-") else f"{o} [true|false]" for o in action.option_strings)
+        return super()._format_action_invocation(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
@@ -316,17 +329,8 @@ def _read_text(source: str) -> str:
 
 def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     """The case fields given as options; text values are case-insensitive (`--site Knee`)."""
-    data: dict[str, Any] = {}
-    for name in CASE_OPTIONS:
-        if getattr(args, name) is not None:
-            data[name] = getattr(args, name).strip().lower()
-    for name in BOOL_FIELDS:
-        if getattr(args, name) is not None:
-            data[name] = getattr(args, name)
-    for name in ("anatomy_variance", "available_modalities"):
-        if getattr(args, name) is not None:
-            data[name] = [value.strip().lower() for value in getattr(args, name)]
-    return data
+    names = (*CASE_OPTIONS, *BOOL_FIELDS, "anatomy_variance", "available_modalities")
+    return fold_words({name: getattr(args, name) for name in names if getattr(args, name) is not None})
 
 
 def _case_data(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,9 +15,13 @@ from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
 from guidance_rules.recommend.problems import suggest, then
-from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
+from guidance_rules.rulebase.conditions import BOOL, BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
+# Fields whose values are words of the vocabulary or a catalogue key: what people type (an option,
+# a file, a spreadsheet's 'Knee,PRP') is matched without regard to case. The library and the JSON
+# API take the contract's values exactly.
+WORD_FIELDS = ("site", *(name for name, spec in CASE_FIELDS.items() if spec.values != BOOL and not spec.is_list))
 MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
 BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
 
@@ -78,6 +82,19 @@ def _holds_long_number(value: Any) -> _LongNumber | None:
     return None
 
 
+def fold_words(data: dict[str, Any]) -> dict[str, Any]:
+    """The case with its word values in lower case and trimmed (`Knee` -> `knee`); other values,
+    and values of other types, as they were (validation names them)."""
+    out = dict(data)
+    for name in WORD_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = out[name].strip().lower()
+    for name in LIST_FIELDS:
+        if isinstance(out.get(name), list):
+            out[name] = [v.strip().lower() if isinstance(v, str) else v for v in out[name]]
+    return out
+
+
 def parse_json_case(text: str) -> dict[str, Any]:
     """One case from JSON text; InputError if it is not one JSON object with unique keys."""
     if not text.strip():
@@ -102,18 +119,17 @@ def parse_json_case(text: str) -> dict[str, Any]:
                 f"digits); give a value 'guidance-rules schema' allows for '{key}'"
             )
             raise InputError([(key, message)])
-    return data
+    return fold_words(data)
 
 
 def csv_value(field: str, raw: str) -> Any:
     """CSV cells are text: booleans are true/false, lists are separated by ';'."""
     text = raw.strip()
     if field in LIST_FIELDS:
-        return [part.strip() for part in text.split(";") if part.strip()]
+        return [part.strip().lower() for part in text.split(";") if part.strip()]
     if field in BOOL_FIELDS:
-        lowered = text.lower()
-        return {"true": True, "false": False}.get(lowered, text)
-    return text
+        return {"true": True, "false": False}.get(text.lower(), text)
+    return text.lower() if field in WORD_FIELDS else text
 
 
 @dataclass(frozen=True)

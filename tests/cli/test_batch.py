@@ -330,3 +330,12 @@ def test_a_number_too_long_to_read_names_its_field_not_a_python_setting() -> Non
     (error,) = got[0]["errors"]
     assert error["field"] == "anatomy_variance" and "5,000 digits long was given, too long to read (at most 4,300" in error["message"]
     assert "sys.set_int_max_str_digits" not in error["message"]
+
+
+def test_word_values_from_a_spreadsheet_or_a_file_are_case_insensitive() -> None:
+    """'Knee,PRP' from a spreadsheet was refused on every row while --site Knee was accepted."""
+    plain = records(run("-", "--format", "csv", stdin=b"site,injectate,anatomy_variance\nknee,prp,obesity\n").stdout)
+    mixed = records(run("-", "--format", "csv", stdin=b"site,injectate,anatomy_variance\nKnee, PRP ,Obesity\n").stdout)
+    jsonl = records(run("-", "--format", "jsonl", stdin=b'{"site": "KNEE", "injectate": "Prp", "anatomy_variance": ["OBESITY"]}\n').stdout)
+    assert "recommendation" in plain[0]
+    assert mixed[0]["recommendation"] == plain[0]["recommendation"] == jsonl[0]["recommendation"]

@@ -320,3 +320,18 @@ def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> Non
     assert "batch: 1 record, 0 recommended" in batch.stderr
     assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in batch.stdout
     assert_invalid(run("rules", "NOPE-X"), "no rule 'NOPE-X'. Run 'guidance-rules rules' for the list.")
+
+
+def test_a_case_file_takes_word_values_in_any_case_as_the_options_do() -> None:
+    by_file = run("recommend", "-", "--json", stdin='{"site": "Hip", "injectate": "Cell_Based", "available_modalities": ["Ultrasound"]}')
+    by_options = run("recommend", "--site", "HIP", "--injectate", "cell_based", "--available", "ULTRASOUND", "--json")
+    assert by_file.returncode == by_options.returncode == 0, by_file.stderr
+    assert json.loads(by_file.stdout) == json.loads(by_options.stdout)
+    boolean = run("recommend", "-", stdin='{"site": "hip", "injectate": "prp", "palpable": "TRUE"}')
+    assert boolean.returncode == 2 and "palpable" in boolean.stderr  # a JSON boolean stays a boolean, not text
+
+
+def test_help_shows_the_negated_flag_without_a_value() -> None:
+    """Help said '--no-palpable [true|false]' but '--no-palpable false' is refused (it takes no value)."""
+    text = run("recommend", "--help").stdout
+    assert "--palpable [true|false], --no-palpable\n" in text and "--no-palpable [" not in text
