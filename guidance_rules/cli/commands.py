@@ -421,11 +421,19 @@ def load_examples(folder: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     recommender = Recommender(knowledge)
-    disagree = 0
+    disagree, invalid = 0, []
     rows = []
     for name, example in load_examples(_examples_dir(args)):
-        rec = _recommend(recommender, example.get("case"))
         expected = example.get("expected")
+        try:
+            rec = _recommend(recommender, example.get("case"))
+        except Invalid as error:  # one bad example file is named, and the others still run
+            problems = [f"{field + ': ' if field else ''}{message}" for field, message in _grouped(error.problems)]
+            invalid += [f"{name}: {problem}" for problem in problems]
+            if args.json:
+                print(json.dumps({"example": name, "expected": expected, "problems": problems}))
+            rows.append((name, str(expected), "-", "INVALID", "; ".join(problems)))
+            continue
         ok = rec.modality.value == expected
         disagree += not ok
         if args.json:
@@ -436,8 +444,11 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         for name, expected, got, result, why in rows:
             print(f"{name:<34} {expected:<12} {got:<12} {render.mark(result, result == 'ok')}")
             print(f"{'':<34} {why}")
-        print(f"\n{len(rows) - disagree} of {len(rows)} examples agree with their expected modality.")
-    return EXIT_ERROR if disagree else EXIT_OK
+        agree = len(rows) - disagree - len({r[0] for r in rows if r[3] == "INVALID"})
+        print(f"\n{agree} of {len(rows)} examples agree with their expected modality.")
+    for line in invalid:
+        print(f"invalid input: {line}", file=sys.stderr)
+    return EXIT_INVALID if invalid else EXIT_ERROR if disagree else EXIT_OK
 
 
 def cmd_rules(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:

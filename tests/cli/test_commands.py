@@ -109,6 +109,17 @@ def test_examples_exit_1_when_one_disagrees(tmp_path: Path) -> None:
     assert result.returncode == 1 and "DIFFERS" in result.stdout
 
 
+def test_an_invalid_example_is_named_and_the_others_still_run(tmp_path: Path) -> None:
+    """It said only 'injectate: required', named no file and printed no other example (review finding)."""
+    (tmp_path / "a-good.json").write_text(json.dumps({"case": {"site": "hip", "injectate": "prp"}, "expected": "ultrasound", "why": "x"}))
+    (tmp_path / "b-broken.json").write_text(json.dumps({"case": {"site": "knee"}, "expected": "landmark", "why": "x"}))
+    result = run("examples", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "a-good" in result.stdout and "INVALID" in result.stdout
+    assert "invalid input: b-broken: injectate: required" in result.stderr and "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in run("examples", "--dir", str(tmp_path), "--json").stdout.splitlines()]
+    assert [("recommendation" in line, "problems" in line) for line in lines] == [(True, False), (False, True)]
+
+
 def test_rules_lists_and_shows() -> None:
     listing = run("rules")
     assert listing.returncode == 0 and "LU-DEPTH" in listing.stdout and "sources:" in listing.stdout
