@@ -87,10 +87,10 @@ def brief(rec: Recommendation) -> str:
     if rec.assumptions:
         assumed = ", ".join(f"{a.field}={value_text(a.value)}" for a in rec.assumptions)
         lines.append(wrap(f"assumed: {assumed}", "  ", "           "))
-    counts = ", ".join(
-        (count(len(rec.cautions), "caution"), count(len(rec.documentation), "documentation item"), count(len(rec.questions), "question"))
-    )
-    lines.append(f"  {counts} (run without --brief to read them)")
+    if rec.cautions:  # named in the brief answer too: a refer-elsewhere caution changes what happens next
+        lines.append(wrap("cautions: " + ", ".join(note.rule for note in rec.cautions), "  ", "            "))
+    counts = ", ".join((count(len(rec.documentation), "documentation item"), count(len(rec.questions), "question")))
+    lines.append(f"  {counts} and the sources (run without --brief to read them)")
     return "\n".join(lines)
 
 
@@ -138,7 +138,7 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
                 )
                 if part
             )
-            lines.append(wrap(f"- {e.measure}: {figures} [{e.source.source}, {e.source.locator}]", "  "))
+            lines.append(wrap(f"- {e.measure}: {figures} [{e.source.source}, {e.source.locator}]", "  ", "    "))
     lines.append("")
     lines.append(f"Rule base {rec.ruleset.version} ({rec.ruleset.digest[:19]})")
     return "\n".join(lines)
@@ -150,7 +150,7 @@ def _notes(heading: str, notes: Iterable[Note]) -> list[str]:
         return []
     lines = ["", heading]
     for note in notes:
-        lines.append(wrap(f"- {note.text}", "  "))
+        lines.append(wrap(f"- {note.text}", "  ", "    "))  # continuation lines under the text, not the dash
         lines.append(wrap(f"[{note.rule}; {_cites(note.sources)}]", "    "))
     return lines
 

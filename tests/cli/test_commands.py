@@ -229,7 +229,7 @@ def test_option_values_are_case_insensitive_and_flags_have_a_negative_form() -> 
 def test_brief_names_every_rule_that_decided_the_answer() -> None:
     full = json.loads(run("recommend", "--site", "hip", "--injectate", "cell_based", "--json").stdout)
     brief = run("recommend", "--site", "hip", "--injectate", "cell_based", "--brief").stdout
-    assert len(brief.splitlines()) < 15
+    assert len(brief.splitlines()) < 18  # ratings, chain, assumptions and the cautions named: a few lines
     deciding = {step["rule"] for step in full["reasoning"]} | {r for rating in full["ratings"].values() for r in rating["rules"]}
     assert all(rule in brief for rule in deciding), deciding
     assert full["modality"].upper() in brief
@@ -326,7 +326,7 @@ def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> Non
 
     rec = Recommender().recommend({"site": "knee", "injectate": "corticosteroid"})
     one_each = rec.model_copy(update={"documentation": rec.documentation[:1], "questions": rec.questions[:1], "cautions": []})
-    assert "0 cautions, 1 documentation item, 1 question (run" in brief(one_each)
+    assert "  1 documentation item, 1 question and the sources (run" in brief(one_each)
     batch = run("batch", "-", "--format", "csv", stdin="site,injectat\nknee,prp\n")
     assert "batch: 1 record, 0 recommended" in batch.stderr
     assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in batch.stdout
@@ -346,3 +346,10 @@ def test_help_shows_the_negated_flag_without_a_value() -> None:
     """Help said '--no-palpable [true|false]' but '--no-palpable false' is refused (it takes no value)."""
     text = run("recommend", "--help").stdout
     assert "--palpable [true|false], --no-palpable\n" in text and "--no-palpable [" not in text
+
+
+def test_brief_keeps_the_cautions_a_refer_caution_above_all() -> None:
+    """--brief showed '2 cautions' and hid 'this clinic has no fluoroscopy: refer' (review finding)."""
+    result = run("recommend", "--site", "lumbar_facet", "--injectate", "corticosteroid", "--available", "ultrasound", "--brief")
+    assert result.returncode == 0
+    assert "  cautions: CAUTION-REFER-FLUOROSCOPY, CAUTION-RADIATION\n" in result.stdout
