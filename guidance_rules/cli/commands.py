@@ -172,8 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     whatif = sub.add_parser("what-if", help="for each other modality, the smallest changes to the case that give it")
     _case_arguments(whatif)
     whatif.add_argument("--json", action="store_true", help="the what-if result as JSON")
-    whatif.add_argument("--max-changes", type=int, default=3, metavar="N", help="largest set of changes searched (default 3)")
-    whatif.add_argument("--exhaustive", action="store_true", help="no bound on the number of changes (may take seconds)")
+    bound = whatif.add_mutually_exclusive_group()
+    bound.add_argument(
+        "--max-changes", type=_positive, default=3, metavar="N", help="largest set of changes searched, 1 or more (default 3)"
+    )
+    bound.add_argument("--exhaustive", action="store_true", help="no bound on the number of changes (may take seconds)")
 
     diff = sub.add_parser("diff", help="every case whose answer differs between two rule bases; exit 1 if any")
     diff.add_argument("old", type=Path, help="the old rule base folder")
@@ -375,8 +378,6 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
 def cmd_what_if(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     from guidance_rules.cli.whatif import run_what_if_command
 
-    if args.max_changes < 0:
-        raise Invalid([("--max-changes", f"must be 0 or more, got {args.max_changes}; or pass --exhaustive for no bound")])
     recommender = Recommender(knowledge)
     data = _case_data(args)
     _recommend(recommender, data)  # invalid input exits 2 with the field named, before any search

@@ -360,9 +360,12 @@ def what_if(case: Case | Mapping[str, Any], recommender: Recommender | None = No
         if m is not base.modality
     )
     assumed = _assumed(rec, resolution, evaluator, values, base)
+    # a field is changeable when some change to it alone gives a valid case (approach at a hip never does)
+    singles = [(d.field.split(":")[0], _apply(values, (o,))) for d in dims for o in d.options]
+    valid = {name for (name, _), result in zip(singles, evaluator.run([c for _, c in singles]), strict=True) if result is not None}
     return WhatIf(
         modality=base.modality,
-        changeable=tuple(dict.fromkeys(d.field.split(":")[0] for d in dims)),
+        changeable=tuple(name for name in dict.fromkeys(d.field.split(":")[0] for d in dims) if name in valid),
         max_changes=max_changes,
         exhaustive=limit == most,
         alternatives=alternatives,

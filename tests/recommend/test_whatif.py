@@ -254,8 +254,9 @@ def test_cli_what_if(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_what_if_invalid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["what-if", "--site", "kne", "--injectate", "corticosteroid"]) == 2
     assert "site" in capsys.readouterr().err
-    assert main(["what-if", "--site", "knee", "--injectate", "prp", "--max-changes", "-1"]) == 2
-    assert "--max-changes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses it, as every option's bad value
+        main(["what-if", "--site", "knee", "--injectate", "prp", "--max-changes", "-1"])
+    assert stopped.value.code == 2 and "--max-changes" in capsys.readouterr().err
 
 
 def test_recommend_shows_inputs_that_matter(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,3 +266,22 @@ def test_recommend_shows_inputs_that_matter(capsys: pytest.CaptureFixture[str]) 
     assert "palpable = true (from site:knee): if false → ultrasound" in section
     assert main(["recommend", "--site", "knee", "--injectate", "corticosteroid", "--json"]) == 0
     assert "Inputs that matter" not in capsys.readouterr().out  # the contract's JSON is unchanged
+
+
+def test_changeable_lists_only_fields_a_change_to_which_gives_a_case(recommender: Recommender) -> None:
+    """approach names a path into the knee: at a hip every value of it is a contradiction, so it is
+    not offered as a field that could change the answer (review finding)."""
+    hip = what_if({"site": "hip", "injectate": "corticosteroid"}, recommender)
+    knee = what_if({"site": "knee", "injectate": "corticosteroid"}, recommender)
+    assert "approach" not in hip.changeable and "approach" in knee.changeable
+    assert "depth" in hip.changeable
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [(["--max-changes", "2", "--exhaustive"], "not allowed with argument --max-changes"), (["--max-changes", "0"], "must be 1 or more")],
+)
+def test_the_command_takes_a_bound_or_exhaustive_not_both(capsys: pytest.CaptureFixture[str], options: list[str], said: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["what-if", "--site", "knee", "--injectate", "prp", *options])
+    assert stopped.value.code == 2 and said in capsys.readouterr().err
