@@ -444,7 +444,7 @@ def cmd_examples(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         print(f"{'example':<34} {'expected':<12} {'recommended':<12} result")
         for name, expected, got, result, why in rows:
             print(f"{name:<34} {expected:<12} {got:<12} {render.mark(result, result == 'ok')}")
-            print(f"{'':<34} {why}")
+            print(render.wrap(why, " " * 35))
         agree = len(rows) - disagree - len({r[0] for r in rows if r[3] == "INVALID"})
         print(f"\n{agree} of {len(rows)} examples agree with their expected modality.")
     for line in invalid:

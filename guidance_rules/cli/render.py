@@ -164,21 +164,27 @@ def conclusion_of(rule: Rule) -> str:
 
 
 def rule_line(rule: Rule) -> str:
-    return f"{rule.id:<28} {rule.title}\n{'':<29}{conclusion_of(rule)}\n{'':<29}sources: {_cites(rule.sources)}"
+    pad = " " * 29
+    return "\n".join(
+        (
+            wrap(f"{rule.id:<28} {rule.title}", "", pad),
+            wrap(conclusion_of(rule), pad),
+            wrap(f"sources: {_cites(rule.sources)}", pad, pad + "  "),
+        )
+    )
 
 
 def rule_full(rule: Rule) -> str:
     when = ", ".join(t.describe() for t in rule.tests) or "always"
     lines = [
         f"{rule.id} (version {rule.version}, {rule.status}, {rule.file})",
-        f"  title:      {rule.title}",
-        f"  when:       {when}",
-        f"  then:       {conclusion_of(rule)}",
+        wrap(f"title:      {rule.title}", "  ", " " * 14),
     ]
+    lines += [wrap(f"when:       {when}", "  ", " " * 14), wrap(f"then:       {conclusion_of(rule)}", "  ", " " * 14)]
     if rule.overrides:
         lines.append(f"  overrides:  {', '.join(rule.overrides)}")
-    lines.append(wrap(f"conclusion: {rule.conclusion}", "  "))
-    lines.append(wrap(f"rationale:  {rule.rationale}", "  "))
+    lines.append(wrap(f"conclusion: {rule.conclusion}", "  ", " " * 14))
+    lines.append(wrap(f"rationale:  {rule.rationale}", "  ", " " * 14))
     lines.append("  sources:")
     lines.extend(f"    - {c.source}: {c.locator}" for c in rule.sources)
     lines.append(f"  examples:   {len(rule.fires)} that fire it, {len(rule.silent)} that do not")
@@ -187,15 +193,20 @@ def rule_full(rule: Rule) -> str:
 
 def policy_full(policy: Policy) -> str:
     """The selection policy, shown like a rule: it is the last step of every chain."""
+    first = ", ".join(m.value for m in policy.preference)
+    hang = " " * 14
     lines = [
         f"{policy.id} (version {policy.version}, policy.yaml)",
-        f"  title:      {policy.title}",
+        wrap(f"title:      {policy.title}", "  ", hang),
         "  when:       always, after every rating rule has fired",
-        f"  then:       recommend the first of {', '.join(m.value for m in policy.preference)} rated usually appropriate;"
-        f" landmark only with {policy.landmark_requires}",
+        wrap(
+            f"then:       recommend the first of {first} rated usually appropriate; landmark only with {policy.landmark_requires}",
+            "  ",
+            hang,
+        ),
+        wrap(f"conclusion: {policy.conclusion}", "  ", hang),
+        wrap(f"rationale:  {policy.rationale}", "  ", hang),
     ]
-    lines.append(wrap(f"conclusion: {policy.conclusion}", "  "))
-    lines.append(wrap(f"rationale:  {policy.rationale}", "  "))
     lines.append("  sources:")
     lines.extend(f"    - {c.source}: {c.locator}" for c in policy.sources)
     return "\n".join(lines)

@@ -353,3 +353,10 @@ def test_brief_keeps_the_cautions_a_refer_caution_above_all() -> None:
     result = run("recommend", "--site", "lumbar_facet", "--injectate", "corticosteroid", "--available", "ultrasound", "--brief")
     assert result.returncode == 0
     assert "  cautions: CAUTION-REFER-FLUOROSCOPY, CAUTION-RADIATION\n" in result.stdout
+
+
+@pytest.mark.parametrize("command", [("rules",), ("rules", "POLICY-SELECT"), ("rules", "LU-DEPTH"), ("examples",)])
+def test_text_wraps_at_96_columns_when_not_a_terminal(command: tuple[str, ...]) -> None:
+    """The README's promise; rules' source lines ran to 438 columns and examples' reasons to 319."""
+    result = run(*command, cwd=ROOT)
+    assert result.returncode == 0 and max(len(line) for line in result.stdout.splitlines()) <= 96
