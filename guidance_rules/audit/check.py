@@ -288,7 +288,8 @@ def monotone_findings(space: Space, modality: bytes, escalations: tuple[Escalati
             if space.choices[i][digits[i]] != high:
                 continue
             below = index + (space.choices[i].index(low) - digits[i]) * strides[i]
-            if modality[below] < len(MODALITIES):
+            # a violation is imaging below turned into landmark; landmark staying landmark is none
+            if modality[below] < len(MODALITIES) and modality[below] != landmark:
                 findings.append(
                     Finding(
                         "error",

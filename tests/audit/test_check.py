@@ -194,3 +194,19 @@ def test_a_cache_that_differs_from_the_rule_files_fails_the_audit(monkeypatch: p
     object.__setattr__(altered, "rules", altered.rules[:-1])  # as a stale or tampered cache would give
     found = check.cache_findings(str(default_rules_dir()), altered)
     assert [f.check for f in found] == ["knowledge-cache"]
+
+
+def test_monotone_check_reports_imaging_turned_into_landmark_only() -> None:
+    """'changing X from a to b turns landmark into landmark' was reported as a violation (review finding)."""
+    from guidance_rules.audit.check import MODALITIES, monotone_findings
+    from guidance_rules.audit.invariants import Escalation
+    from guidance_rules.model import Modality
+    from guidance_rules.rulebase.space import Space
+
+    space = Space("tiny", ("depth",), (("superficial", "intermediate"),))
+    step = Escalation("INV-TEST", "deeper never removes imaging", "depth", (("superficial", "intermediate"),), (), (), ())
+    code = {m: bytes([MODALITIES.index(m)]) for m in Modality}
+    assert monotone_findings(space, code[Modality.LANDMARK] + code[Modality.LANDMARK], (step,)) == []
+    [finding] = monotone_findings(space, code[Modality.ULTRASOUND] + code[Modality.LANDMARK], (step,))
+    assert finding.message == "INV-TEST: changing depth from superficial to intermediate turns ultrasound into landmark"
+    assert monotone_findings(space, code[Modality.LANDMARK] + code[Modality.ULTRASOUND], (step,)) == []
