@@ -1,8 +1,9 @@
 """Rule-change impact: every case of the audited space whose answer differs between two rule bases.
 
-Both rule bases are evaluated over the same finite spaces the audit enumerates (`space`), in
-worker processes, each case through each base's own engine, resolution and constraints. A case
-changed when its validity, modality, ratings, documentation, cautions or questions differ.
+Both rule bases are evaluated over the same finite spaces the audit enumerates (built from the one
+definition in `space`, so neither can leave one out) plus an equipment space, in worker
+processes, each case through each base's own engine, resolution and constraints. A case changed
+when its validity, modality, ratings, documentation, cautions or questions differ.
 Changed cases are grouped by space, site and old → new modality, each group with its count, which
 parts changed, the rules whose firing differs, and its first case as the example. Exit status of
 the command: 0 nothing changed, 1 something did, 2 a rule base could not be read.
@@ -15,7 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
 from guidance_rules.rulebase.load import KnowledgeBase, load
 from guidance_rules.rulebase.resolve import resolve
-from guidance_rules.rulebase.space import Space, as_json_case, free_space, site_space
+from guidance_rules.rulebase.space import Space, as_json_case, space_named, space_names
 
 ENGINE_BATCH = 256
 INVALID, NO_ANSWER = "invalid", "no answer"  # a contradictory case; a gap or conflict in the rule base
@@ -102,15 +103,15 @@ def _recommender(rules_dir: str) -> Recommender:
     return _worker[rules_dir]
 
 
-def _spaces(old: KnowledgeBase, new: KnowledgeBase, only: tuple[str, ...] | None = None) -> list[Space]:
-    """The audit's two spaces; the site space over the sites both bases know. With `only`,
-    just the site space over those sites."""
-    sites = site_space(new)
+def diff_spaces(old: KnowledgeBase, new: KnowledgeBase, only: tuple[str, ...] | None = None) -> list[Space]:
+    """The audit's spaces (`space_names`, the definition the audit uses too) over the sites both
+    bases know, each the merge of the two bases' versions, then a small equipment space. With
+    `only`, as the audit's --quick: the spaces with a site, narrowed to those sites."""
     common = tuple(s for s in new.sites if s in old.sites and (only is None or s in only))
-    restricted = replace(sites, choices=(common, *sites.choices[1:]))
-    # The audit varies equipment in a check of its own; here it is a third, small space.
+    merged = (space_named(name, old, common).merged(space_named(name, new, common)) for name in space_names(quick=only is not None))
+    # The audit varies equipment in a check of its own; here it is one more, small space.
     equipment = Space("equipment", ("site", "injectate", EQUIPMENT_FIELD), (common, CASE_FIELDS["injectate"].values, EQUIPMENT))
-    return [restricted, equipment] if only is not None else [free_space(), restricted, equipment]
+    return [s for s in (*merged, equipment) if s.size]
 
 
 def _resolved(rec: Recommender, cases: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
@@ -169,16 +170,19 @@ def _parts(ev: Evaluation) -> dict[str, Any]:
 
 
 def _cell(space: Space, case: dict[str, Any]) -> tuple[str, ...]:
-    """Where a case sits in the picture: site x injectate, or region/depth x tissue per injectate."""
-    if space.name != "free":
-        return (case["site"], case["injectate"])
-    return (case["injectate"], f"{case['region']} {case['depth']}", case["tissue"])
+    """Where a case sits in the picture: site x injectate, site and approach x injectate, or
+    region/depth x tissue per injectate."""
+    if space.name == "free":
+        return (case["injectate"], f"{case['region']} {case['depth']}", case["tissue"])
+    if "approach" in case:
+        return (f"{case['site']} {case['approach']}", case["injectate"])
+    return (case["site"], case["injectate"])
 
 
 def diff_chunk(old_dir: str, new_dir: str, space_index: int, start: int, stop: int, only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Compare cases [start, stop) of one space under both rule bases."""
     old, new = _recommender(old_dir), _recommender(new_dir)
-    space = _spaces(old.knowledge, new.knowledge, only)[space_index]
+    space = diff_spaces(old.knowledge, new.knowledge, only)[space_index]
     same_resolution = _resolution_inputs(old.knowledge) == _resolution_inputs(new.knowledge)
     same_rules = _same_rules(old.knowledge, new.knowledge)
     groups: dict[tuple[str, str, str], Group] = {}
@@ -254,7 +258,7 @@ def run_diff(old_dir: Path | str, new_dir: Path | str, workers: int = 0, sites: 
     unknown = sorted(set(only or ()) - set(old.sites) - set(new.sites))
     if unknown:
         raise CaseError(("site",), f"site '{unknown[0]}' is in neither rule base; sites: {', '.join(new.sites)}", "unknown_site")
-    spaces = _spaces(old, new, only)
+    spaces = diff_spaces(old, new, only)
     workers = workers or os.cpu_count() or 1
     jobs = [(old_path, new_path, n, a, b, only) for n, s in enumerate(spaces) for a, b in s.chunks(max(4 * workers, s.size // 8000))]
     merged: dict[tuple[str, str, str, str], Group] = {}

@@ -1,8 +1,9 @@
 """The rule-change impact as a self-contained HTML page (no scripts, no external assets).
 
 The picture: the case space as grids, each cell shaded by the share of its valid cases whose
-answer changed (white: none; full red: all). Site cases: site x injectate. Field-by-field
-cases: for each injectate, region and depth (rows) x tissue (columns). Hover a cell for counts.
+answer changed (white: none; full red: all). Site cases: site x injectate. Approach cases: site
+and approach (rows) x injectate. Field-by-field cases: for each injectate, region and depth (rows)
+x tissue (columns). Hover a cell for counts.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def render(report: DiffReport, old_dir: str = "old", new_dir: str = "new") -> st
     if sites:
         parts.append('<div class="panel"><h3>Site cases (with every set of equipment): site x injectate</h3>')
         parts.append(_grid(site_cells, [(site,) for site in sites], injectates, "site cases"))
+        parts.append("</div>")
+    approach_cells = report.cells.get("approach", Counter())  # keyed by "site approach" x injectate
+    paths = sorted({k[0] for k in approach_cells})
+    if paths:
+        parts.append('<div class="panel"><h3>Approach cases: site and approach x injectate</h3>')
+        parts.append(_grid(approach_cells, [(path,) for path in paths], injectates, "approach cases"))
         parts.append("</div>")
     free = report.cells.get("free", Counter())
     if free:

@@ -22,7 +22,7 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
     ]
     for name, c in s["cases"].items():
         lines.append(
-            f"  {name:<6} space: {c['enumerated']:>8,} cases, {c['valid_old']:>8,} valid before, "
+            f"  {name:<9} space: {c['enumerated']:>8,} cases, {c['valid_old']:>8,} valid before, "
             f"{c['valid_new']:>8,} after; {c['changed']:>8,} changed"
         )
     if report.sites_added or report.sites_removed:
@@ -30,7 +30,7 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
     for g in s["groups"]:
         where = f"site {g['site']}" if g["site"] else "no site"
         parts = ", ".join(f"{p} {n:,}" for p, n in g["changed"].items())
-        lines.append(f"\n  {g['space']:<5} {where:<34} {g['old']} → {g['new']}: {g['count']:,} case{'s' if g['count'] != 1 else ''}")
+        lines.append(f"\n  {g['space']:<9} {where:<30} {g['old']} → {g['new']}: {g['count']:,} case{'s' if g['count'] != 1 else ''}")
         lines.append(f"        changed: {parts}")
         rules = [
             f"{r} ({'old only' if n['old_only'] else 'new only'} {n['old_only'] or n['new_only']:,})"
@@ -42,7 +42,10 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
         lines.append(wrap(f"rules firing differently: {shown}", " " * 8, " " * 10))
         lines.append(f"        example: {json.dumps(g['example'])}")
     total = s["changed_cases"]
-    verdict = f"CHANGED: {total:,} cases in {len(s['groups'])} groups" if report.changed else "UNCHANGED: no case's answer differs"
+    n = len(s["groups"])
+    verdict = "UNCHANGED: no case's answer differs"
+    if report.changed:
+        verdict = f"CHANGED: {total:,} case{'s' * (total != 1)} in {n} group{'s' * (n != 1)}"
     lines.append(f"\n{verdict} ({s['seconds']} s with {s['workers']} worker processes)")
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """The finite space of cases, indexed so that a case is a number and back.
 
-Three spaces are audited:
+Three spaces are audited (`BUILDERS`, which the rule-change diff enumerates too):
 * `free`: every combination of the enumerated fields without a site (589,824 before
   contradictions are removed), every field given explicitly;
 * `sites`: every catalogue site with every injectate, every set of anatomy variances and
@@ -12,7 +12,7 @@ Equipment is left at its default: no rating rule may read it (checked at load ti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,13 @@ class Space:
     def index(self, case: dict[str, Any]) -> int:
         return sum(self.choices[i].index(case[f]) * s for i, (f, s) in enumerate(zip(self.fields, self.strides, strict=True)))
 
+    def merged(self, other: Space) -> Space:
+        """Each field's values in either space, this one's first: two rule bases' versions of a
+        space (a site may accept an approach under one only) enumerated as one."""
+        if (self.name, self.fields) != (other.name, other.fields):
+            raise ValueError(f"cannot merge space {other.name} {other.fields} into {self.name} {self.fields}")
+        return Space(self.name, self.fields, tuple(tuple(dict.fromkeys(a + b)) for a, b in zip(self.choices, other.choices, strict=True)))
+
     def chunks(self, count: int) -> Iterator[tuple[int, int]]:
         step = -(-self.size // count)
         for start in range(0, self.size, step):
@@ -86,10 +93,15 @@ def free_space() -> Space:
     return Space("free", FREE_FIELDS, choices)
 
 
-def site_space(knowledge: KnowledgeBase) -> Space:
+def _sites(knowledge: KnowledgeBase, sites: Sequence[str] | None) -> tuple[str, ...]:
+    """The catalogue's sites, or those of `sites` it knows, in the order given."""
+    return tuple(knowledge.sites) if sites is None else tuple(s for s in sites if s in knowledge.sites)
+
+
+def site_space(knowledge: KnowledgeBase, sites: Sequence[str] | None = None) -> Space:
     fields = ("site", "injectate", "anatomy_variance", *BOOL_FIELDS)
     choices: Sequence[tuple[Any, ...]] = (
-        tuple(knowledge.sites),
+        _sites(knowledge, sites),
         CASE_FIELDS["injectate"].values,
         VARIANCE_SETS,
         *(CASE_FIELDS[f].values for f in BOOL_FIELDS),
@@ -102,7 +114,7 @@ def as_json_case(case: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()}
 
 
-def approach_space(knowledge: KnowledgeBase) -> Space:
+def approach_space(knowledge: KnowledgeBase, sites: Sequence[str] | None = None) -> Space:
     """Every site that accepts a named `approach` (the constraints in the rule base decide which)
     with every approach, injectate, variance set and flag: the site space holds approach at its
     default, so this space is where approach-dependent rules and invariants are exercised."""
@@ -120,18 +132,35 @@ def approach_space(knowledge: KnowledgeBase) -> Space:
         return True
 
     fields = ("site", "approach", "injectate", "anatomy_variance", *BOOL_FIELDS)
-    sites = tuple(key for key in knowledge.sites if accepts(key))
-    choices = (sites, approaches, CASE_FIELDS["injectate"].values, VARIANCE_SETS, *(CASE_FIELDS[f].values for f in BOOL_FIELDS))
+    accepting = tuple(key for key in _sites(knowledge, sites) if accepts(key))
+    choices = (accepting, approaches, CASE_FIELDS["injectate"].values, VARIANCE_SETS, *(CASE_FIELDS[f].values for f in BOOL_FIELDS))
     return Space("approach", fields, tuple(choices))
 
 
-def audit_spaces(knowledge: KnowledgeBase, quick: bool = False) -> list[Space]:
-    """The spaces the audit enumerates: --quick leaves out the large field-by-field space."""
-    spaces = [site_space(knowledge), approach_space(knowledge)]
-    return [s for s in ([] if quick else [free_space()]) + spaces if s.size]
+# The one definition of the enumerated spaces, in the order they are enumerated: the audit and the
+# rule-change diff both build their spaces from it, so a space added here is enumerated by both.
+BUILDERS: dict[str, Callable[[KnowledgeBase, Sequence[str] | None], Space]] = {
+    "free": lambda knowledge, sites: free_space(),
+    "sites": site_space,
+    "approach": approach_space,
+}
+SITELESS = ("free",)  # spaces without a site field: left out by --quick and by a site filter
 
 
-def space_named(name: str, knowledge: KnowledgeBase) -> Space:
-    if name == "free":
-        return free_space()
-    return site_space(knowledge) if name == "sites" else approach_space(knowledge)
+def space_names(quick: bool = False) -> tuple[str, ...]:
+    return tuple(name for name in BUILDERS if not (quick and name in SITELESS))
+
+
+def audit_spaces(knowledge: KnowledgeBase, quick: bool = False, sites: Sequence[str] | None = None) -> list[Space]:
+    """The spaces the audit enumerates, empty ones left out: --quick leaves out the large
+    field-by-field space; `sites` narrows the others to those sites."""
+    spaces = (space_named(name, knowledge, sites) for name in space_names(quick))
+    return [s for s in spaces if s.size]
+
+
+def space_named(name: str, knowledge: KnowledgeBase, sites: Sequence[str] | None = None) -> Space:
+    """A space by name (workers get names, not spaces); an unknown name is an error, never
+    quietly another space."""
+    if name not in BUILDERS:
+        raise ValueError(f"no space named '{name}'; spaces: {', '.join(BUILDERS)}")
+    return BUILDERS[name](knowledge, sites)

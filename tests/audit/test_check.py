@@ -136,7 +136,7 @@ def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(Recommender, "evaluate_many", repeating)
     monkeypatch.setattr(check, "_worker", {})
-    found = check.evaluate_chunk(str(default_rules_dir()), "site", 0, 300)
+    found = check.evaluate_chunk(str(default_rules_dir()), "sites", 0, 300)
     assert any(p["check"] == "repeated-step" for p in found["problems"])
 
 
