@@ -311,6 +311,8 @@ def _assumed(
         else:
             choices = [(option,) for d in mine for option in d.options]
         results = evaluator.run([_apply(values, combo) for combo in choices])
+        if choices and all(result is None for result in results):
+            continue  # no other value gives a valid case (approach at a hip): nothing to confirm
         otherwise = tuple(
             Outcome(changes=tuple(c for o in combo for c in o.changes), modality=result.modality)
             for combo, result in zip(choices, results, strict=True)

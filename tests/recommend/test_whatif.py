@@ -274,6 +274,7 @@ def test_changeable_lists_only_fields_a_change_to_which_gives_a_case(recommender
     hip = what_if({"site": "hip", "injectate": "corticosteroid"}, recommender)
     knee = what_if({"site": "knee", "injectate": "corticosteroid"}, recommender)
     assert "approach" not in hip.changeable and "approach" in knee.changeable
+    assert "approach" not in {a.field for a in hip.inputs_that_matter} and "approach" in {a.field for a in knee.inputs_that_matter}
     assert "depth" in hip.changeable
 
 
