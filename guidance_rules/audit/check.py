@@ -35,7 +35,7 @@ from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
 from guidance_rules.rulebase.resolve import resolve
-from guidance_rules.rulebase.space import VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
+from guidance_rules.rulebase.space import EQUIPMENT_SETS, VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
@@ -250,12 +250,11 @@ def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
     with every set of equipment. Rules fired here count as exercised (only these cases vary
     the equipment)."""
     findings = []
-    options: list[list[str]] = [[], ["ultrasound"], ["fluoroscopy"], ["fluoroscopy", "ultrasound"]]
     for site in rec.knowledge.sites:
         for injectate in CASE_FIELDS["injectate"].values:
             got = {}
-            for available in options:
-                values = rec.resolve({"site": site, "injectate": injectate, "available_modalities": available}).values
+            for available in EQUIPMENT_SETS:
+                values = rec.resolve({"site": site, "injectate": injectate, "available_modalities": list(available)}).values
                 try:
                     ev = rec.evaluate(values)
                 except EngineError:

@@ -26,11 +26,10 @@ from guidance_rules.recommend.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
 from guidance_rules.rulebase.load import KnowledgeBase, load
 from guidance_rules.rulebase.resolve import resolve
-from guidance_rules.rulebase.space import Space, as_json_case, space_named, space_names
+from guidance_rules.rulebase.space import EQUIPMENT_SETS, Space, as_json_case, space_named, space_names
 
 ENGINE_BATCH = 256
 INVALID, NO_ANSWER = "invalid", "no answer"  # a contradictory case; a gap or conflict in the rule base
-EQUIPMENT: tuple[tuple[str, ...], ...] = ((), ("ultrasound",), ("fluoroscopy",), ("fluoroscopy", "ultrasound"))
 PARTS = ("validity", "modality", "ratings", "documentation", "cautions", "questions")
 
 
@@ -110,7 +109,7 @@ def diff_spaces(old: KnowledgeBase, new: KnowledgeBase, only: tuple[str, ...] | 
     common = tuple(s for s in new.sites if s in old.sites and (only is None or s in only))
     merged = (space_named(name, old, common).merged(space_named(name, new, common)) for name in space_names(quick=only is not None))
     # The audit varies equipment in a check of its own; here it is one more, small space.
-    equipment = Space("equipment", ("site", "injectate", EQUIPMENT_FIELD), (common, CASE_FIELDS["injectate"].values, EQUIPMENT))
+    equipment = Space("equipment", ("site", "injectate", EQUIPMENT_FIELD), (common, CASE_FIELDS["injectate"].values, EQUIPMENT_SETS))
     return [s for s in (*merged, equipment) if s.size]
 
 

@@ -19,10 +19,16 @@ from typing import Any
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase
 
+
+def _subsets(values: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """Every subset of a list field's vocabulary, smallest first, each sorted."""
+    return tuple(tuple(sorted(combo)) for size in range(len(values) + 1) for combo in itertools.combinations(values, size))
+
+
 VARIANCES = CASE_FIELDS["anatomy_variance"].values
-VARIANCE_SETS: tuple[tuple[str, ...], ...] = tuple(
-    tuple(sorted(combo)) for size in range(len(VARIANCES) + 1) for combo in itertools.combinations(VARIANCES, size)
-)
+VARIANCE_SETS: tuple[tuple[str, ...], ...] = _subsets(VARIANCES)
+# Every set of clinic equipment: the audit's equipment check and the rule diff vary it over these.
+EQUIPMENT_SETS: tuple[tuple[str, ...], ...] = _subsets(CASE_FIELDS["available_modalities"].values)
 FREE_FIELDS = (
     "region",
     "depth",
