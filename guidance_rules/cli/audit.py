@@ -25,7 +25,7 @@ def format_text(report: AuditReport) -> str:
     lines.append(f"  {len(s['rule_firing_counts'])} rules; never fired: {', '.join(s['never_fired']) or 'none'}")
     covered = s["invariants_covered"]
     lines.append(f"  {len(covered)} clinical invariants checked on every case they cover (rules/invariants.yaml)")
-    lines.append(f"  time: {s['seconds']} s with {s['workers']} worker processes")
+    lines.append(f"  time: {s['seconds']} s with {count(s['workers'], 'worker process', 'worker processes')}")
     for f in report.findings:
         lines.append(f"{f.level.upper():<8} {f.check:<22} {f.message}" + (f"\n{'':<32}case: {json.dumps(f.case)}" if f.case else ""))
     errors = sum(f.level == "error" for f in report.findings)

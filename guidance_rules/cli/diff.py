@@ -10,7 +10,7 @@ from pathlib import Path
 
 from guidance_rules.audit.diff import DiffReport, run_diff
 from guidance_rules.audit.diff_report import write_html
-from guidance_rules.cli.render import wrap
+from guidance_rules.cli.render import count, wrap
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
 
 
@@ -46,7 +46,7 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
     verdict = "UNCHANGED: no case's answer differs"
     if report.changed:
         verdict = f"CHANGED: {total:,} case{'s' * (total != 1)} in {n} group{'s' * (n != 1)}"
-    lines.append(f"\n{verdict} ({s['seconds']} s with {s['workers']} worker processes)")
+    lines.append(f"\n{verdict} ({s['seconds']} s with {count(s['workers'], 'worker process', 'worker processes')})")
     return "\n".join(lines)
 
 

@@ -65,8 +65,8 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     except ImportError as error:
         print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
         return 1
-    if args.workers < 1 or not 0 < args.port < 65536:
-        print("invalid input: --workers must be at least 1 and --port between 1 and 65535", file=sys.stderr)
+    if not 0 < args.port < 65536:  # --workers is checked as the options are parsed
+        print(f"invalid input: --port: {args.port} was given; a port is 1 to 65535", file=sys.stderr)
         return 2
     env = {
         "GUIDANCE_RULES_RULES": str(knowledge.directory),
