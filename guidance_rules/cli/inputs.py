@@ -22,6 +22,7 @@ LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
 # a file, a spreadsheet's 'Knee,PRP') is matched without regard to case. The library and the JSON
 # API take the contract's values exactly.
 WORD_FIELDS = ("site", *(name for name, spec in CASE_FIELDS.items() if spec.values != BOOL and not spec.is_list))
+_WORDS, _LISTS = frozenset(WORD_FIELDS), frozenset(LIST_FIELDS)
 MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
 BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
 
@@ -84,14 +85,15 @@ def _holds_long_number(value: Any) -> _LongNumber | None:
 
 def fold_words(data: dict[str, Any]) -> dict[str, Any]:
     """The case with its word values in lower case and trimmed (`Knee` -> `knee`); other values,
-    and values of other types, as they were (validation names them)."""
-    out = dict(data)
-    for name in WORD_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = out[name].strip().lower()
-    for name in LIST_FIELDS:
-        if isinstance(out.get(name), list):
-            out[name] = [v.strip().lower() if isinstance(v, str) else v for v in out[name]]
+    and values of other types, as they were (validation names them). Walks the case's own keys:
+    batch calls it for every line."""
+    out = data.copy()
+    for key, value in data.items():
+        if key in _WORDS:
+            if isinstance(value, str):
+                out[key] = value.strip().lower()
+        elif key in _LISTS and isinstance(value, list):
+            out[key] = [v.strip().lower() if isinstance(v, str) else v for v in value]
     return out
 
 
@@ -112,7 +114,8 @@ def parse_json_case(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         kind = "a number too long to read" if isinstance(data, _LongNumber) else type(data).__name__
         raise InputError([("", f"expected a JSON object with case fields, got {kind}")])
-    for key, value in data.items():
+    # a number too long to read has more digits than the limit: a shorter line cannot hold one
+    for key, value in data.items() if len(text) > sys.get_int_max_str_digits() else ():
         if (number := _holds_long_number(value)) is not None:
             message = (
                 f"a number {number.digits:,} digits long was given, too long to read (at most {sys.get_int_max_str_digits():,} "
