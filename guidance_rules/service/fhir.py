@@ -92,7 +92,8 @@ def _bundle(data: Any, where: str) -> Bundle:
         # The CDS Hooks specification's own draftOrders examples omit Bundle.type (1..1 in FHIR):
         # read such a Bundle as the collection it is rather than reject every example EHR.
         data = {**data, "type": "collection"}
-    for i, entry in enumerate(data.get("entry") or [] if isinstance(data.get("entry"), list) else []):
+    entries = data.get("entry")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):  # the model names any other shape
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
         if isinstance(resource, dict) and not _resource_type(kind):
