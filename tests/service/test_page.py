@@ -26,7 +26,7 @@ from tests.service.fhir_examples import SCT, coding, hook_request, injection
 
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (it is in the dev extra: pip install -e '.[dev]')")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import ElementClickInterceptedException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service as DriverService  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -143,6 +143,16 @@ class Page:
     def texts(self, css: str) -> list[str]:
         return [e.text for e in self.all(css)]
 
+    def click(self, element: Any) -> None:
+        """Click as a person would: if the page is still moving (an answer arriving re-lays the
+        hints) and something covers the element, wait for it to settle, bring it into view, retry."""
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            self.settle()
+            self.js("arguments[0].scrollIntoView({block: 'center'})", element)
+            element.click()
+
     def fill(self, case: dict[str, Any]) -> Page:
         """Set every field by clicking and choosing, as a person would: the case's values, and
         "not known" for every field the case leaves out."""
@@ -152,18 +162,18 @@ class Page:
             if kind == "DIV":  # a select
                 Select(self.find(f"#f-{name}")).select_by_value("" if value is None else str(value))
             elif self.all(f"#f-{name}-true"):  # a flag
-                self.find(f"#f-{name}-{'unknown' if value is None else str(value).lower()}").click()
+                self.click(self.find(f"#f-{name}-{'unknown' if value is None else str(value).lower()}"))
             else:  # a list
                 unknown = self.find(f"#f-{name}-unknown")
                 if value is None:
                     if not unknown.is_selected():
-                        unknown.click()
+                        self.click(unknown)
                     continue
                 if unknown.is_selected():
-                    unknown.click()
+                    self.click(unknown)
                 for box in self.all(f"#field-{name} input[data-item]"):
                     if box.is_selected() != (box.get_attribute("value") in value):
-                        box.click()
+                        self.click(box)
         return self.settle()
 
     def shot(self, name: str, height: int | None = None) -> Path:
@@ -228,7 +238,7 @@ def test_site_defaults_are_shown_as_not_known_values(page: Page, recommender: Re
             option = Select(page.find(f"#f-{field}")).first_selected_option
             assert option.get_attribute("value") == "" and option.text == f"Not known → {value.replace('_', ' ')} ({site.title} default)"
     # a default, once changed, is given: it leaves the assumptions and the answer follows
-    page.find("#f-near_neurovascular-false").click()
+    page.click(page.find("#f-near_neurovascular-false"))
     page.settle()
     assert page.sent["near_neurovascular"] is False
     assert "near_neurovascular" not in [e.get_attribute("data-field") for e in page.all("#assumptions > li")]
@@ -287,7 +297,7 @@ def test_invalid_flag_from_a_link_is_kept_and_named(page: Page) -> None:
     assert page.state == "invalid" and page.sent["palpable"] == "maybe"
     assert "'maybe' was given" in page.visible_errors()["palpable"]
     assert "colour" in page.find("#link-note").text
-    page.find("#f-palpable-false").click()
+    page.click(page.find("#f-palpable-false"))
     page.settle()
     assert page.state == "ready" and page.visible_errors() == {}
 
@@ -333,7 +343,7 @@ def test_printable_questions(page: Page, recommender: Recommender) -> None:
     case = {"site": "glenohumeral", "injectate": "cell_based"}
     page.open().fill(case)
     page.js("window.print = function () { document.body.dataset.printed = '1'; };")  # headless: no print dialog
-    page.find("#print-questions").click()
+    page.click(page.find("#print-questions"))
     assert page.js("return document.body.dataset.printed") == "1"
     page.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
