@@ -91,14 +91,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _every_workers_positive(sub: Any) -> None:
-    """The same rule for the service's --workers: it registers its own options (and checked them only after importing uvicorn)."""
-    for command in sub.choices.values():
-        for action in command._actions:
-            if "--workers" in action.option_strings:
-                action.type = _positive
-
-
 def writable(text: str, *, folder_always: bool = False) -> Path:
     """Where an output file may be written, checked before any work (an audit takes minutes).
 
@@ -234,8 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
     from guidance_rules.service.cli import register  # serve, consultations: the service registers its own commands
 
-    register(sub, COMMANDS)
-    _every_workers_positive(sub)
+    register(sub, COMMANDS, count=_positive)
     return parser
 
 

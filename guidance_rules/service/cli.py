@@ -22,11 +22,15 @@ class ServiceCommandError(GuidanceRulesError, ValueError):
     """Bad options for a service command (exit 2 with this message)."""
 
 
-def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]]) -> None:
+def register(
+    sub: Any, commands: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]], count: Callable[[str], int] = int
+) -> None:
+    """Add serve and consultations to the main parser; `count` is the CLI's type for a count of
+    worker processes (1 or more), so --workers is checked as every other command's is."""
     serve = sub.add_parser("serve", help="run the CDS Hooks service (FHIR R4 orders in, cards out, consultations recorded)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    serve.add_argument("--workers", type=count, default=1, metavar="N", help="worker processes, 1 or more (default 1)")
     serve.add_argument("--db", metavar="URL", help="consultation database: sqlite:///FILE (default) or postgresql://user:pw@host/db")
     serve.add_argument("--auth-config", metavar="FILE", help="trusted EHR issuers, their JWKS and this service's audience (YAML/JSON)")
     serve.add_argument("--insecure-no-auth", action="store_true", help="DEVELOPMENT ONLY: accept unsigned requests")
