@@ -184,12 +184,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         config = AuthConfig.load(settings.auth_config)
         verifier = Verifier(config, store)
 
-    def audiences(service_id: str | None) -> list[str]:
+    def audiences(ids: list[str]) -> list[str]:
         """What a token's `aud` may be: a configured URL, or the endpoint being called below one
         (CDS Hooks: `aud` is the service endpoint), never another service's endpoint."""
         base = list(verifier.config.audience) if verifier is not None else []
-        ids = [service_id] if service_id is not None else list(SERVICES)
         return base + [f"{a.rstrip('/')}/{sid}{tail}" for a in base for sid in ids for tail in ("", "/feedback")]
+
+    # computed once, not per request: by service id, and (None) for the other endpoints
+    audience: dict[str | None, list[str]] = {sid: audiences([sid]) for sid in SERVICES} | {None: audiences(list(SERVICES))}
+    prefetch = mapping.prefetch()
 
     telemetry = Telemetry()
     available = settings.available
@@ -271,7 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def authorise(request: Request, service_id: str | None = None) -> None:
         if verifier is not None:
-            await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audiences(service_id))
+            await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audience[service_id])
 
     def service(service_id: str) -> dict[str, Any]:
         if service_id not in SERVICES:
@@ -282,7 +285,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/cds-services", tags=["CDS Hooks"], summary="Discovery")
     async def discovery() -> dict[str, Any]:
-        prefetch = mapping.prefetch()
         return {"services": [{"id": sid, **spec, "prefetch": prefetch} for sid, spec in SERVICES.items()]}
 
     def consult(service_id: str, hook_request: HookRequest, base_url: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .errors import NoRecord, NotFound, StoreUnavailable
 
 DEFAULT_URL = "sqlite:///guidance-rules-consultations.sqlite3"
+SQLITE_BUSY_SECONDS = 10  # how long a write waits for another process's lock before it fails (503)
 
 metadata = MetaData()
 
@@ -149,7 +150,7 @@ class Store:
                 database = make_url(self.url).database
                 if not create and (not database or database == ":memory:" or not Path(database).is_file()):
                     raise NoRecord(f"no consultation database at {redact(self.url)}: no such file")
-                self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 10})
+                self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -294,7 +295,7 @@ class Store:
                         cursor.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
                         cursor.execute("ROLLBACK")
                     finally:
-                        cursor.execute("PRAGMA busy_timeout = 10000")
+                        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")  # the connection's own again
                         cursor.close()
         except (SQLAlchemyError, sqlite3.Error) as error:
             raise StoreUnavailable(f"the consultation database is not reachable or not writable now: {_reason(error)}") from None
