@@ -60,10 +60,12 @@ def decision_tables(knowledge: KnowledgeBase, recommender: Recommender | None = 
                 reason = next((f"{c.id}: {c.message}" for c in knowledge.constraints if c.message in said), said)
                 omitted.append((tuple(map(str, variances)), reason))
                 continue
+            modalities = []
             for answer in row:
                 if isinstance(answer, Exception):
                     raise answer  # an engine fault, or a contradiction for some injectates only: never a silent gap
-            rows.append((tuple(map(str, variances)), tuple(a.modality for a in row if not isinstance(a, Exception))))
+                modalities.append(answer.modality)
+            rows.append((tuple(map(str, variances)), tuple(modalities)))
         resolved = rec.resolve(cases[0]).values
         shown = ", ".join(f"{f}={_show(resolved[f])}" for f in DEFAULT_FIELDS if f in resolved)
         tables.append(SiteTable(key, site.title, f"{resolved['region']}: {shown}", injectates, tuple(rows), tuple(omitted)))
