@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
+from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 from guidance_rules.service.mapping import FILE, load_mapping
 
 
@@ -34,6 +34,16 @@ def rules_copy(tmp_path: Path) -> Path:
     return target
 
 
+def planted(rules: Path, old: str, new: str) -> KnowledgeBase:
+    """The rule base with the mapping's first `old` replaced by `new` (which must be there: a
+    planted fault that changed nothing would prove nothing)."""
+    path = rules / FILE
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+    return load(rules)
+
+
 def test_digest_covers_the_mapping(rules_copy: Path) -> None:
     before = load(rules_copy).digest
     path = rules_copy / FILE
@@ -42,31 +52,23 @@ def test_digest_covers_the_mapping(rules_copy: Path) -> None:
 
 
 def test_unknown_site_in_the_mapping_is_rejected(rules_copy: Path) -> None:
-    path = rules_copy / FILE
-    path.write_text(path.read_text().replace("site: knee, source", "site: kneee, source", 1))
     with pytest.raises(RuleFileError, match=r"kneee.*not a catalogue site"):
-        load_mapping(load(rules_copy))
+        load_mapping(planted(rules_copy, "site: knee, source", "site: kneee, source"))
 
 
 def test_uncited_code_is_rejected(rules_copy: Path) -> None:
-    path = rules_copy / FILE
-    path.write_text(path.read_text().replace("source: dicom-cid-1006}", "source: hearsay}", 1))
     with pytest.raises(RuleFileError, match="unknown source 'hearsay'"):
-        load_mapping(load(rules_copy))
+        load_mapping(planted(rules_copy, "source: dicom-cid-1006}", "source: hearsay}"))
 
 
 def test_mixture_precedence_must_list_every_injectate_once(rules_copy: Path) -> None:
-    path = rules_copy / FILE
-    path.write_text(path.read_text().replace("precedence: [cell_based, prp,", "precedence: [prp,", 1))
     with pytest.raises(RuleFileError, match=r"combined_injectates.*each injectate once: corticosteroid"):
-        load_mapping(load(rules_copy))
+        load_mapping(planted(rules_copy, "precedence: [cell_based, prp,", "precedence: [prp,"))
 
 
 def test_a_procedure_site_needs_a_procedure_that_names_it(rules_copy: Path) -> None:
-    path = rules_copy / FILE
-    path.write_text(path.read_text().replace("site: epidural_transforaminal, family: transforaminal", "family: transforaminal", 1))
     with pytest.raises(RuleFileError, match="'epidural_transforaminal' is reached by its procedure code, but no procedure names it"):
-        load_mapping(load(rules_copy))
+        load_mapping(planted(rules_copy, "site: epidural_transforaminal, family: transforaminal", "family: transforaminal"))
 
 
 def test_rxnorm_codes_carry_their_term_type() -> None:
@@ -79,10 +81,8 @@ def test_rxnorm_codes_carry_their_term_type() -> None:
 
 
 def test_joint_size_must_be_one_of_the_families(rules_copy: Path) -> None:
-    path = rules_copy / FILE
-    path.write_text(path.read_text().replace("{knee: major_joint,", "{knee: huge_joint,", 1))
     with pytest.raises(RuleFileError, match="'huge_joint' for knee is not one of small_joint, intermediate_joint, major_joint"):
-        load_mapping(load(rules_copy))
+        load_mapping(planted(rules_copy, "{knee: major_joint,", "{knee: huge_joint,"))
 
 
 def test_prefetch_asks_for_the_observation_codes_the_mapping_reads(rules_copy: Path) -> None:
