@@ -16,8 +16,8 @@ import sys
 import time
 
 from guidance_rules import Recommender
-from guidance_rules.recommend import whatif as whatif_module
-from guidance_rules.recommend.whatif import inputs_that_matter, what_if
+from guidance_rules.recommendation import whatif as whatif_module
+from guidance_rules.recommendation.whatif import inputs_that_matter, what_if
 
 from .run import ROOT, valid_cases
 

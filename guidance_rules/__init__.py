@@ -7,7 +7,7 @@ rec = recommend(Case(site="hip", injectate="cell_based", anatomy_variance=["obes
 from guidance_rules._version import __version__
 from guidance_rules.errors import CaseError, EngineBusyError, EngineError, EngineUnavailableError, GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Category, Modality, Recommendation
-from guidance_rules.recommend.recommender import Recommender, recommend
+from guidance_rules.recommendation.recommender import Recommender, recommend
 from guidance_rules.rulebase.load import KnowledgeBase, load
 
 __all__ = [

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
 # The parsed-rule-base cache of this test session lives in a folder of its own (subprocesses inherit it).

@@ -61,7 +61,7 @@ def test_engine_that_cannot_load_says_why_and_what_to_run(tmp_path: Path) -> Non
     program = (
         "import guidance_rules\n"  # importing still works; the error comes on first use
         "try:\n"
-        "    guidance_rules.recommend({'site': 'knee', 'injectate': 'prp'})\n"
+        "    guidance_rules.recommendation({'site': 'knee', 'injectate': 'prp'})\n"
         "except guidance_rules.EngineUnavailableError as error:\n"
         "    print(error)\n"
     )

@@ -16,7 +16,7 @@ LAYERS = {
     "model": 1,
     "rulebase": 2,
     "engine": 3,
-    "recommend": 4,
+    "recommendation": 4,
     "audit": 5,
     "service": 5,
     "cli": 6,

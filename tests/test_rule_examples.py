@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import default_knowledge
 
 RULES = default_knowledge().rules

@@ -31,7 +31,7 @@ from guidance_rules.audit.invariants import (
 )
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
 from guidance_rules.model import Modality
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
 from guidance_rules.rulebase.resolve import resolve

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from guidance_rules.errors import CaseError, EngineError
-from guidance_rules.recommend.explain import Evaluation
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.explain import Evaluation
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
 from guidance_rules.rulebase.load import KnowledgeBase, load
 from guidance_rules.rulebase.resolve import resolve

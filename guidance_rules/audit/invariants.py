@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from collections import Counter
 
     from guidance_rules.audit.findings import SpaceResult
-    from guidance_rules.recommend.explain import Evaluation
-    from guidance_rules.recommend.recommender import Recommender
+    from guidance_rules.recommendation.explain import Evaluation
+    from guidance_rules.recommendation.recommender import Recommender
 
 FILE = "invariants.yaml"
 # The rating scale, lowest first: "at least" and "at most" compare positions on it.

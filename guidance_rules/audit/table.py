@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from guidance_rules.model import Modality
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase
 from guidance_rules.rulebase.space import VARIANCE_SETS

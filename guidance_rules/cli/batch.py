@@ -30,9 +30,9 @@ from pydantic import ValidationError
 from guidance_rules.cli.inputs import Columns, InputError, Record, read_csv, read_jsonl, sniff
 from guidance_rules.cli.render import count
 from guidance_rules.errors import EngineError
-from guidance_rules.recommend.cache import LRU
-from guidance_rules.recommend.problems import problems_of
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.cache import LRU
+from guidance_rules.recommendation.problems import problems_of
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase, load
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2

@@ -21,8 +21,8 @@ from guidance_rules._version import __version__
 from guidance_rules.cli.inputs import InputError, fold_words, parse_json_case
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
 from guidance_rules.model import Case, Recommendation
-from guidance_rules.recommend.problems import problems_of
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.problems import problems_of
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
 
@@ -360,7 +360,7 @@ def cmd_recommend(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         print(render.brief(rec))
     else:
         from guidance_rules.cli.whatif import inputs_section
-        from guidance_rules.recommend.whatif import inputs_that_matter
+        from guidance_rules.recommendation.whatif import inputs_that_matter
 
         print(render.recommendation(rec, inputs=inputs_section(inputs_that_matter(data, recommender))))
     return EXIT_OK

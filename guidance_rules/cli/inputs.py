@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.problems import suggest, then
+from guidance_rules.recommendation.problems import suggest, then
 from guidance_rules.rulebase.conditions import BOOL, BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)

@@ -9,8 +9,8 @@ from typing import Any
 
 from guidance_rules.cli.render import value_text, wrap
 from guidance_rules.model import Case
-from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.recommend.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
+from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.recommendation.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
 
 SHOWN = 5  # routes shown per modality; --json lists every one
 

@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guidance_rules._version import __version__
-from guidance_rules.recommend.problems import problems_of
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.problems import problems_of
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import default_knowledge, load
 
 from . import cards, page

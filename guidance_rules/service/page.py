@@ -25,9 +25,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.problems import problems_of
-from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.recommend.whatif import inputs_that_matter
+from guidance_rules.recommendation.problems import problems_of
+from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.recommendation.whatif import inputs_that_matter
 
 from .errors import BadRequest
 

@@ -127,7 +127,7 @@ def test_a_repeated_step_is_an_audit_problem(monkeypatch: pytest.MonkeyPatch) ->
     import dataclasses
 
     from guidance_rules.audit import check
-    from guidance_rules.recommend.recommender import Recommender
+    from guidance_rules.recommendation.recommender import Recommender
 
     original = Recommender.evaluate_many
 

@@ -17,7 +17,7 @@ import pytest
 
 from guidance_rules.cli.batch import Tally, _write_atomically, process
 from guidance_rules.cli.inputs import Columns, read_csv, read_jsonl
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.space import as_json_case, free_space
 from tests.conftest import ROOT
 

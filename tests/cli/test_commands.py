@@ -322,7 +322,7 @@ def test_an_html_report_in_a_missing_folder_is_refused_before_the_work(tmp_path:
 def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> None:
     """Before: '1 records', '1 documentation items', "no rule 'NOPE-X' Run ..." and "did you mean 'injectate'?; to carry"."""
     from guidance_rules.cli.render import brief
-    from guidance_rules.recommend.recommender import Recommender
+    from guidance_rules.recommendation.recommender import Recommender
 
     rec = Recommender().recommend({"site": "knee", "injectate": "corticosteroid"})
     one_each = rec.model_copy(update={"documentation": rec.documentation[:1], "questions": rec.questions[:1], "cautions": []})

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from guidance_rules import EngineError
 from guidance_rules.engine.compile import compile_rules
 from guidance_rules.engine.durable import ENGINE_LOCK, DurableEngine
-from guidance_rules.recommend.recommender import Recommender
+from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase
 from tests.conftest import examples
 

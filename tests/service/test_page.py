@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.recommend.whatif import inputs_that_matter
+from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.recommendation.whatif import inputs_that_matter
 from tests.conftest import EXAMPLES, ROOT
 from tests.service.conftest import Server
 from tests.service.fhir_examples import SCT, coding, hook_request, injection

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from guidance_rules.model import Case
-from guidance_rules.recommend.recommender import Recommender
-from guidance_rules.recommend.whatif import inputs_that_matter
+from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.recommendation.whatif import inputs_that_matter
 from guidance_rules.service.page import STATIC, case_query, page_url
 from tests.conftest import EXAMPLES
 from tests.service.conftest import Server

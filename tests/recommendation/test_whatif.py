@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from guidance_rules import Modality, Recommender
 from guidance_rules.cli.commands import main
-from guidance_rules.recommend.whatif import Change, WhatIf, inputs_that_matter, what_if
+from guidance_rules.recommendation.whatif import Change, WhatIf, inputs_that_matter, what_if
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 
 EDITABLE = [f for f in CASE_FIELDS if f != "available_modalities"]

@@ -25,8 +25,8 @@ from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine, Fire
 from guidance_rules.engine.policy import RatingResult, rate, select
 from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.model import Case, Modality, Recommendation
-from guidance_rules.recommend.cache import LRU, Memo
-from guidance_rules.recommend.explain import Evaluation, Parts
+from guidance_rules.recommendation.cache import LRU, Memo
+from guidance_rules.recommendation.explain import Evaluation, Parts
 from guidance_rules.rulebase.conditions import check_resolved
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge
 from guidance_rules.rulebase.resolve import Resolution, resolve

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from guidance_rules import Case, recommend
 from guidance_rules.cli.inputs import parse_json_case
-from guidance_rules.recommend.problems import problems_of
+from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.rulebase.load import default_knowledge
 from tests.conftest import ROOT
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.model import Case, Modality
-from guidance_rules.recommend.recommender import Recommender, default_recommender
+from guidance_rules.recommendation.recommender import Recommender, default_recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD, Test
 from guidance_rules.rulebase.resolve import Resolution, resolve
 
