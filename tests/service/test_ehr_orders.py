@@ -1,0 +1,231 @@
+"""Orders and history as EHRs send them (issue 20, points 2, 3 and 7): the record never silently
+dropped, one bad resource never failing the hook, nothing from the request rendered as markup."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from guidance_rules import Recommender, recommend
+from guidance_rules.model import Injectate, Modality
+from guidance_rules.rulebase.load import default_knowledge
+from guidance_rules.service.mapping import load_mapping
+
+from .conftest import Server
+from .fhir_examples import (
+    HCPCS,
+    LOCAL_SITE,
+    PATIENT,
+    SCT,
+    bmi,
+    coding,
+    condition,
+    hook_request,
+    injection,
+    searchset,
+    spec_nutrition_and_antibiotic,
+    surgery,
+)
+
+pytest.importorskip("fhir.resources", reason="the service extra is not installed (pip install -e '.[service]')")
+
+from guidance_rules.service.fhir import OrderReader
+
+SELECT = "/cds-services/guidance-rules-order-select"
+SIGN = "/cds-services/guidance-rules-order-sign"
+KNOWLEDGE = default_knowledge()
+MAPPING = load_mapping(KNOWLEDGE)
+KNEE = [coding(SCT, "49076000")]
+HOSTILE = "[Click to confirm](https://evil.example/x) <img src=https://evil.example/i.png> ![i](https://evil.example/p)"
+
+
+def record(*, procedures: list[dict[str, Any]] = (), conditions: list[dict[str, Any]] = (), observations: list[dict[str, Any]] = ()) -> Any:  # type: ignore[assignment]
+    return {"conditions": searchset(*conditions), "observations": searchset(*observations), "procedures": searchset(*procedures)}
+
+
+def read_knee(prefetch: dict[str, Any] | None, resources: list[dict[str, Any]] | None = None) -> Any:
+    [reading] = OrderReader(MAPPING).read(
+        {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources or injection(KNEE)]}, ["ServiceRequest/inj-1"], prefetch
+    )
+    return reading
+
+
+def uncategorised(site_code: str, text: str = "Arthroscopy") -> dict[str, Any]:
+    operation = surgery(site_code, text)
+    del operation["category"]
+    return operation
+
+
+# --- 2. history never silently dropped ---------------------------------------------------------
+
+
+def test_a_procedure_with_no_category_at_the_site_is_possible_prior_surgery() -> None:
+    reading = read_knee(record(procedures=[uncategorised("49076000")]))
+    assert "prior_surgery" in reading.case(None)["anatomy_variance"]
+    assert any("prior_surgery assumed" in n and "no category says whether it was surgery" in n for n in reading.notes)
+
+
+def test_surgery_at_a_body_structure_the_mapping_does_not_list_is_possible_prior_surgery() -> None:
+    reading = read_knee(record(procedures=[surgery("1234567009", "Osteotomy")]))
+    assert reading.case(None)["anatomy_variance"] == ["prior_surgery"]
+    assert any("its body site is not in the mapping" in n and "1234567009" in n for n in reading.notes)
+    nowhere = surgery("49076000")
+    del nowhere["bodySite"]
+    assert read_knee(record(procedures=[nowhere])).case(None)["anatomy_variance"] == ["prior_surgery"]
+
+
+def test_what_the_record_can_read_still_decides() -> None:
+    """Not every procedure is doubted: one coded elsewhere, or coded as not surgery, is read."""
+    assert read_knee(record(procedures=[uncategorised("24136001")])).case(None)["anatomy_variance"] == []  # the hip
+    imaging = surgery("49076000", "Knee MRI")
+    imaging["category"] = {"coding": [coding("urn:example:category", "imaging")]}
+    assert read_knee(record(procedures=[imaging])).case(None)["anatomy_variance"] == []
+    assert read_knee(record()).case(None)["anatomy_variance"] == []
+
+
+def test_unreadable_conditions_and_observations_are_never_no_history() -> None:
+    broken = condition("38341003")  # hypertension, but without its subject (1..1): it does not validate
+    del broken["subject"]
+    reading = read_knee(record(conditions=[broken]))
+    assert reading.case(None)["anatomy_variance"] == ["obesity"]
+    assert any("in prefetch 'conditions' could not be read" in n for n in reading.notes)
+    uncoded = condition("38341003")
+    del uncoded["code"]
+    assert read_knee(record(conditions=[uncoded])).case(None)["anatomy_variance"] == ["obesity"]
+    preliminary = bmi(36.0)
+    preliminary["status"] = "preliminary"
+    assert read_knee(record(observations=[preliminary])).case(None)["anatomy_variance"] == ["obesity"]
+    voided = bmi(36.0)
+    voided["status"] = "entered-in-error"
+    assert read_knee(record(observations=[voided])).case(None)["anatomy_variance"] == []
+
+
+def test_a_prefetch_that_is_missing_failed_or_not_a_bundle_is_never_no_history() -> None:
+    assert read_knee(None).case(None)["anatomy_variance"] == ["obesity", "prior_surgery"]
+    failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    assert read_knee({**record(), "procedures": failed}).case(None)["anatomy_variance"] == ["prior_surgery"]
+    assert read_knee({**record(), "procedures": {"resourceType": "Patient"}}).case(None)["anatomy_variance"] == ["prior_surgery"]
+
+
+def test_no_unreadable_record_lets_a_card_endorse_landmark() -> None:
+    """Fail safe, over every catalogue site and injectate: each variance the mapping reads an
+    unreadable part of the record as keeps landmark out."""
+    unreadable = MAPPING.spec.variance.unreadable
+    recommender = Recommender(KNOWLEDGE)
+    for variance in {unreadable.conditions, unreadable.observations, unreadable.procedures}:
+        for site in KNOWLEDGE.sites:
+            for injectate in Injectate:
+                rec = recommender.recommend({"site": site, "injectate": injectate.value, "anatomy_variance": [variance.value]})
+                assert rec.modality is not Modality.LANDMARK, (variance, site, injectate)
+
+
+def test_the_card_for_a_knee_with_unplaced_surgery_is_not_landmark(server: Server) -> None:
+    """The issue's case: landmark knee order, a completed procedure with no category at the knee."""
+    card = only_card(server.post(SELECT, hook_request(injection(KNEE), prefetch=record(procedures=[uncategorised("49076000")]))))
+    expected = recommend({"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["prior_surgery"]})
+    assert expected.modality is not Modality.LANDMARK
+    assert card["indicator"] == "warning" and card["summary"].startswith(expected.modality.value.capitalize())
+    assert "prior\\_surgery" not in card["detail"] and "anatomy_variance prior_surgery assumed" in card["detail"]
+
+
+# --- 3. one bad resource never fails the hook ---------------------------------------------------
+
+
+def only_card(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert isinstance(card, dict)
+    return card
+
+
+def spec_orders_with_an_injection() -> dict[str, Any]:
+    """The specification's example orders (its NutritionOrder has no `intent`, 1..1 in R4) beside a knee injection."""
+    req = spec_nutrition_and_antibiotic()
+    del req["context"]["draftOrders"]["entry"][0]["resource"]["intent"]
+    req["context"]["draftOrders"]["entry"] += [{"resource": r} for r in injection(KNEE)]
+    return req
+
+
+def test_an_unreadable_order_beside_the_injection_is_named_and_the_injection_gets_its_card(server: Server) -> None:
+    req = spec_orders_with_an_injection()
+    req["context"]["selections"] = ["ServiceRequest/inj-1"]
+    card = only_card(server.post(SELECT, req))
+    assert "NutritionOrder/pureeddiet-simple" in card["detail"] and "could not be read" in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "recommended"
+    req["hook"] = "order-sign"
+    del req["context"]["selections"]
+    assert len(server.post(SIGN, req).json()["cards"]) == 1
+    alone = spec_nutrition_and_antibiotic()  # the unreadable order alone, no injection: nothing to say
+    del alone["context"]["draftOrders"]["entry"][0]["resource"]["intent"]
+    assert server.post(SELECT, alone).json() == {"cards": []}
+
+
+def test_an_unreadable_injection_order_gets_a_card_saying_so(server: Server) -> None:
+    resources = injection(KNEE)
+    del resources[0]["intent"]
+    card = only_card(server.post(SIGN, hook_request(resources, hook="order-sign")))
+    assert card["indicator"] == "warning" and "ServiceRequest/inj-1" in card["detail"] and "intent" in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "unreadable"
+
+
+@pytest.mark.parametrize(
+    "draft_orders",
+    [{"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": {"resource": {}}}, {"resourceType": "Bundle", "entry": [5]}],
+)
+def test_only_a_malformed_request_is_a_400(server: Server, draft_orders: dict[str, Any]) -> None:
+    req = hook_request(injection(KNEE))
+    req["context"]["draftOrders"] = draft_orders
+    response = server.post(SELECT, req)
+    assert response.status_code == 400 and response.json()["resourceType"] == "OperationOutcome"
+
+
+# --- 7. nothing from the request becomes markup ------------------------------------------------
+
+
+def outside_code(markdown: str) -> str:
+    """The Markdown with its code spans removed: what a renderer would read as markup."""
+    return re.sub(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", "", markdown)
+
+
+def assert_inert(text: str) -> None:
+    rest = outside_code(text)
+    for found in ("](", "<img", "evil.example", "https://"):
+        assert found not in rest, (found, rest)
+
+
+def test_request_text_in_a_recommendation_card_is_inert(server: Server) -> None:
+    operation = surgery("24136001", HOSTILE)
+    failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout", "diagnostics": HOSTILE}]}
+    odd = bmi(40.0)
+    odd["valueQuantity"].update(unit=HOSTILE, code=HOSTILE)
+    odd["id"] = "bmi-1"
+    prefetch = {
+        "conditions": failed,
+        "observations": searchset(odd),
+        "procedures": searchset(operation, uncategorised("1234567009", HOSTILE)),
+    }
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]), prefetch=prefetch)))
+    assert "Click to confirm" in card["detail"]  # shown, as text
+    assert_inert(card["detail"])
+    assert_inert(card["summary"])
+
+
+def test_request_text_in_an_unreadable_card_is_inert(server: Server) -> None:
+    resources = injection([coding(LOCAL_SITE, HOSTILE)], injectate=(HCPCS, HOSTILE))
+    resources.append({"resourceType": "Basic", "id": "x", "code": {"text": "x"}, "subject": {"reference": HOSTILE}, "created": HOSTILE})
+    card = only_card(server.post(SELECT, hook_request(resources)))
+    assert "Click to confirm" in card["detail"]
+    assert_inert(card["detail"])
+    assert_inert(card["summary"])
+
+
+def test_a_backtick_in_request_text_cannot_close_its_code_span() -> None:
+    from guidance_rules.service.said import Said
+
+    said = Said("code {} unknown", "a`` [x](https://evil.example) `")
+    assert_inert(said.markdown)
+    assert said.markdown.startswith("code ``` a`` [x](https://evil.example) ` ``` unknown")
+    assert_inert(Said("{}", "line\n\n[x](https://evil.example)").markdown)
+    assert PATIENT not in Said("{}", "").markdown
