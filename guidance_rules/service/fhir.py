@@ -187,7 +187,9 @@ def _entries(data: Any, where: str) -> Entries:
 
 def _side_of(mapping: Mapping, concepts: list[CodeableConcept] | None) -> str | None:
     """left, right or both from the laterality codes beside a body site; None when none says."""
-    sides = {mapping.laterality[k].side for concept in concepts or [] for k in _codings(concept) if k in mapping.laterality}
+    codes = [k for concept in concepts or [] for k in _codings(concept)]
+    sides: set[str] = {mapping.laterality[k].side for k in codes if k in mapping.laterality}
+    sides |= {side for k in codes if k in mapping.body_sites and (side := mapping.body_sites[k].side)}
     if not sides:
         return None
     return "both" if "both" in sides or sides >= {"left", "right"} else next(iter(sides))

@@ -35,6 +35,7 @@ class CodeEntry(_Strict):
 
 class BodySite(CodeEntry):
     site: str
+    side: Literal["left", "right"] | None = None  # a lateralised concept (Entire right knee joint) says its side itself
 
 
 class RegionCode(CodeEntry):

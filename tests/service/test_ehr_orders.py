@@ -229,3 +229,76 @@ def test_a_backtick_in_request_text_cannot_close_its_code_span() -> None:
     assert said.markdown.startswith("code ``` a`` [x](https://evil.example) ` ``` unknown")
     assert_inert(Said("{}", "line\n\n[x](https://evil.example)").markdown)
     assert PATIENT not in Said("{}", "").markdown
+
+
+# --- 1. the codes EHRs send -------------------------------------------------------------------
+
+
+def read_one(resources: list[dict[str, Any]], selections: list[str] | None = None) -> Any:
+    readings = OrderReader(MAPPING).read({"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}, selections, record())
+    assert len(readings) == 1, readings
+    return readings[0]
+
+
+def test_the_usual_sacroiliac_code_is_read() -> None:
+    reading = read_one(injection([coding(SCT, "39723000")], cpt="27096"))
+    assert (reading.site, reading.problems, reading.ordered_guidance) == ("sacroiliac", [], Modality.FLUOROSCOPY)
+    assert read_one(injection(None, cpt="27096")).site == "sacroiliac"  # the code names the joint
+
+
+def test_ultrasound_guided_spine_codes_are_read() -> None:
+    facet = read_one(injection([coding(SCT, "428001008")], cpt="0216T"))
+    assert (facet.site, facet.ordered_guidance, facet.problems) == ("lumbar_facet", Modality.ULTRASOUND, [])
+    foraminal = read_one(injection(None, cpt="0230T"))
+    assert (foraminal.site, foraminal.ordered_guidance) == ("epidural_transforaminal", Modality.ULTRASOUND)
+
+
+@pytest.mark.parametrize(
+    ("code", "site", "side"),
+    [("182204005", "knee", None), ("735264009", "knee", "right"), ("735263003", "knee", "left"), ("362908009", "hip", "right")],
+)
+def test_entire_and_lateralised_joint_concepts(code: str, site: str, side: str | None) -> None:
+    reading = read_one(injection([coding(SCT, code)]))
+    assert (reading.site, reading.side, reading.problems) == (site, side, [])
+
+
+def test_a_lateralised_concept_keeps_surgery_on_the_other_side_away() -> None:
+    operation = surgery("735263003", "Left knee replacement")  # Entire left knee joint
+    [reading] = OrderReader(MAPPING).read(
+        {"resourceType": "Bundle", "entry": [{"resource": r} for r in injection([coding(SCT, "735264009")])]},
+        ["ServiceRequest/inj-1"],
+        record(procedures=[operation]),
+    )
+    assert (reading.site, reading.side, reading.case(None)["anatomy_variance"]) == ("knee", "right", [])
+
+
+@pytest.mark.parametrize(
+    ("code", "injectate"),
+    [
+        ("J1100", Injectate.CORTICOSTEROID),
+        ("J7318", Injectate.HYALURONIC_ACID),
+        ("J7332", Injectate.HYALURONIC_ACID),
+        ("J2001", Injectate.LOCAL_ANESTHETIC),
+    ],
+)
+def test_common_hcpcs_drug_codes(code: str, injectate: Injectate) -> None:
+    reading = read_one(injection(KNEE, injectate=(HCPCS, code)))
+    assert (reading.injectate, reading.problems) == (injectate, [])
+
+
+def test_a_medication_order_selected_alone_gets_its_injections_card() -> None:
+    reading = read_one(injection(KNEE), selections=["MedicationRequest/med-1"])
+    assert (reading.ref, reading.site, reading.injectate) == ("ServiceRequest/inj-1", "knee", Injectate.CORTICOSTEROID)
+
+
+def test_an_injection_with_a_procedure_code_not_in_the_mapping_says_what_is_missing() -> None:
+    """The injectate makes it an injection order: a card names the code it cannot read."""
+    reading = read_one(injection(KNEE, cpt="99999"))
+    assert reading.procedure is None
+    assert any("procedure code is not in rules/fhir-mapping.yaml" in p and "99999" in p for p in reading.problems)
+
+
+def test_every_mapped_code_names_a_source_with_its_place() -> None:
+    spec = MAPPING.spec
+    entries = [*spec.body_sites, *spec.procedures, *spec.guidance_addons, *spec.medications, *spec.laterality, *spec.region_codes]
+    assert all(e.source in spec.sources and spec.sources[e.source].where for e in entries)
