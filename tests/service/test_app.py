@@ -296,11 +296,9 @@ def test_feedback_must_match_the_card(server: Server) -> None:
     def refused(path: str, body: dict[str, Any], fragment: str) -> None:
         assert fragment in is_outcome(server.post(path, body), 400)["issue"][0]["diagnostics"]
 
-    refused(
-        SELECT + "/feedback", item(outcome="overridden", overrideReason={"reason": {"code": reason["code"]}}), "not one the card offered"
-    )
-    other_system = {"reason": {**reason, "system": "urn:example:reasons"}}
-    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason=other_system), "not one the card offered")
+    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason={"reason": {"code": reason["code"]}}), "names no system")
+    ours_unknown = {"reason": {**reason, "code": "not-offered"}}
+    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason=ours_unknown), "not one the card offered")
     refused(SELECT + "/feedback", item(outcome="accepted", overrideReason={"reason": reason}), "no overrideReason")
     refused(SELECT + "/feedback", item(outcome="accepted", acceptedSuggestions=[{"id": "not-a-suggestion"}]), "not the card's suggestion")
     suggested = [{"id": card["suggestions"][0]["uuid"]}]
@@ -324,7 +322,7 @@ def test_feedback_must_match_the_card(server: Server) -> None:
     retried = item(outcome="accepted", acceptedSuggestions=suggested)
     retried["feedback"][0]["outcomeTimestamp"] = "2025-01-01T01:00:00+01:00"
     again = server.post(SELECT + "/feedback", retried).json()
-    assert (first, again) == ({"stored": 1, "already_stored": 0}, {"stored": 0, "already_stored": 1})
+    assert (first, again) == ({"stored": 1, "already_stored": 0, "refused": []}, {"stored": 0, "already_stored": 1, "refused": []})
     assert len(server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]) == 1
 
 

@@ -302,3 +302,38 @@ def test_every_mapped_code_names_a_source_with_its_place() -> None:
     spec = MAPPING.spec
     entries = [*spec.body_sites, *spec.procedures, *spec.guidance_addons, *spec.medications, *spec.laterality, *spec.region_codes]
     assert all(e.source in spec.sources and spec.sources[e.source].where for e in entries)
+
+
+# --- 4. CDS Hooks 2.0 as written ---------------------------------------------------------------
+
+
+def test_a_delete_action_names_its_resource_by_a_string(server: Server) -> None:
+    """2.0 Action.resourceId is a string: a relative reference (an array before)."""
+    resources = [*injection(KNEE), service_request_for_guidance("addon-1", "77002")]
+    card = only_card(server.post(SELECT, hook_request(resources)))
+    assert recommend({"site": "knee", "injectate": "corticosteroid"}).modality is Modality.LANDMARK
+    [delete] = [a for a in card["suggestions"][0]["actions"] if a["type"] == "delete"]
+    assert delete["resourceId"] == "ServiceRequest/addon-1"
+
+
+def service_request_for_guidance(rid: str, cpt: str) -> dict[str, Any]:
+    from .fhir_examples import service_request
+
+    return service_request(rid, cpt, None, based_on="ServiceRequest/inj-1")
+
+
+def test_feedback_with_the_ehrs_own_reason_and_a_bad_item_beside_it(server: Server) -> None:
+    """An EHR may offer its own override reasons; one bad item never drops the batch."""
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+    own = {"system": "https://ehr.example/override-reasons", "code": "d7ecf885", "display": "Discussed with the patient"}
+    good = {"card": card["uuid"], "outcome": "overridden", "overrideReason": {"reason": own}, "outcomeTimestamp": "2025-12-11T00:00:00Z"}
+    bad = {"card": card["uuid"], "outcome": "maybe", "outcomeTimestamp": "2025-12-11T00:00:00Z"}
+    unknown = {**good, "card": "00000000-0000-0000-0000-000000000000"}
+    response = server.post(SELECT + "/feedback", {"feedback": [bad, good, unknown]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["stored"], [(r["index"], r["status"]) for r in body["refused"]]) == (1, [(0, 400), (2, 404)])
+    [stored] = server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]
+    assert (stored["override_code"], stored["override_display"]) == ("https://ehr.example/override-reasons|d7ecf885", own["display"])
+    alone = server.post(SELECT + "/feedback", {"feedback": [bad]})
+    assert alone.status_code == 400 and alone.json()["resourceType"] == "OperationOutcome"
