@@ -495,6 +495,10 @@ class _PatientRecord:
             return []
         for lost in unreadable:
             self._doubt(key, Said(f"{{}} in prefetch '{key}' could not be read: {{}}", lost.ref, lost.why))
+        links = data.get("link")
+        if isinstance(links, list) and any(isinstance(link, dict) and link.get("relation") == "next" for link in links):
+            # CDS Hooks lets the EHR paginate a prefetch; the service does not fetch the other pages
+            self._doubt(key, Said(f"prefetch '{key}' holds only the first page of the record (a 'next' link was not followed)"))
         return [resource for _, resource in read if isinstance(resource, RECORD[key])]
 
     def _general(self) -> dict[Variance, str]:

@@ -337,3 +337,41 @@ def test_feedback_with_the_ehrs_own_reason_and_a_bad_item_beside_it(server: Serv
     assert (stored["override_code"], stored["override_display"]) == ("https://ehr.example/override-reasons|d7ecf885", own["display"])
     alone = server.post(SELECT + "/feedback", {"feedback": [bad]})
     assert alone.status_code == 400 and alone.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_paginated_prefetch_is_not_the_whole_record() -> None:
+    """CDS Hooks lets the EHR paginate a prefetch: the pages not sent are unknown, not empty."""
+    first_page = searchset()
+    first_page["link"] = [{"relation": "next", "url": "https://ehr.example/fhir/Procedure?page=2"}]
+    reading = read_knee({**record(), "procedures": first_page})
+    assert reading.case(None)["anatomy_variance"] == ["prior_surgery"]
+    assert any("only the first page" in n for n in reading.notes)
+
+
+def test_optional_request_fields_and_extensions_are_accepted(server: Server) -> None:
+    req = hook_request(injection(KNEE))
+    req["fhirServer"] = "https://ehr.example/fhir"
+    req["fhirAuthorization"] = {
+        "access_token": "opaque",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "user/Patient.read",
+        "subject": "cds",
+    }
+    req["extension"] = {"com.example.flag": {"value": True}}
+    req["context"]["extension"] = {"com.example.context": {"a": 1}}
+    assert only_card(server.post(SELECT, req))["summary"]
+
+
+def test_browser_clients_get_cors_headers(server: Server) -> None:
+    import httpx
+
+    preflight = httpx.options(
+        server.url + SELECT,
+        headers={
+            "Origin": "https://sandbox.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200 and preflight.headers.get("access-control-allow-origin") in ("*", "https://sandbox.example")
