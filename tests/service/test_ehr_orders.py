@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guidance_rules import Recommender, recommend
 from guidance_rules.model import Injectate, Modality
@@ -375,3 +377,20 @@ def test_browser_clients_get_cors_headers(server: Server) -> None:
         },
     )
     assert preflight.status_code == 200 and preflight.headers.get("access-control-allow-origin") in ("*", "https://sandbox.example")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_request_value_is_one_code_span_that_cannot_close_early(value: str) -> None:
+    """Whatever the EHR sends, its value is a single code span: the fence is longer than any run
+    of backticks inside, and no line break (which could end the paragraph) survives."""
+    from guidance_rules.service.said import code_span
+
+    span = code_span(value)
+    if span == "(empty)":
+        assert not re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", " ", value).strip()  # nothing visible was sent
+        return
+    fence = span[: len(span) - len(span.lstrip("`"))]
+    assert span.endswith(fence) and len(span) > 2 * len(fence)
+    inner = span[len(fence) : -len(fence)]
+    assert fence not in inner and "\n" not in span and "\r" not in span
