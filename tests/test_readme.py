@@ -5,6 +5,8 @@ When the output changed on purpose: `python -m tests.readme --update` (see tests
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests import readme
@@ -45,3 +47,14 @@ def test_update_keeps_an_excerpts_elisions() -> None:
     assert readme.updated(shown, today) == ["title", "  x = 2", "   ...", "  3. step"]
     with pytest.raises(ValueError, match="no longer in the output"):
         readme.updated(["a", "...", "gone"], ["a", "b"])
+
+
+def test_the_readme_names_no_file_outside_the_repository_and_only_files_that_exist() -> None:
+    """A clone has no shared/ folder (issue 21, point 11); a path the README names must be there
+    (it named guidance_rules/invariants.py after the module had moved to audit/, issue 25)."""
+    text = readme.README.read_text()
+    assert not re.findall(r"(?:\.\./)?\bshared/[\w./-]*", text), "the README refers to shared/, which a clone does not have"
+    paths = re.findall(r"[`(]((?:docs|rules|tests|guidance_rules|scripts|benchmarks|examples|\.ci)/[\w./-]*?)[`)]", text)
+    assert len(paths) >= 10
+    missing = sorted({p for p in paths if not (readme.ROOT / p).exists()})
+    assert not missing, f"the README names files that do not exist: {missing}"
