@@ -131,7 +131,8 @@ def matches(expected: list[str], actual: list[str]) -> bool:
 
 def updated(expected: list[str], actual: list[str]) -> list[str]:
     """The shown lines rewritten from the output: every `...` line kept, each run of shown lines
-    replaced by as many output lines from where its first line is found."""
+    replaced by as many output lines from where its first line is found (the first run from the
+    start, a last run not followed by `...` up to the end), so that `matches` then holds."""
     if not any(_elided(x) for x in expected):
         return list(actual)
     out: list[str] = []
@@ -143,9 +144,8 @@ def updated(expected: list[str], actual: list[str]) -> list[str]:
             runs.append([])
         else:
             runs[-1].append(line)
-    for run in runs:
-        if not run:
-            continue
+    runs = [run for run in runs if run]
+    for k, run in enumerate(runs):
         if _elided(run[0]):
             out.append(run[0])
             continue
@@ -153,8 +153,9 @@ def updated(expected: list[str], actual: list[str]) -> list[str]:
         start = position if anchored else _find(run[0], actual, position)
         if start is None or start + len(run) > len(actual):
             raise ValueError(f"the shown line {run[0].strip()!r} is no longer in the output; edit this excerpt by hand")
-        out.extend(actual[start : start + len(run)])
-        position = start + len(run)
+        end = len(actual) if k == len(runs) - 1 else start + len(run)  # the last run, unless elided after, runs to the end
+        out.extend(actual[start:end])
+        position = end
     return out
 
 

@@ -45,6 +45,8 @@ def test_update_keeps_an_excerpts_elisions() -> None:
     shown = ["title", "  x = 1", "   ...", "  3. step"]
     today = ["title", "  x = 2", "  2. other", "  more", "  3. step"]
     assert readme.updated(shown, today) == ["title", "  x = 2", "   ...", "  3. step"]
+    # output after the last shown line is not cut off silently: it must be elided with '...'
+    assert readme.updated(["a", "...", "c"], ["a", "b", "c", "d"]) == ["a", "...", "c", "d"]
     with pytest.raises(ValueError, match="no longer in the output"):
         readme.updated(["a", "...", "gone"], ["a", "b"])
 
