@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -34,13 +35,16 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .errors import NoRecord, NotFound, StoreUnavailable
 
 DEFAULT_URL = "sqlite:///guidance-rules-consultations.sqlite3"
 SQLITE_BUSY_SECONDS = 10  # how long a write waits for another process's lock before it fails (503)
+
+FEEDBACK_KEY_INDEX = "uq_feedback_report_key"
 
 metadata = MetaData()
 
@@ -79,6 +83,9 @@ feedback = Table(
     Column("accepted_suggestions_json", Text),
     Column("outcome_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # the same report (a retried request) is one row, also when retries arrive at once: see report_key()
+    Column("report_key", String(64)),
+    Index(FEEDBACK_KEY_INDEX, "report_key", unique=True),
 )
 
 tokens = Table(
@@ -99,8 +106,6 @@ def normalise_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -129,12 +134,15 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _feedback_key(item: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two feedback items the same report (SQLite returns instants without their offset)."""
+def report_key(item: dict[str, Any]) -> str:
+    """What makes two feedback items the same report: card, outcome, reason and time (in UTC; SQLite
+    returns instants without their offset). A unique index on it keeps one row per report, so
+    simultaneous retries cannot each find "not stored yet" and all insert."""
     at = item.get("outcome_at")
     if isinstance(at, dt.datetime) and at.tzinfo is not None:
         at = at.astimezone(dt.UTC).replace(tzinfo=None)
-    return (item["consultation_id"], item["outcome"], item.get("override_code"), at)
+    parts = [item["consultation_id"], item["outcome"], item.get("override_code"), at.isoformat() if at else None]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 class Store:
@@ -156,6 +164,7 @@ class Store:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
             if create:
                 metadata.create_all(self.engine, checkfirst=True)
+                _add_report_keys(self.engine)
             else:
                 lacking = sorted(set(metadata.tables) - set(inspect(self.engine).get_table_names()))
                 if lacking:
@@ -210,8 +219,10 @@ class Store:
     def add_feedback(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store feedback; every card id must name a recorded consultation (else 404, nothing stored).
         An item already stored (same card, outcome, reason and time: a retried request) is not
-        stored again. Returns the items that were new."""
+        stored again, also when the retries arrive at once (insert-or-ignore on the unique
+        report key, on either database). Returns the items that were new."""
         ids = {item["consultation_id"] for item in items}
+        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         try:
             with self.engine.begin() as conn:
                 known = {row[0] for row in conn.execute(select(consultations.c.id).where(consultations.c.id.in_(ids)))}
@@ -220,16 +231,12 @@ class Store:
                     raise NotFound(
                         f"no consultation with card uuid {', '.join(unknown)}; feedback is accepted only for cards this service returned"
                     )
-                earlier = conn.execute(select(feedback).where(feedback.c.consultation_id.in_(ids))).mappings()
-                stored = {_feedback_key(dict(row)) for row in earlier}
-                new = []
+                stamp, new = now(), []
                 for item in items:
-                    if _feedback_key(item) not in stored:
-                        stored.add(_feedback_key(item))
+                    row = {**item, "report_key": report_key(item), "received_at": stamp}
+                    statement = upsert(feedback).values(row).on_conflict_do_nothing(index_elements=["report_key"])
+                    if conn.execute(statement.returning(feedback.c.id)).first() is not None:  # a row only when inserted
                         new.append(item)
-                if new:
-                    stamp = now()
-                    conn.execute(insert(feedback), [{**item, "received_at": stamp} for item in new])
                 return new
         except SQLAlchemyError as error:
             raise StoreUnavailable(f"the feedback could not be recorded, nothing was stored: {_reason(error)}") from None
@@ -309,6 +316,33 @@ class Store:
                 action(conn)
         except SQLAlchemyError as error:
             raise StoreUnavailable(f"could not {what}; no card was returned: {_reason(error)}") from None
+
+
+def _add_report_keys(engine: Engine) -> None:
+    """A record made before feedback had its unique report key gets the column and the index.
+    Existing rows are kept: the first of each report gets the key, any earlier duplicate keeps
+    none (the index allows several empty keys). One process does it: the others wait for its lock."""
+    if "report_key" in {c["name"] for c in inspect(engine).get_columns("feedback")}:
+        return
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("LOCK TABLE feedback IN ACCESS EXCLUSIVE MODE"))
+        if "report_key" not in {c["name"] for c in inspect(conn).get_columns("feedback")}:
+            _backfill_report_keys(conn)
+        conn.commit()
+
+
+def _backfill_report_keys(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE feedback ADD COLUMN report_key VARCHAR(64)"))
+    seen: set[str] = set()
+    for row in conn.execute(select(feedback).order_by(feedback.c.id)).mappings().all():
+        key = report_key(dict(row))
+        if key not in seen:
+            seen.add(key)
+            conn.execute(feedback.update().where(feedback.c.id == row["id"]).values(report_key=key))
+    conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {FEEDBACK_KEY_INDEX} ON feedback (report_key)"))
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
