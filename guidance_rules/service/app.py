@@ -36,10 +36,12 @@ from .errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, operat
 from .fhir import OrderReader
 from .logs import event
 from .mapping import load_mapping
+from .middleware import BodyDeadline, HostCheck
 from .settings import Settings
 from .store import Consultation, Store, redact
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+CONSULTATIONS = "consultations"  # the audience key of the consultation API
 SERVICES = {
     "guidance-rules-order-select": {
         "hook": "order-select",
@@ -192,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # computed once, not per request: by service id, and (None) for the other endpoints
     audience: dict[str | None, list[str]] = {sid: audiences([sid]) for sid in SERVICES} | {None: audiences(list(SERVICES))}
+    # the record has its own audience: a token minted for a hook service does not read it
+    audience[CONSULTATIONS] = list(verifier.config.consultations_audience) if verifier is not None else []
     prefetch = mapping.prefetch()
 
     telemetry = Telemetry()
@@ -209,6 +213,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
+    app.add_middleware(HostCheck, hosts=settings.hosts())
     app.add_middleware(Observe, telemetry=telemetry)
 
     @app.exception_handler(ServiceError)
@@ -356,7 +362,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise _first_problem(error, "request") from None
         if hook_request.hook != spec["hook"]:
             raise BadRequest(f"hook '{hook_request.hook}' sent to the {spec['hook']} service '{service_id}'", where="hook")
-        # Behind a reverse proxy request.base_url is the proxy's upstream address: links use the public one.
+        # Behind a reverse proxy request.base_url is the proxy's upstream address: links use the public
+        # one. Without it, the Host header (checked against the allowed hosts by HostCheck).
         base_url = settings.public_url or str(request.base_url)
         return await run_in_threadpool(consult, service_id, hook_request, base_url)
 
@@ -434,7 +441,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/v1/consultations/{consultation_id}", tags=["JSON API"], summary="One consultation record with its feedback")
     async def consultation(consultation_id: str, request: Request) -> dict[str, Any]:
-        await authorise(request)
+        await authorise(request, CONSULTATIONS)
         return await run_in_threadpool(store.consultation, consultation_id)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

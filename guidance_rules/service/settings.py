@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from guidance_rules.model import Imaging
 from .store import DEFAULT_URL
 
 PREFIX = "GUIDANCE_RULES_"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Settings:
     rules_dir: str | None = None
     cors_origins: tuple[str, ...] = ("*",)
     public_url: str | None = None  # the address EHRs reach this service at; card links use it
+    # the Host names requests may carry (card links use the Host when no public URL is set); others get 400
+    allowed_hosts: tuple[str, ...] = LOOPBACK
+    header_timeout: float = 10.0  # seconds from connecting (or the end of the last answer) to a request's full head
+    body_timeout: float = 30.0  # seconds from a request's head to the end of its body
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +57,8 @@ class Settings:
                     f"{PREFIX}PUBLIC_URL: '{public_url}' is not the service's base address; "
                     "give an absolute http(s) URL with no query, e.g. https://cds.example.org/guidance"
                 )
+        timeouts = {name: _seconds(get, name) for name in ("HEADER_TIMEOUT", "BODY_TIMEOUT")}
+        hosts = tuple(h.strip().lower() for h in (get("ALLOWED_HOSTS") or ",".join(LOOPBACK)).split(",") if h.strip())
         return cls(
             db_url=get("DB") or DEFAULT_URL,
             auth_config=get("AUTH_CONFIG"),
@@ -61,4 +69,25 @@ class Settings:
             rules_dir=get("RULES"),
             cors_origins=tuple((get("CORS_ORIGINS") or "*").split(",")),
             public_url=public_url.rstrip("/") if public_url else None,
+            allowed_hosts=hosts,
+            header_timeout=timeouts["HEADER_TIMEOUT"] or cls.header_timeout,
+            body_timeout=timeouts["BODY_TIMEOUT"] or cls.body_timeout,
         )
+
+    def hosts(self) -> frozenset[str]:
+        """The Host names accepted: the configured ones and the public URL's."""
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        return frozenset(self.allowed_hosts) | ({public.lower()} if public else set())
+
+
+def _seconds(get: Callable[[str], str | None], name: str) -> float | None:
+    value = get(name)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{PREFIX}{name}: '{value}' is not a time in seconds; give a number above 0 and at most 3600, e.g. 10")
+    return seconds
