@@ -41,7 +41,8 @@ from .settings import Settings
 from .store import Consultation, Store, redact
 
 JSON_TYPES = ("application/json", "application/fhir+json")
-CONSULTATIONS = "consultations"  # the audience key of the consultation API
+CONSULTATIONS = "consultations"
+DOCS_ASSETS = "/docs/assets"  # the audience key of the consultation API
 SERVICES = {
     "guidance-rules-order-select": {
         "hook": "order-select",
@@ -204,6 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="guidance-rules CDS Hooks service",
         version=__version__,
+        docs_url=None,  # served below from the package's files: FastAPI's default loads them from a CDN
+        redoc_url=None,
         description="Imaging guidance for musculoskeletal and spinal injections, over CDS Hooks and FHIR R4. Decision support only.",
     )
     app.state.store = store
@@ -438,6 +441,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(text, media_type="application/json")
 
     page.register(app, recommender, available, body_json)
+    register_docs(app)
 
     @app.get("/api/v1/consultations/{consultation_id}", tags=["JSON API"], summary="One consultation record with its feedback")
     async def consultation(consultation_id: str, request: Request) -> dict[str, Any]:
@@ -468,6 +472,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     event("started", db=redact(store.url), auth="off" if verifier is None else "jwt", ruleset=knowledge.digest, available=list(available))
     return app
+
+
+def register_docs(app: FastAPI) -> None:
+    """/docs from Swagger UI files shipped in a Python package (fastapi-offline's copy of the
+    swagger-ui-dist release), so it works on a closed clinic network; the online validator
+    badge, which would send the document to another host, is off."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 def _timestamp(value: str, index: int) -> Any:
