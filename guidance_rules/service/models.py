@@ -172,7 +172,7 @@ class ConsultationRecord(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "the request is malformed or invalid (the field is named)",
+    400: "the request is malformed or invalid (the field is named), or its Host is not one this service answers to",
     401: "no valid token from a trusted EHR",
     404: "no such service, card or consultation",
     408: "the request's body did not arrive in time",

@@ -53,7 +53,7 @@ async def recommend(request: Request, built: Built) -> Response:
     "/api/v1/consultations/{consultation_id}",
     summary="One consultation record with its feedback (its own token audience: consultations_audience)",
     response_model=ConsultationRecord,
-    responses=errors(401, 404, 503),
+    responses=errors(400, 401, 404, 503),
     dependencies=[Depends(record_reader)],
 )
 async def consultation(consultation_id: str, built: Built) -> dict[str, Any]:

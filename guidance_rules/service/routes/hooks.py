@@ -17,7 +17,7 @@ Caller = Annotated[dict[str, Any] | None, Depends(hook_caller)]
 BODY_ERRORS = errors(400, 401, 404, 408, 413, 415, 503)
 
 
-@router.get("/cds-services", summary="Discovery", response_model=Discovery)
+@router.get("/cds-services", summary="Discovery", response_model=Discovery, responses=errors(400))
 async def discovery(built: Built) -> dict[str, Any]:
     prefetch = built.mapping.prefetch()
     return {"services": [{"id": sid, **spec, "prefetch": prefetch} for sid, spec in SERVICES.items()]}
