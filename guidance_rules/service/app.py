@@ -48,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    app.state.store = services.store
     app.router.route_class = JsonRoute  # the page's routes too
     app.add_middleware(
         CORSMiddleware,

@@ -37,7 +37,7 @@ class HostCheck:
                     "(configure --public-url or --allowed-host)"
                 )
                 body = json.dumps(operation_outcome(message, "security", where="Host")).encode()
-                headers = [(b"content-type", b"application/fhir+json"), (b"content-length", str(len(body)).encode())]
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
                 await send({"type": "http.response.start", "status": 400, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
