@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..body import JsonRoute
@@ -29,11 +30,12 @@ async def discovery(built: Built) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": Cards, "description": "one card per (selected) injection order"}, **BODY_ERRORS},
 )
-async def call(service_id: str, hook_request: HookRequest, request: Request, built: Built, _caller: Caller) -> dict[str, Any]:
+async def call(service_id: str, hook_request: HookRequest, request: Request, built: Built, _caller: Caller) -> JSONResponse:
     # Behind a reverse proxy request.base_url is the proxy's upstream address: links use the public
     # one. Without it, the Host header (checked against the allowed hosts by HostCheck).
     base_url = built.settings.public_url or str(request.base_url)
-    return await run_in_threadpool(consult, built, service_id, hook_request, base_url)
+    # the cards as JSON directly: FastAPI's encoder would walk every card's members in Python first
+    return JSONResponse(await run_in_threadpool(consult, built, service_id, hook_request, base_url))
 
 
 @router.post(
