@@ -116,7 +116,9 @@ def _bundle(data: Any, where: str) -> Bundle:
     except (KeyError, TypeError, ValueError, RecursionError) as error:
         # fhir.resources raises plain errors for some shapes (an unknown resourceType in a
         # contained resource, say); they are the sender's, never a server fault.
-        raise BadRequest(f"{where} is not a valid FHIR R4 Bundle: {type(error).__name__}: {error}", code="structure", where=where) from None
+        raise BadRequest(
+            f"{where} is not a valid FHIR R4 Bundle: {type(error).__name__}: {error}", code="structure", where=where
+        ) from None
 
 
 def _side_of(mapping: Mapping, concepts: list[CodeableConcept] | None) -> str | None:
