@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import guidance_rules.cli.exits as exits
 from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
 from guidance_rules.audit.table import decision_tables
@@ -34,7 +35,7 @@ def format_text(report: AuditReport) -> str:
     return "\n".join(lines)
 
 
-def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     bar: Any = None
     progress = None
     if sys.stderr.isatty() and not args.json:
@@ -51,4 +52,4 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
     if args.html:
         write_html(report, Path(args.html), decision_tables(knowledge))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))
-    return 0 if report.passed else 1
+    return exits.OK if report.passed else exits.ERROR
