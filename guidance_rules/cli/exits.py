@@ -8,10 +8,8 @@ be valid); 128 + the signal's number when stopped by Ctrl-C (130) or SIGTERM (14
 
 from __future__ import annotations
 
-import signal
-
 OK = 0
 ERROR = 1
 INVALID = 2
-INTERRUPTED = 128 + signal.SIGINT
-TERMINATED = 128 + signal.SIGTERM
+INTERRUPTED = 130  # 128 + SIGINT (2); written out: importing signal costs start-up time
+TERMINATED = 143  # 128 + SIGTERM (15)

@@ -256,24 +256,26 @@ def detect_csv(head: bytes, delimiter: str | None = None, encoding: str | None =
 
 
 def _quote_open(line: str, delimiter: str, open_: bool) -> bool:
-    """Whether a quoted cell is still open at the end of `line`, as the csv module reads it: a
-    quote opens a cell only at the cell's start, and inside one '""' is a quote."""
-    if '"' not in line:
-        return open_
-    at_start, i, end = not open_, 0, len(line)
-    while i < end:
-        ch = line[i]
+    """Whether a quoted cell is still open at the end of `line`, given whether one was at its
+    start, as the csv module reads it: a quote opens a cell only at the cell's start, inside one
+    '""' is a quote, and after the closing quote the cell runs on to the delimiter."""
+    at = 0
+    while True:
         if open_:
-            if ch == '"':
-                if line.startswith('"', i + 1):
-                    i += 1
-                else:
-                    open_ = False
-        elif ch == '"' and at_start:
-            open_ = True
-        at_start = ch == delimiter and not open_
-        i += 1
-    return open_
+            quote = line.find('"', at)
+            if quote < 0:
+                return True
+            if line.startswith('"', quote + 1):
+                at = quote + 2
+                continue
+            open_, at = False, quote + 1
+        elif line.startswith('"', at):
+            open_, at = True, at + 1
+            continue
+        cell_end = line.find(delimiter, at)
+        if cell_end < 0:
+            return False
+        at = cell_end + 1
 
 
 Held = tuple[int, str | None]  # (line number, its text without the line end; None for a line too long)
@@ -314,6 +316,9 @@ def _rows(lines: Iterator[Held], delimiter: str, seen: Lines) -> Iterator[tuple[
             seen.blank += 1
             continue
         seen.continued += len(held) - 1
+        if len(held) == 1 and '"' not in text and "\r" not in text:
+            yield number, text.split(delimiter)  # what the csv module makes of a line without quotes, faster
+            continue
         try:
             yield number, next(csv.reader(["\n".join(held)], delimiter=delimiter), [])
         except csv.Error as error:

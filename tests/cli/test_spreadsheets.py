@@ -3,6 +3,7 @@ European Excel exports (';', Windows-1252) are read, with what was detected said
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from guidance_rules.cli.inputs import read_csv
+from guidance_rules.cli.inputs import Lines, _rows, read_csv
 from tests.conftest import ROOT
 
 ROW = b"knee,prp\n"
@@ -101,3 +104,28 @@ def test_delimiter_and_encoding_can_be_given() -> None:
     assert len(got) == 2 and "--encoding windows-1252" in got[0]["errors"][0]["message"]
     wrong = run("-", "--encoding", "klingon", stdin=content)
     assert wrong.returncode == 2 and b"give utf-8 or windows-1252" in wrong.stderr
+
+
+cells = st.text(alphabet='ab ",;\t\n', max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(cells, min_size=2, max_size=2), min_size=1, max_size=8), st.sampled_from([",", ";", "\t"]), st.booleans())
+def test_rows_the_csv_module_writes_are_read_back_as_written(rows: list[list[str]], delimiter: str, quote_all: bool) -> None:
+    """The reader finds each row's end itself; it must agree with the csv module on every row it writes."""
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL, lineterminator="\n").writerows(rows)
+    lines = Lines()
+    got = list(_rows(((n, line) for n, line in enumerate(text.getvalue().split("\n")[:-1], 1)), delimiter, lines))
+    assert [cells for _, cells in got] == rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet='ab",\n', max_size=8), max_size=12))
+def test_every_line_is_a_record_a_continuation_or_blank(lines: list[str]) -> None:
+    """Whatever the quotes, no line is lost: records, continuations and blank lines add up to the lines."""
+    numbered = list(enumerate("\n".join(lines).split("\n"), 1))
+    seen = Lines()
+    got = list(_rows(iter(numbered), ",", seen))
+    assert len(got) + seen.continued + seen.blank == len(numbered)
+    assert [n for n, _ in got] == sorted({n for n, _ in got})
