@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import guidance_rules.cli.exits as exits
+import guidance_rules.cli.notices as notices
 from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
 from guidance_rules.audit.table import decision_tables
@@ -38,7 +39,7 @@ def format_text(report: AuditReport) -> str:
 def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     bar: Any = None
     progress = None
-    if sys.stderr.isatty() and not args.json:
+    if sys.stderr.isatty() and not args.json and notices.level() >= notices.NORMAL:
         from tqdm import tqdm
 
         total = sum(s.size for s in audit_spaces(knowledge, args.quick))

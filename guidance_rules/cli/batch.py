@@ -251,6 +251,9 @@ def _reader(args: argparse.Namespace, source: BinaryIO, seen: Lines) -> Iterator
         form, detected = detect_csv(head, args.delimiter, args.encoding)
         found += detected
         records = read_csv(source, columns, form, seen)
+    elif args.delimiter or args.encoding:
+        option = "--delimiter" if args.delimiter else "--encoding"
+        raise InputError([(option, f"applies to CSV input; {args.input} is read as JSON Lines (UTF-8); give --format csv if it is CSV")])
     else:
         form, records = CsvForm(), read_jsonl(source, columns, seen)
     if found:

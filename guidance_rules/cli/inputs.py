@@ -259,6 +259,8 @@ def _quote_open(line: str, delimiter: str, open_: bool) -> bool:
     """Whether a quoted cell is still open at the end of `line`, given whether one was at its
     start, as the csv module reads it: a quote opens a cell only at the cell's start, inside one
     '""' is a quote, and after the closing quote the cell runs on to the delimiter."""
+    if '"' not in line:
+        return open_
     at = 0
     while True:
         if open_:

@@ -99,11 +99,12 @@ class _Parser(argparse.ArgumentParser):
         if action.choices is not None and value not in action.choices:
             choices = [str(choice) for choice in action.choices]
             hint = _closest(str(value), choices)
-            if isinstance(action, argparse._SubParsersAction):
-                message = f"'{value}' is not a command{hint}" + (" The" if hint else "; the") + f" commands: {', '.join(choices)}"
-            else:
-                message = f"'{value}' is not one of {', '.join(choices)}{hint}"
-            raise argparse.ArgumentError(action, message)
+            if isinstance(action, argparse._SubParsersAction):  # said without argparse's 'argument COMMAND:'
+                commands = ", ".join(choices)
+                raise argparse.ArgumentError(
+                    None, f"'{value}' is not a command{hint}" + (" The" if hint else "; the") + f" commands: {commands}"
+                )
+            raise argparse.ArgumentError(action, f"'{value}' is not one of {', '.join(choices)}{hint}")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)

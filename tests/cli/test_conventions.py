@@ -96,7 +96,7 @@ def test_ctrl_c_says_what_was_kept(tmp_path: Path, to_file: bool) -> None:
     ("args", "said"),
     [
         (("recommend", "--sitee", "knee"), "guidance-rules recommend: error: unknown option '--sitee'; did you mean '--site'?"),
-        (("bogus",), "guidance-rules: error: argument COMMAND: 'bogus' is not a command; the commands: recommend, what-if"),
+        (("bogus",), "guidance-rules: error: 'bogus' is not a command; the commands: recommend, what-if"),
         (("recomend", "--site", "knee"), "'recomend' is not a command; did you mean 'recommend'?"),
         (("batch", "x.csv", "--format", "cvs"), "argument --format: 'cvs' is not one of jsonl, csv; did you mean 'csv'?"),
         (("batch", "x.csv", "--extra-colums", "ignore"), "unknown option '--extra-colums'; did you mean '--extra-columns'?"),

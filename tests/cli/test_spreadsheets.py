@@ -104,6 +104,8 @@ def test_delimiter_and_encoding_can_be_given() -> None:
     assert len(got) == 2 and "--encoding windows-1252" in got[0]["errors"][0]["message"]
     wrong = run("-", "--encoding", "klingon", stdin=content)
     assert wrong.returncode == 2 and b"give utf-8 or windows-1252" in wrong.stderr
+    not_csv = run("-", "--delimiter", ";", stdin=b'{"site": "knee", "injectate": "prp"}\n')
+    assert not_csv.returncode == 2 and not_csv.stdout == b"" and b"--delimiter: applies to CSV input" in not_csv.stderr
 
 
 cells = st.text(alphabet='ab ",;\t\n', max_size=6)
