@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import fold_words, parse_json_case
+from guidance_rules.cli.inputs import parse_json_case
 from guidance_rules.cli.parser import CASE_OPTIONS
 from guidance_rules.errors import InputError
-from guidance_rules.model import Recommendation
+from guidance_rules.model import Recommendation, fold_case
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import BOOL_FIELDS
@@ -52,7 +52,7 @@ def read_text(source: str) -> str:
 def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     """The case fields given as options; text values are case-insensitive (`--site Knee`)."""
     names = (*CASE_OPTIONS, *BOOL_FIELDS, "anatomy_variance", "available_modalities")
-    return fold_words({name: getattr(args, name) for name in names if getattr(args, name) is not None})
+    return fold_case({name: getattr(args, name) for name in names if getattr(args, name) is not None})
 
 
 def case_data(args: argparse.Namespace) -> dict[str, Any]:
