@@ -1,6 +1,6 @@
-"""The command line: argument handling (`main`), input parsing (`inputs`), `batch`, and the
-human-readable output (`render`)."""
+"""The command line: the parser (`parser`), `main` and its exit statuses (`exits`), one module per
+command (`commands` lists them), input parsing (`inputs`), and the human-readable output (`render`)."""
 
-from guidance_rules.cli.commands import main
+from guidance_rules.cli.main import main
 
 __all__ = ["main"]
