@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from guidance_rules.model import Case
 from guidance_rules.recommendation.problems import suggest, then
+from guidance_rules.recommendation.rows import fold_words as fold_words  # moved there; commands imports it from here
 from guidance_rules.rulebase.conditions import BOOL, BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
@@ -22,7 +23,6 @@ LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
 # a file, a spreadsheet's 'Knee,PRP') is matched without regard to case. The library and the JSON
 # API take the contract's values exactly.
 WORD_FIELDS = ("site", *(name for name, spec in CASE_FIELDS.items() if spec.values != BOOL and not spec.is_list))
-_WORDS, _LISTS = frozenset(WORD_FIELDS), frozenset(LIST_FIELDS)
 MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
 BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
 
@@ -81,20 +81,6 @@ def _holds_long_number(value: Any) -> _LongNumber | None:
         elif isinstance(item, list):
             stack.extend(item)
     return None
-
-
-def fold_words(data: dict[str, Any]) -> dict[str, Any]:
-    """The case with its word values in lower case and trimmed (`Knee` -> `knee`); other values,
-    and values of other types, as they were (validation names them). Walks the case's own keys:
-    batch calls it for every line."""
-    out = data.copy()
-    for key, value in data.items():
-        if key in _WORDS:
-            if isinstance(value, str):
-                out[key] = value.strip().lower()
-        elif key in _LISTS and isinstance(value, list):
-            out[key] = [v.strip().lower() if isinstance(v, str) else v for v in value]
-    return out
 
 
 def parse_json_case(text: str) -> dict[str, Any]:
