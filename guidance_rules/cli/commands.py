@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
     diff.add_argument("--workers", type=_positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site and approach cases of SITE (repeat)")
+    diff.add_argument("--consultations", metavar="DB", help="replay the cases of this consultation record (a database URL) instead")
 
     ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
