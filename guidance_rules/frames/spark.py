@@ -43,6 +43,7 @@ def score(
 def recommend_udf(*, full: bool = False, rules: str | Path | None = None, cache_dir: str | Path | None = None) -> Any:
     """A pandas UDF over one struct column of case fields, returning the output struct:
     `df.withColumn("guidance", udf(case_struct(df, exclude=("id",))))`."""
+    import pandas
     from pyspark.sql.functions import pandas_udf
 
     planned = Planned.of(rules, cache_dir)
@@ -50,6 +51,7 @@ def recommend_udf(*, full: bool = False, rules: str | Path | None = None, cache_
     def udf(cases: pd.DataFrame) -> pd.DataFrame:
         return score_pandas(cases, recommender=planned.recommender(), full=full).reset_index(drop=True)
 
+    udf.__annotations__ = {"cases": pandas.DataFrame, "return": pandas.DataFrame}  # Spark reads the UDF's kind from them
     return pandas_udf(udf, returnType=spark_ddl(full=full))
 
 
