@@ -14,6 +14,10 @@ import pytest
 
 from tests.frames.conftest import ENGINE_ROWS, of_output
 
+# One xdist worker runs them all (scripts/test.sh: --dist loadgroup), so the generated rows and
+# their batch and one-by-one answers are computed once, not once per worker.
+pytestmark = pytest.mark.xdist_group("frames-engines")
+
 
 def test_batch_and_one_by_one_agree_on_the_generated_rows(by_batch: dict[int, Any], one_by_one: dict[int, Any]) -> None:
     assert len(by_batch) == len(one_by_one) == ENGINE_ROWS
