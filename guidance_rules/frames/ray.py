@@ -1,10 +1,12 @@
 """Ray Data: a callable class for `Dataset.map_batches`, one Recommender per actor:
 
     ds.map_batches(Scorer, fn_constructor_kwargs={"id_col": "id"}, batch_format="pyarrow",
-                   concurrency=2, num_cpus=1)
+                   concurrency=N, num_cpus=1)
 
-The engine serialises evaluations in a process, so give each actor a whole CPU (`num_cpus=1`);
-fractions below one let more actors start than cores and can stall scheduling."""
+The engine serialises evaluations in a process, so an actor gains nothing from more than one CPU
+and should have a whole one (`num_cpus=1`). Keep N below the cluster's CPUs: actors holding every
+CPU leave none for Ray Data's own read and split tasks, and the job waits forever (on a 2-CPU
+machine, N=1)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Scorer:
             table = pa.table({name: list(values) for name, values in batch.items()})
             out = score_arrow(table, recommender=self.recommender, **self.options)
             return {name: out.column(name).to_numpy(zero_copy_only=False) for name in out.schema.names}
-        if hasattr(batch, "to_pylist"):
-            return score_arrow(batch, recommender=self.recommender, **self.options)
+        if hasattr(batch, "to_pylist"):  # Arrow: a Table back for a Table (Ray refuses a RecordBatch)
+            out = score_arrow(batch, recommender=self.recommender, **self.options)
+            return out if not hasattr(batch, "to_batches") else type(batch).from_batches([out], schema=out.schema)
         return score_pandas(batch, recommender=self.recommender, **self.options)

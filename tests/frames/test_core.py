@@ -175,3 +175,19 @@ def test_a_recommender_pickles_as_its_rule_base_and_is_built_once_per_process(re
         handle.write("# changed again where the work runs\n")
     with pytest.raises(RuleFileError, match="install the same rule files"):
         pickle.loads(sent)
+
+
+def test_the_ray_scorer_takes_each_batch_format_ray_hands_it(recommender: Recommender) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'guidance-rules[ray]')")
+    pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install 'guidance-rules[ray]')")
+    from guidance_rules.frames.ray import Scorer
+
+    given = [{"id": 1, "site": "Knee", "injectate": "prp"}, {"id": 2, "site": "knee", "injectate": "prpp"}]
+    want = [expected(recommender, row) for row in given]
+    scorer = Scorer(id_col="id")
+    table = pa.Table.from_pylist(given)
+    assert [seen(row) for row in scorer(table).to_pylist()] == want
+    assert isinstance(scorer(table), pa.Table) and isinstance(scorer(table.to_batches()[0]), pa.RecordBatch)  # the kind given
+    assert [seen(row) for row in scorer(pd.DataFrame(given)).to_dict("records")] == want
+    columns = scorer({name: table.column(name).to_numpy() for name in table.column_names})  # Ray's default: numpy arrays
+    assert list(columns["id"]) == [1, 2] and list(columns["status"]) == ["ok", "invalid"]

@@ -95,3 +95,24 @@ def test_spark_local_mode(engine_rows: list[dict[str, Any]], one_by_one: dict[in
     for row in scored:
         assert of_output(row.asDict(recursive=True)) == one_by_one[row["id"]]
     assert len(scored) == min(2_000, len(given))
+
+
+def test_ray_data_map_batches(engine_rows: list[dict[str, Any]], one_by_one: dict[int, Any], by_batch: dict[int, Any]) -> None:
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'guidance-rules[ray]'")
+    pytest.importorskip("ray.data", reason="ray[data] is not installed: pip install 'guidance-rules[ray]'")
+    import pyarrow as pa
+
+    from guidance_rules.frames.ray import Scorer
+
+    given = _typed(engine_rows)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+    try:
+        dataset = ray.data.from_arrow(pa.Table.from_pylist(given))
+        # One actor with a whole CPU, and a CPU left for Ray's own read and split tasks: actors that
+        # take every CPU leave none for those, and the job waits forever.
+        scored = dataset.map_batches(Scorer, fn_constructor_kwargs={"id_col": "id"}, batch_format="pyarrow", concurrency=1, num_cpus=1)
+        out = scored.to_arrow_refs()
+        table = pa.concat_tables(ray.get(out))
+    finally:
+        ray.shutdown()
+    check(table.to_pylist(), given, one_by_one, by_batch)
