@@ -5,7 +5,7 @@ input's fault) or `failed` (the rule base could not answer it) with its errors a
 unavailable, an unreadable rule base), before any row is answered.
 
 The compact output (the default) holds the modality, the four ratings, the chain's rule ids and
-the ruleset digest: about 300 bytes a row instead of the full answer's 7-10 kB; `full=True` adds
+the ruleset digest: about 600 bytes a row as JSON instead of the full answer's 7-12 kB; `full=True` adds
 the full answer as JSON text (`answer`). pandas and pyarrow are imported only by the functions
 that take or make their objects.
 """

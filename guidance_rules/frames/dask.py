@@ -2,7 +2,7 @@
 no partition is computed to learn the schema. Each worker process builds one Recommender for
 the rule base and keeps it. The engine serialises evaluations in a process: give each Dask worker
 one thread (`LocalCluster(threads_per_worker=1)`, `dask worker --nthreads 1`), and use partitions
-of 10,000-50,000 rows (the compact output is about 300 bytes a row)."""
+of 10,000-50,000 rows (the compact output is about 600 bytes a row as JSON)."""
 
 from __future__ import annotations
 

@@ -33,3 +33,11 @@ def rows(count: int, *, seed: int = 11, invalid: float = 0.05) -> list[dict[str,
             case = rng.choice(INVALID)(case)
         out.append({"id": number, **case})
     return out
+
+
+def typed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a typed table (Arrow, Spark) can hold, one type a column (no boolean as text, no
+    number as a site), every column in every row."""
+    kept = [row for row in rows if not isinstance(row.get("palpable"), str) and not isinstance(row.get("site"), int)]
+    names = sorted({name for row in kept for name in row})
+    return [{name: row.get(name) for name in names} for row in kept]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.frames.conftest import ENGINE_ROWS, of_output
+from tests.frames.generated import typed
 
 # One xdist worker runs them all (scripts/test.sh: --dist loadgroup), so the generated rows and
 # their batch and one-by-one answers are computed once, not once per worker.
@@ -69,21 +70,13 @@ def _spark() -> Any:
     )
 
 
-def _typed(engine_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows a typed table can hold (one type a column: no boolean as text, no number as a site),
-    every column in every row."""
-    typed = [row for row in engine_rows if not isinstance(row.get("palpable"), str) and not isinstance(row.get("site"), int)]
-    names = sorted({name for row in typed for name in row})
-    return [{name: row.get(name) for name in names} for row in typed]
-
-
 def test_spark_local_mode(engine_rows: list[dict[str, Any]], one_by_one: dict[int, Any], by_batch: dict[int, Any]) -> None:
     spark = _spark()
     import pyarrow as pa
 
     from guidance_rules.frames.spark import case_struct, recommend_udf, score
 
-    given = _typed(engine_rows)
+    given = typed(engine_rows)
     frame = spark.createDataFrame(pa.Table.from_pylist(given).to_pandas()).repartition(4)
     out = [row.asDict(recursive=True) for row in score(frame, id_col="id").collect()]
     check(out, given, one_by_one, by_batch)
@@ -104,7 +97,7 @@ def test_ray_data_map_batches(engine_rows: list[dict[str, Any]], one_by_one: dic
 
     from guidance_rules.frames.ray import Scorer
 
-    given = _typed(engine_rows)
+    given = typed(engine_rows)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     try:
         dataset = ray.data.from_arrow(pa.Table.from_pylist(given))
