@@ -61,20 +61,22 @@ class Outcome:
     problems: tuple[Problem, ...] = ()
 
 
+_AS_GIVEN = frozenset({str, bool, int, list})  # most cells: returned at once (this runs for every cell)
+
+
 def _plain(value: Any) -> Any:
     """A cell as plain Python: numpy scalars and arrays (pandas, Arrow) as their Python values;
     missing cells (None, NaN, pandas.NA) as None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if type(value).__name__ in ("NAType", "NaTType"):
+    kind = type(value)
+    if kind in _AS_GIVEN:
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)) or kind.__name__ in ("NAType", "NaTType"):
         return None
     if not isinstance(value, str | bytes | bool | int | float) and hasattr(value, "tolist"):
         value = value.tolist()
         if isinstance(value, float) and math.isnan(value):
             return None
-    if isinstance(value, tuple):
-        value = list(value)
-    return value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def case_cells(row: Any, *, id_col: str | None = None, ignore_extra: bool = False) -> tuple[Any, dict[str, Any] | None, list[Problem]]:
