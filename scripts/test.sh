@@ -5,8 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-sh scripts/setup.sh dev
+sh scripts/setup.sh dev,spark,dask,ray  # the engines too: the frames adapters are tested on Dask, Spark and Ray
 echo "== ruff"; "$VENV/bin/ruff" check guidance_rules tests benchmarks scripts
 echo "== mypy --strict"; "$VENV/bin/mypy" guidance_rules scripts/build_engine.py
-echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto
+echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto --dist loadgroup
 echo "== audit"; "$VENV/bin/guidance-rules" audit --html audit-report.html

@@ -19,6 +19,7 @@ LAYERS = {
     "recommendation": 4,
     "audit": 5,
     "service": 5,
+    "frames": 5,
     "cli": 6,
 }
 

@@ -38,6 +38,7 @@ from guidance_rules.errors import EngineError, InputError, Terminated
 from guidance_rules.recommendation.cache import LRU
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.recommendation.rows import failed_problems
 from guidance_rules.rulebase.load import KnowledgeBase, load
 
 ANSWER_CACHE = 4_096  # distinct cases whose output text is kept (about 10 KB each)
@@ -114,7 +115,7 @@ class Answers:
             if isinstance(answer, ValidationError):
                 out.append(("invalid", _body_errors(problems_of(answer, self.recommender.knowledge))))
             elif isinstance(answer, EngineError):  # a defect of the rule base, never of the input
-                out.append(("failed", _body_errors([("", f"the rule base could not answer this case: {answer}")])))
+                out.append(("failed", _body_errors(failed_problems(answer))))
             else:
                 out.append(("good", b'"recommendation":' + answer.encode()))
         return out

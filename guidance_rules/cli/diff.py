@@ -62,6 +62,10 @@ def run_diff_command(args: argparse.Namespace) -> int:
         if not Path(folder).is_dir():
             print(f"invalid input: {label}: '{folder}' is not a folder; give a rule base folder such as rules/", file=sys.stderr)
             return exits.INVALID
+    if args.consultations:
+        from guidance_rules.cli.replay import run_replay_command
+
+        return run_replay_command(args)
     try:
         report = run_diff(args.old, args.new, args.workers, args.sites)
     except CaseError as error:

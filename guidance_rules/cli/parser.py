@@ -283,6 +283,7 @@ def _rule_base_commands(sub: Any) -> None:
     diff.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
     diff.add_argument("--workers", type=positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site and approach cases of SITE (repeat)")
+    diff.add_argument("--consultations", metavar="DB", help="replay the cases of this consultation record (a database URL) instead")
 
     rules = sub.add_parser("rules", help="list every rule, or show one in full")
     rules.add_argument("id", nargs="?", help="a rule id to show in full (case-insensitive; POLICY-SELECT is the policy)")

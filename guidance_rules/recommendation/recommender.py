@@ -11,24 +11,26 @@ and anything else is validated again from its fields.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from guidance_rules._sync import EntryGuard
+from guidance_rules._sync import EntryGuard, ForkSafeLock
 from guidance_rules.engine.compile import Compiled, Stratum, compile_rules, flatten
 from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine, FireHook, Session
 from guidance_rules.engine.policy import RatingResult, rate, select
-from guidance_rules.errors import CaseError, EngineBusyError, EngineError
+from guidance_rules.errors import CaseError, EngineBusyError, EngineError, RuleFileError
 from guidance_rules.model import Case, Modality, Recommendation
 from guidance_rules.recommendation.cache import LRU, Memo
 from guidance_rules.recommendation.explain import Evaluation, Parts
 from guidance_rules.rulebase.conditions import check_resolved
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge
+from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge, default_rules_dir, load
 from guidance_rules.rulebase.resolve import Resolution, resolve
 
 T = TypeVar("T")
@@ -258,6 +260,19 @@ class Recommender:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
+    def __reduce__(self) -> tuple[Callable[[str | None, str], Recommender], tuple[str | None, str]]:
+        """Pickled as its rule base's directory and digest: the engine (a C object with locks)
+        cannot cross processes, so the receiving process uses its own Recommender for the same
+        rule base (`process_recommender`), built once per process and refused if its files differ.
+        The shipped rule base is named as such: a worker's package may be installed elsewhere."""
+        if self.engine.on_fire is not None:
+            raise TypeError(
+                "a Recommender with an on_fire hook cannot be pickled: the hook is a function of this process; build one in each process"
+            )
+        directory = self.knowledge.directory
+        shipped = directory.resolve() == default_rules_dir().resolve()
+        return process_recommender, (None if shipped else str(directory), self.knowledge.digest)
+
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
@@ -312,3 +327,33 @@ def recommend(case: Case | Mapping[str, Any]) -> Recommendation:
     Invalid input raises `pydantic.ValidationError` naming the field; nothing is recommended.
     """
     return default_recommender().recommend(case)
+
+
+_by_digest: dict[str, Recommender] = {}
+_by_digest_lock = ForkSafeLock(reentrant=True)
+
+
+def process_recommender(rules: str | Path | None = None, digest: str | None = None, *, cache_dir: str | Path | None = None) -> Recommender:
+    """This process's Recommender for a rule base, built once and kept by the rule base's digest:
+    what each worker of Spark, Dask or Ray needs (and what an unpickled Recommender is).
+
+    `rules` is the rule directory (default: the shipped rule base). With `digest` (the ruleset
+    digest the driver saw), a worker whose rule files differ raises RuleFileError instead of
+    answering from other rules. `cache_dir` sets where this process keeps parsed rule bases
+    (`GUIDANCE_RULES_CACHE_DIR`, for executors whose home directory is not writable)."""
+    if cache_dir is not None:
+        os.environ["GUIDANCE_RULES_CACHE_DIR"] = str(cache_dir)
+    if digest is not None and (found := _by_digest.get(digest)) is not None:
+        return found
+    with _by_digest_lock:
+        knowledge = default_knowledge() if rules is None else load(rules)
+        if digest is not None and knowledge.digest != digest:
+            raise RuleFileError(
+                str(knowledge.directory),
+                f"the rule base here has digest {knowledge.digest[:12]}, not {digest[:12]} as where the work was planned; "
+                "install the same rule files on every worker",
+            )
+        found = _by_digest.get(knowledge.digest)
+        if found is None:
+            found = _by_digest[knowledge.digest] = Recommender(knowledge)
+        return found
