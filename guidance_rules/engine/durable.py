@@ -35,7 +35,7 @@ import itertools
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -132,21 +132,32 @@ class Session:
         return facts
 
     def fire_many(self, stratum: int, facts: list[Mapping[str, Any]]) -> list[list[str]]:
-        """Assert one fact per case for `stratum` in one call; return each case's fired rule ids
-        in firing order.
+        """`fire_parts` for a stratum compiled as one part tagged with its number."""
+        return self.fire_parts(stratum, [(stratum, facts)])
+
+    def fire_parts(self, stratum: int, parts: Sequence[tuple[int, Sequence[Mapping[str, Any]]]]) -> list[list[str]]:
+        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`; return
+        each case's fired rule ids, in firing order within each part.
 
         Every rule matches a single fact, so facts of different cases never interact; each
-        carries its position as `case_no` (which also keeps identical cases distinct facts).
+        carries its position as `case_no` (which also keeps identical cases distinct facts), and
+        the tag of its part, so it meets only that part's rules (`engine.compile`).
         """
-        if not facts:
+        cases = len(parts[0][1]) if parts else 0
+        if not cases:
             return []
         handle = self._engine.handle
         first = self.facts
-        if first + len(facts) > MAX_SESSION_FACTS:
-            raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + len(facts)})")
-        self.facts += len(facts)
-        payload = [{"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + i), "stratum": stratum} for i, fact in enumerate(facts)]
-        fired: list[list[str]] = [[] for _ in facts]
+        total = cases * len(parts)
+        if first + total > MAX_SESSION_FACTS:
+            raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + total})")
+        self.facts += total
+        payload = [
+            {"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + p * cases + i), "stratum": tag}
+            for p, (tag, facts) in enumerate(parts)
+            for i, fact in enumerate(facts)
+        ]
+        fired: list[list[str]] = [[] for _ in range(cases)]
         self.touched = True
         try:
             code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
