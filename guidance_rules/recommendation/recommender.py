@@ -211,7 +211,7 @@ class Recommender:
         states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
         chains: list[list[Rule]] = [[] for _ in batch]
         results: list[Evaluation | EngineError | None] = [None] * len(batch)
-        with self.engine.session() as session:
+        with self.engine.session(len(batch) * compiled.parts) as session:
             for stratum in compiled.derive:
                 for i, fired in enumerate(self._fire(session, stratum, states)):
                     chains[i].extend(fired)
