@@ -28,6 +28,7 @@ from guidance_rules.model.case import (
     TargetSize,
     Tissue,
     Variance,
+    fold_case,
 )
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "TargetSize",
     "Tissue",
     "Variance",
+    "fold_case",
 ]
