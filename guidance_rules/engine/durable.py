@@ -14,10 +14,13 @@ durable-rules package) through a small dispatcher of our own instead of `durable
 
 Guards, each tested in `tests/engine/test_durable.py`:
 * facts, never events (an event is consumed by the first matching rule);
-* one session id per evaluation (or per batch of evaluations, for the audit and batch
-  commands: facts carry their case number and every rule matches a single fact, so cases
-  cannot interact; session start is ~55 µs of durable's ~85 µs per case), deleted in a
-  `finally`, so state never grows and the 1,024-live-sessions limit is never approached;
+* one live session at a time, shared by the evaluations that follow until it holds
+  MAX_SESSION_FACTS facts, then deleted and replaced (facts carry their case number and a
+  fact id unique in the session, every rule matches a single fact, and every fired action is
+  drained before an evaluation returns, so cases cannot interact; starting a session costs
+  durable a clear of every rule's state); a session an evaluation leaves in an unknown state
+  (an exception) is deleted at once, so state stays bounded and the 1,024-live-sessions limit
+  is never approached;
 * one process-wide lock around every session, because the C engine is not thread-safe
   and never releases the GIL (threads gain nothing by running it at once). It is not
   re-entrant: a signal handler that calls in while its thread is inside the engine gets
@@ -34,8 +37,9 @@ import importlib
 import itertools
 import json
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from guidance_rules._sync import EntryGuard
@@ -61,7 +65,7 @@ def _busy() -> EngineBusyError:
 # One lock for the whole process: the C engine keeps global tables shared by all rulesets.
 ENGINE = EntryGuard(_busy, hold_across_fork=True)
 ENGINE_LOCK = ENGINE.lock
-_orphans: list[int] = []  # rulesets collected while their thread was inside the engine
+_orphans: list[tuple[int, str | None]] = []  # rulesets (and live session) collected inside the engine
 
 
 @contextmanager
@@ -73,19 +77,28 @@ def engine_entered() -> Iterator[None]:
             yield
         finally:
             while _orphans:
-                with contextlib.suppress(_durable.error):
-                    _durable.delete_ruleset(_orphans.pop())
+                _free(*_orphans.pop())
 
 
-def _delete_ruleset(handle: int, closed: list[bool]) -> None:
-    """Remove a ruleset from the C engine (at `close()` or when its engine is collected)."""
+def _delete_ruleset(handle: int, closed: list[bool], live: list[str | None]) -> None:
+    """Remove a ruleset from the C engine (at `close()` or when its engine is collected), with
+    its live session first: durable's delete_ruleset leaves a session's state allocated (about
+    1 MiB each, measured)."""
     if closed[0]:
         return
     closed[0] = True
     if ENGINE.inside():  # collected mid-evaluation on this thread: delete on the way out
-        _orphans.append(handle)
+        _orphans.append((handle, live[0]))
         return
-    with ENGINE.entered(), contextlib.suppress(_durable.error):
+    with ENGINE.entered():
+        _free(handle, live[0])
+
+
+def _free(handle: int, sid: str | None) -> None:
+    if sid is not None:
+        with contextlib.suppress(_durable.error):
+            _durable.delete_state(handle, sid)
+    with contextlib.suppress(_durable.error):
         _durable.delete_ruleset(handle)
 
 
@@ -113,6 +126,15 @@ def sid_name(number: int) -> str:
 FireHook = Callable[[str], None]
 
 
+@dataclass
+class LiveSession:
+    """The engine's record of its live session (a Session would hold the engine: a cycle)."""
+
+    sid: str
+    facts: int = 0
+    touched: bool = False
+
+
 class Session:
     """One evaluation's private session. Use only inside `DurableEngine.session()`."""
 
@@ -128,21 +150,32 @@ class Session:
         return facts
 
     def fire_many(self, stratum: int, facts: list[Mapping[str, Any]]) -> list[list[str]]:
-        """Assert one fact per case for `stratum` in one call; return each case's fired rule ids
-        in firing order.
+        """`fire_parts` for a stratum compiled as one part tagged with its number."""
+        return self.fire_parts(stratum, [(stratum, facts)])
+
+    def fire_parts(self, stratum: int, parts: Sequence[tuple[int, Sequence[Mapping[str, Any]]]]) -> list[list[str]]:
+        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`; return
+        each case's fired rule ids, in firing order within each part.
 
         Every rule matches a single fact, so facts of different cases never interact; each
-        carries its position as `case_no` (which also keeps identical cases distinct facts).
+        carries its position as `case_no` (which also keeps identical cases distinct facts), and
+        the tag of its part, so it meets only that part's rules (`engine.compile`).
         """
-        if not facts:
+        cases = len(parts[0][1]) if parts else 0
+        if not cases:
             return []
         handle = self._engine.handle
         first = self.facts
-        if first + len(facts) > MAX_SESSION_FACTS:
-            raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + len(facts)})")
-        self.facts += len(facts)
-        payload = [{"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + i), "stratum": stratum} for i, fact in enumerate(facts)]
-        fired: list[list[str]] = [[] for _ in facts]
+        total = cases * len(parts)
+        if first + total > MAX_SESSION_FACTS:
+            raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + total})")
+        self.facts += total
+        payload = [
+            {"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + p * cases + i), "stratum": tag}
+            for p, (tag, facts) in enumerate(parts)
+            for i, fact in enumerate(facts)
+        ]
+        fired: list[list[str]] = [[] for _ in range(cases)]
         self.touched = True
         try:
             code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
@@ -189,6 +222,7 @@ class DurableEngine:
         self.rule_ids = frozenset(rule_ids)
         self.on_fire = on_fire
         self._sids = itertools.count(1)
+        self._live: LiveSession | None = None  # kept between evaluations until it is full
         self.name = f"guidance_rules_{next(_ruleset_names)}"
         with engine_entered():
             try:
@@ -196,7 +230,8 @@ class DurableEngine:
             except _durable.error as error:
                 raise EngineError(f"durable-rules rejected the compiled rule base: {error}") from error
         self._closed = [False]
-        self._finalizer = weakref.finalize(self, _delete_ruleset, self.handle, self._closed)
+        self._live_sid: list[str | None] = [None]  # the live session's sid once it holds state, for the finalizer
+        self._finalizer = weakref.finalize(self, _delete_ruleset, self.handle, self._closed, self._live_sid)
 
     def rule_of(self, message: str) -> str:
         """The rule id of a fired-action message `{"RULE-ID":{"m":{...}}}`, without parsing the fact."""
@@ -210,21 +245,40 @@ class DurableEngine:
         return str(names[0])
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """Hold the engine lock for one evaluation; remove its session however it ends."""
+    def session(self, facts: int = 0) -> Iterator[Session]:
+        """Hold the engine lock for one evaluation that asserts up to `facts` facts, in the live
+        session while it has room for them (creating and deleting a session costs about 20 µs
+        per evaluation: durable clears state for every rule); a full session is deleted and a new
+        one started. A session that an evaluation leaves in an unknown state is removed at once."""
         with engine_entered():
             if self._closed[0]:
                 raise EngineError(f"this engine ({self.name}) is closed; build a new Recommender")
-            session = Session(self, sid_name(next(self._sids)))
+            live = self._live
+            if live is None or live.facts + facts > MAX_SESSION_FACTS:
+                self._release()
+                live = self._live = LiveSession(sid_name(next(self._sids)))
+                self._live_sid[0] = live.sid
+            session = Session(self, live.sid)  # the engine keeps only `live`, never a Session on itself
+            session.facts, session.touched = live.facts, live.touched
             try:
                 yield session
             except BaseException:
+                self._live, self._live_sid[0] = None, None
                 if session.touched:  # clean up, but never hide the error that got us here
                     with contextlib.suppress(_durable.error):
                         _durable.delete_state(self.handle, session.sid)
                 raise
-            if session.touched:
-                self._delete(session.sid)
+            live.facts, live.touched = session.facts, session.touched
+
+    def release(self) -> None:
+        """Delete the live session now (the next evaluation starts a new one)."""
+        with engine_entered():
+            self._release()
+
+    def _release(self) -> None:
+        live, self._live, self._live_sid[0] = self._live, None, None
+        if live is not None and live.touched:
+            self._delete(live.sid)
 
     def _delete(self, sid: str) -> None:
         try:

@@ -168,7 +168,11 @@ class Recommender:
                 missing.append(i)
             else:
                 out[i] = found
-        fired_ids = session.fire_many(stratum.number, [facts[i] for i in missing])
+        if len(stratum.parts) == 1:  # the part reads every key the stratum reads
+            parts = [(stratum.parts[0].tag, [facts[i] for i in missing])]
+        else:
+            parts = [(part.tag, [flatten(batch[i], part.keys) for i in missing]) for part in stratum.parts]
+        fired_ids = session.fire_parts(stratum.number, parts)
         for i, ids in zip(missing, fired_ids, strict=True):
             # A rule testing "list includes any of" fires once per matching value: one step each.
             fired = tuple(sorted({self._by_id[r] for r in ids}, key=_order))
@@ -201,15 +205,15 @@ class Recommender:
 
     @property
     def session_cases(self) -> int:
-        """Cases one engine session may take: each asserts one fact per stratum."""
-        return max(1, MAX_SESSION_FACTS // len(self.compiled.strata))
+        """Cases one engine session may take: each asserts one fact per part of every stratum."""
+        return max(1, MAX_SESSION_FACTS // self.compiled.parts)
 
     def _evaluate_session(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
         compiled = self.compiled
         states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
         chains: list[list[Rule]] = [[] for _ in batch]
         results: list[Evaluation | EngineError | None] = [None] * len(batch)
-        with self.engine.session() as session:
+        with self.engine.session(len(batch) * compiled.parts) as session:
             for stratum in compiled.derive:
                 for i, fired in enumerate(self._fire(session, stratum, states)):
                     chains[i].extend(fired)

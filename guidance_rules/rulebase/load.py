@@ -18,6 +18,7 @@ from guidance_rules.errors import RuleFileError
 from guidance_rules.model import Category, Citation, Modality
 from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
 from guidance_rules.rulebase.files import RuleFiles
+from guidance_rules.rulebase.limits import check_limits
 
 ARTICLE = "article"
 RULE_FILES_WITHOUT_RULES = {
@@ -344,6 +345,7 @@ def load(directory: Path | str, *, cache: bool = True) -> KnowledgeBase:
     if stray:
         raise RuleFileError("ruleset.yaml", f"{', '.join(stray)} would be ignored; list it under rule_files", key="rule_files")
     rules = _load_rules(files, ruleset.rule_files, base, citation)
+    check_limits(rules)  # what the engine cannot hold, said here rather than by the engine
     by_id = {rule.id: rule for rule in rules}
     kb = KnowledgeBase(
         **{
@@ -446,6 +448,7 @@ def _load_rules(files: RuleFiles, names: tuple[str, ...], base: KnowledgeBase, c
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     index = 0
+    vocabularies = {output: base.vocabulary(output=output) for output in (False, True)}  # once: it grows with facts.yaml
     for name in names:
         spec = check_schema(name, RuleFileSpec, files.data(name))
         for item in spec.rules:
@@ -468,7 +471,7 @@ def _load_rules(files: RuleFiles, names: tuple[str, ...], base: KnowledgeBase, c
             if kind == "rate" and not item.then.rate:
                 raise RuleFileError(name, "'rate' must rate at least one modality", rule=item.id, key="then.rate")
             try:
-                tests = parse(item.when, base.vocabulary(output=kind in OUTPUT_KINDS))
+                tests = parse(item.when, vocabularies[kind in OUTPUT_KINDS])
             except KeyError as error:
                 raise RuleFileError(name, error.args[1], rule=item.id, key=f"when.{error.args[0]}") from None
             cites = tuple(citation(name, item.id, f"sources.{i}", s) for i, s in enumerate(item.sources))

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from guidance_rules import EngineError
+from guidance_rules.engine import durable
 from guidance_rules.engine.compile import compile_rules
 from guidance_rules.engine.durable import ENGINE_LOCK, DurableEngine
 from guidance_rules.recommendation.recommender import Recommender
@@ -40,11 +41,18 @@ def _sessions_after(recommender: Recommender, count: int) -> list[Any]:
     return [f for sid in range(1, last + 1) for f in engine.live_facts(f"e{sid}")]
 
 
-def test_many_evaluations_leave_no_live_session(knowledge: KnowledgeBase) -> None:
-    """5,000 evaluations: far past the 1,024-live-sessions limit, and nothing left behind."""
+def test_many_evaluations_leave_at_most_one_bounded_session(knowledge: KnowledgeBase) -> None:
+    """5,000 evaluations: far past the 1,024-live-sessions limit and past a session's fact limit;
+    one live session is left, within that limit, and nothing once it is released."""
     recommender = Recommender(knowledge, cache_size=0)
     for i in range(5000):
         recommender.recommend(CASES[i % len(CASES)])
+        recommender.cache_clear()
+    assert next(recommender.engine._sids) > 2  # the session was replaced when full
+    held = _sessions_after(recommender, 5000)
+    assert 0 < len(held) <= durable.MAX_SESSION_FACTS
+    assert len({f["sid"] for f in held}) == 1
+    recommender.engine.release()
     assert _sessions_after(recommender, 5000) == []
 
 
@@ -113,6 +121,8 @@ def test_threads_agree_with_a_single_threaded_oracle(knowledge: KnowledgeBase) -
     for t in threads:
         t.join()
     assert failures == []
+    assert len({f["sid"] for f in _sessions_after(shared, 0)}) <= 1  # the one live session
+    shared.engine.release()
     assert _sessions_after(shared, 0) == []
 
 
@@ -173,7 +183,6 @@ def _fnv1_32(text: str) -> int:
 
 def test_every_fact_id_and_sid_has_a_distinct_hash() -> None:
     """The ids a session can use never collide, so durable never takes a fact for another."""
-    from guidance_rules.engine import durable
 
     ids = [durable.fact_id(n) for n in range(durable.MAX_SESSION_FACTS)]
     ids += ["sid-" + durable.sid_name(n) for n in range(durable.SID_POOL)]
@@ -185,7 +194,6 @@ def test_every_fact_carries_an_id_from_the_table(knowledge: KnowledgeBase) -> No
     facts of one audit session whose ids hashed alike became one: the second case's fact was lost
     (the audit reported 'already held an identical fact'; with two ids of one hash durable can
     even abort the process). Now every fact's id comes from the table whose hashes are distinct."""
-    from guidance_rules.engine import durable
     from guidance_rules.engine.compile import flatten
 
     recommender = Recommender(knowledge, cache_size=0)
