@@ -324,7 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ordered_guidance=guidance.value if (guidance := reading.ordered_guidance) else None,
                     indicator=card["indicator"],
                     ratings=rec.model_dump(mode="json")["ratings"] if rec else None,
-                    rules=[s.rule for s in rec.reasoning] if rec else [],
+                    rules=list(rec.chain_rules()) if rec else [],
                     problems=reading.problems,
                     ruleset_version=knowledge.version,
                     ruleset_digest=knowledge.digest,

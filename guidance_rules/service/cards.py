@@ -52,6 +52,8 @@ def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase)
     lines = [
         f"**Recommended guidance: {rec.modality.value}** (ordered: {_ordered(reading)})",
         "",
+        f"_Bottom line:_ {rec.summary.text}",
+        "",
         "| modality | rating | rules |",
         "|---|---|---|",
     ]
@@ -62,6 +64,7 @@ def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase)
     for i, step in enumerate(rec.reasoning, 1):
         facts = ", ".join(f"{k}={v}" for k, v in step.facts.items())
         lines.append(f"{i}. `{step.rule}` {step.conclusion} _Facts:_ {facts or 'none'}. _Sources:_ {_cite(step.sources)}")
+        lines.extend(f"   - `{r.rule}` {r.conclusion} _Sources:_ {_cite(r.sources)}" for r in step.reasons)
     assumptions = [f"{a.field} = {a.value} (from {a.origin})" for a in rec.assumptions] + reading.notes
     if assumptions:
         lines += ["", "**Assumptions**", "", *(f"- {a}" for a in assumptions)]
