@@ -78,6 +78,7 @@ class Parts:
         self._assumptions: dict[tuple[str, Any, str], Assumption] = {}
         self._ratings: dict[tuple[RatingResult, ...], Ratings] = {}
         self._summaries: dict[tuple[Any, ...], Summary] = {}
+        self._explanations: dict[tuple[Any, ...], Reason] = {}
         self._notes = {rule.id: make(Note, rule=rule.id, text=rule.text or "", sources=rule.sources) for rule in knowledge.rules}
         self._evidence: dict[tuple[str, tuple[bool, ...]], tuple[Evidence, ...]] = {}
         policy = knowledge.policy
@@ -112,6 +113,20 @@ class Parts:
         """The citations that are evidence for this case: a study scoped to some sites (sources.yaml)
         is cited only at those sites."""
         return tuple(c for c in citations if in_scope(self.knowledge, c, values))
+
+    def explained(self, rule: Rule, values: Mapping[str, Any]) -> Reason:
+        """A rule's conclusion and citations for this case, kept per rule and the values its
+        citations depend on (most cases share them)."""
+        key = (rule.id, tuple([values[f] for f in self._cite_fields[rule.id]]))
+        found = self._explanations.get(key)
+        if found is None:
+
+            def build() -> Reason:
+                conclusion, sources = self._explained(rule.conclusion, rule.sources, rule.figures, values)
+                return make(Reason, rule=rule.id, conclusion=conclusion, sources=sources)
+
+            found = self._shared(self._explanations, key, build)
+        return found
 
     def figures(self, points: tuple[str, ...], values: Mapping[str, Any]) -> tuple[EvidenceSpec, ...]:
         """The case's site's own figures for these points of reasoning, in the site record's order."""
@@ -149,7 +164,8 @@ class Parts:
             return found
 
         def build() -> Step:
-            conclusion, sources = self._explained(rule.conclusion, rule.sources, rule.figures, values)
+            reason = self.explained(rule, values)
+            conclusion, sources = reason.conclusion, reason.sources
             if overridden_by is not None:
                 conclusion = f"Overridden by {overridden_by}: {conclusion[0].lower()}{conclusion[1:]}"
             facts = FrozenMap(zip(rule.reads, [values[f] for f in rule.reads], strict=True))
@@ -162,11 +178,7 @@ class Parts:
         key = ("group", fact, *(self._context(rule, values) for rule in rules))
 
         def build() -> Step:
-            reasons = tuple(
-                make(Reason, rule=r.id, conclusion=c, sources=s)
-                for r in rules
-                for c, s in [self._explained(r.conclusion, r.sources, r.figures, values)]
-            )
+            reasons = tuple([self.explained(r, values) for r in rules])
             facts = FrozenMap({f: values[f] for r in rules for f in r.reads})
             sources = _unique(tuple(c for reason in reasons for c in reason.sources))
             conclusion = f"{self.knowledge.facts[fact].rstrip('.')} ({len(reasons)} reasons)."
@@ -343,4 +355,8 @@ def figure_text(row: EvidenceSpec) -> str:
 
 
 def _unique(citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
-    return tuple(dict.fromkeys(citations))
+    """Each citation once, in order (keyed by its plain values: hashing the models is slower)."""
+    seen: dict[tuple[str, str], Citation] = {}
+    for c in citations:
+        seen.setdefault((c.source, c.locator), c)
+    return tuple(seen.values())
