@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import ClassVar
 
@@ -57,6 +59,35 @@ class ForkSafeLock:
     def _after_fork_in_child(cls) -> None:
         for lock in list(cls._instances):
             lock._lock = lock._new()
+
+
+class EntryGuard:
+    """A non-reentrant `ForkSafeLock` that refuses, instead of deadlocking, a second entry by the
+    thread already inside it: a signal handler runs on the thread it interrupts, so a handler that
+    takes a lock its own thread holds would wait forever. `refuse()` makes the error raised.
+
+    The thread's mark is set *before* the lock is taken, so a handler arriving at any point of
+    `entered()` (even while the lock is being acquired) is refused."""
+
+    def __init__(self, refuse: Callable[[], BaseException], *, hold_across_fork: bool = False) -> None:
+        self.lock = ForkSafeLock(hold_across_fork=hold_across_fork)
+        self._refuse = refuse
+        self._inside = threading.local()
+
+    def inside(self) -> bool:
+        """Whether this thread is inside (or entering) the guarded section."""
+        return bool(getattr(self._inside, "depth", 0))
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        if self.inside():
+            raise self._refuse()
+        self._inside.depth = 1
+        try:
+            with self.lock:
+                yield
+        finally:
+            self._inside.depth = 0
 
 
 if hasattr(os, "register_at_fork"):

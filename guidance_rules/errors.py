@@ -52,9 +52,9 @@ class EngineUnavailableError(GuidanceRulesError, RuntimeError):
         python, version = sys.executable, ".".join(map(str, sys.version_info[:3]))
         super().__init__(
             f"the rules engine (durable-rules' C extension 'durable_rules_engine') cannot be loaded by Python {version} "
-            f"({python}): {cause}. durable-rules 2.0.28 as released does not work on Python 3.13 or later. To fix it, "
-            f"install the engine wheel this project builds (the same release with one removed C call replaced): in a clone "
-            f"of guidance-rules run `{python} scripts/build_engine.py`, which prints a directory DIR, then "
-            f"`{python} -m pip install --force-reinstall --no-deps --find-links DIR durable-rules==2.0.28` "
+            f"({python}): {cause}. durable-rules 2.0.28 as released does not work on Python 3.13 or later. To fix it, run "
+            f"`{python} -m guidance_rules.engine.build --install`: it builds the engine wheel this project uses (the same "
+            "release with one removed C call replaced; needs a C compiler and the Python headers) and installs it into this "
+            "environment "
             "(README: 'Python 3.13 and later')."
         )

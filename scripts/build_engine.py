@@ -1,135 +1,31 @@
-"""Build the durable-rules engine wheel for the running Python, with its one Python 3.13 fix.
+"""Build the engine wheel into this checkout's .wheels/ (setup.sh runs it before anything is installed).
 
-durable-rules 2.0.28 (its last release, a source archive only) calls `PyEval_CallObject`,
-which Python 3.13 removed: on 3.13 the extension fails to import ("undefined symbol"), and
-GCC 14 or clang 16 refuse to compile it. Upstream replaced the call with `PyObject_CallObject`
-(same arguments, same semantics, in the C API since Python 3.0) but never released it.
+The builder ships in the package (`python -m guidance_rules.engine.build`, see its docstring);
+this wrapper runs that file directly, since importing guidance_rules needs the dependencies
+setup.sh has not installed yet. Stdlib only.
 
-This script downloads the release archive from the package index through pip, checks its
-SHA-256, makes that one textual substitution, and builds a wheel into
-`WHEELS/<SOABI>/` (default `.wheels/` in this repository; one directory per interpreter ABI).
-Nothing of durable-rules' source is kept in this repository. The same patched build is used on
-every Python version, so every version runs the same engine.
-
-    python scripts/build_engine.py             # prints the directory holding the wheel
-    pip install --find-links "$(python scripts/build_engine.py)" durable-rules==2.0.28
-
-Stdlib only, so an integrator can run it with the interpreter of their own environment.
-A wheel already in the directory is reused (use --force to rebuild).
+    python scripts/build_engine.py [--force] [--install]   # prints the directory holding the wheel
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import os
-import shutil
-import subprocess
+import importlib.util
 import sys
-import sysconfig
-import tarfile
-import tempfile
 from pathlib import Path
+from types import ModuleType
 
-NAME, VERSION = "durable-rules", "2.0.28"
-SDIST = f"durable_rules-{VERSION}.tar.gz"
-SDIST_SHA256 = "053b26f5e48d312d4fa27995243f954671be6eece477f150c059c364eb4d7d61"
-PATCHED_FILE = "src/rulespy/rules.c"
-REMOVED, REPLACEMENT = "PyEval_CallObject(", "PyObject_CallObject("
-EXPECTED_CALLS = 5  # in 2.0.28; any other count means the archive is not the one this fix was made for
-DEFAULT_WHEELS = Path(__file__).resolve().parent.parent / ".wheels"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-class BuildError(Exception):
-    """The engine wheel could not be built; the message says which step failed and why."""
-
-
-def abi_key() -> str:
-    """The wheel directory for this interpreter: its ABI (e.g. cpython-313-x86_64-linux-gnu)."""
-    soabi = sysconfig.get_config_var("SOABI")
-    return str(soabi) if soabi else f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
-
-
-def existing_wheel(directory: Path) -> Path | None:
-    """A durable-rules wheel already built into `directory`, if any."""
-    found = sorted(directory.glob(f"durable_rules-{VERSION}-*.whl"))
-    return found[0] if found else None
-
-
-def _pip(*args: str, cwd: Path) -> None:
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BuildError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-
-
-def patch_source(source: Path) -> int:
-    """Replace every call of the removed function; return how many were replaced."""
-    text = source.read_text(encoding="utf-8")
-    count = text.count(REMOVED)
-    if count != EXPECTED_CALLS:
-        raise BuildError(f"{source} calls {REMOVED[:-1]} {count} times, expected {EXPECTED_CALLS}: not the 2.0.28 source this fix is for")
-    source.write_text(text.replace(REMOVED, REPLACEMENT), encoding="utf-8")
-    return count
-
-
-def build(wheels: Path, force: bool = False) -> Path:
-    """Build (or reuse) the patched wheel for this interpreter; return its directory."""
-    target = wheels / abi_key()
-    if not force and existing_wheel(target):
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="durable-build-") as tmp_name:
-        tmp = Path(tmp_name)
-        _pip("download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", str(tmp), f"{NAME}=={VERSION}", cwd=tmp)
-        archive = tmp / SDIST
-        if not archive.is_file():
-            raise BuildError(f"pip did not download {SDIST} (got {sorted(p.name for p in tmp.iterdir())})")
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-        if digest != SDIST_SHA256:
-            raise BuildError(f"{SDIST} has SHA-256 {digest}, expected {SDIST_SHA256}: refusing to build it")
-        with tarfile.open(archive) as tar:
-            if sys.version_info >= (3, 12):
-                tar.extractall(tmp, filter="data")
-            else:
-                for member in tar.getmembers():  # the 3.11 equivalent of filter="data": no links, no escapes
-                    if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in Path(member.name).parts:
-                        raise BuildError(f"{SDIST} holds an unexpected entry {member.name!r}")
-                tar.extractall(tmp)  # every member checked above
-        tree = tmp / f"durable_rules-{VERSION}"
-        patch_source(tree / PATCHED_FILE)
-        env = dict(os.environ)
-        if sys.platform != "win32":
-            # GCC 14 and clang 16 make this an error by default; make it one everywhere, so a
-            # call the fix missed fails here rather than as an undefined symbol at import.
-            env["CPPFLAGS"] = (env.get("CPPFLAGS", "") + " -Werror=implicit-function-declaration").strip()
-        staging = tmp / "wheel"
-        command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet", "--no-deps", "--no-cache-dir"]
-        result = subprocess.run([*command, "--wheel-dir", str(staging), str(tree)], capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            raise BuildError(f"building the patched {NAME} {VERSION} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-        (wheel,) = staging.glob("*.whl")
-        for old in target.glob(f"durable_rules-{VERSION}-*.whl"):
-            old.unlink()
-        partial = target / (wheel.name + ".partial")
-        shutil.copyfile(wheel, partial)
-        os.replace(partial, target / wheel.name)  # whole file or nothing: a reader never sees half a wheel
-    return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = Path(os.environ.get("GUIDANCE_RULES_WHEELS", DEFAULT_WHEELS))
-    parser.add_argument("--wheels", type=Path, default=default, help=f"wheel cache root (default {default})")
-    parser.add_argument("--force", action="store_true", help="rebuild even if a wheel is already there")
-    args = parser.parse_args(argv)
-    try:
-        print(build(args.wheels.resolve(), force=args.force))
-    except BuildError as error:
-        print(f"build_engine: {error}", file=sys.stderr)
-        return 1
-    return 0
+def builder() -> ModuleType:
+    """guidance_rules/engine/build.py, loaded as a plain module (not through the package)."""
+    spec = importlib.util.spec_from_file_location("guidance_rules_engine_build", ROOT / "guidance_rules" / "engine" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and the like look their module up here
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(builder().main(sys.argv[1:], wheels=ROOT / ".wheels"))

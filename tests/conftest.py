@@ -27,7 +27,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SHARED_SPEC = ROOT.parent / "shared" / "spec"
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,21 @@
-"""Installing on Python 3.11-3.13: the patched engine build, the error when the engine cannot
-load, `python -m guidance_rules`, and setup.sh skipping pip when nothing changed."""
+"""Installing on Python 3.11-3.13: the patched engine build (shipped in the package as
+`python -m guidance_rules.engine.build`), the error when the engine cannot load, `python -m
+guidance_rules`, and setup.sh skipping pip when nothing changed."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from guidance_rules.engine import build as build_engine
 from tests.conftest import ROOT
 
 
-def _build_engine_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_engine", ROOT / "scripts" / "build_engine.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_patch_replaces_every_removed_call_and_refuses_other_sources(tmp_path: Path) -> None:
-    build_engine = _build_engine_script()
     source = tmp_path / "rules.c"
     calls = "\n".join(f"    result{i} = PyEval_CallObject(callback, arglist);" for i in range(build_engine.EXPECTED_CALLS))
     source.write_text(f"static void f(void) {{\n{calls}\n}}\n")
@@ -61,7 +52,7 @@ def test_engine_that_cannot_load_says_why_and_what_to_run(tmp_path: Path) -> Non
     program = (
         "import guidance_rules\n"  # importing still works; the error comes on first use
         "try:\n"
-        "    guidance_rules.recommendation({'site': 'knee', 'injectate': 'prp'})\n"
+        "    guidance_rules.recommend({'site': 'knee', 'injectate': 'prp'})\n"
         "except guidance_rules.EngineUnavailableError as error:\n"
         "    print(error)\n"
     )
@@ -69,8 +60,8 @@ def test_engine_that_cannot_load_says_why_and_what_to_run(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     message = result.stdout
     assert "undefined symbol: PyEval_CallObject" in message  # why
-    assert f"{sys.executable} scripts/build_engine.py" in message  # what to run, with this interpreter
-    assert "--find-links DIR durable-rules==2.0.28" in message
+    assert f"`{sys.executable} {build_engine.COMMAND}`" in message  # what to run, with this interpreter: no checkout needed
+    assert "scripts/" not in message
 
 
 def test_cli_with_an_engine_that_cannot_load_exits_1_without_traceback(tmp_path: Path) -> None:
@@ -79,7 +70,24 @@ def test_cli_with_an_engine_that_cannot_load_exits_1_without_traceback(tmp_path:
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "scripts/build_engine.py" in result.stderr
+    assert build_engine.COMMAND in result.stderr
+
+
+def test_the_builder_runs_from_the_package_and_from_the_checkouts_script(tmp_path: Path) -> None:
+    """Both print the directory holding the wheel for this interpreter; the package's default is the
+    user's cache, the checkout's .wheels/ (setup.sh). A wheel already there is reused, not rebuilt."""
+    wheels = ROOT / ".wheels"
+    assert build_engine.existing_wheel(wheels / build_engine.abi_key()), "setup.sh builds this wheel first"
+    env = {k: v for k, v in os.environ.items() if k != "GUIDANCE_RULES_WHEELS"} | {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    run = {"capture_output": True, "text": True, "env": env, "timeout": 900}
+    script = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_engine.py")], **run)
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.strip() == str(wheels / build_engine.abi_key())
+    module = subprocess.run([sys.executable, "-m", "guidance_rules.engine.build", "--wheels", str(wheels)], cwd=tmp_path, **run)
+    assert module.returncode == 0 and module.stdout == script.stdout, module.stderr
+    assert build_engine.default_wheels() != wheels
+    help_text = subprocess.run([sys.executable, "-m", "guidance_rules.engine.build", "--help"], **run)
+    assert str(tmp_path / "cache" / "guidance-rules" / "wheels") in "".join(help_text.stdout.split()) and "--install" in help_text.stdout
 
 
 def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:

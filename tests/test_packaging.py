@@ -91,3 +91,29 @@ def test_wheel_carries_the_clinicians_page(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for asset in ("page.html", "page.css", "page.js"):
         assert f"guidance_rules/service/static/{asset}" in names, f"{asset} is missing from the wheel"
+
+
+def test_the_engine_builder_ships_in_the_wheel_and_runs_without_a_checkout(installed: Installed) -> None:
+    """Issue 21, point 9: an integrator builds and installs the engine with the package alone
+    (`python -m guidance_rules.engine.build --install`, the command the first-use error names),
+    or, before the package's dependencies are installed, runs the builder file from the wheel.
+    The checkout's wheel folder is passed only so the test reuses the wheel setup built."""
+    assert "guidance_rules/engine/build.py" in zipfile.ZipFile(installed.wheel).namelist()
+    wheels = str(ROOT / ".wheels")
+    module = subprocess.run(
+        [str(installed.python), "-m", "guidance_rules.engine.build", "--wheels", wheels, "--install"],
+        capture_output=True, text=True, cwd=installed.elsewhere, timeout=600,
+    )  # fmt: skip
+    assert module.returncode == 0, module.stderr
+    assert "installed durable_rules-2.0.28-" in module.stderr
+    check = "import durable_rules_engine as d; print(b'PyEval_CallObject' in open(d.__file__, 'rb').read())"
+    engine = subprocess.run([str(installed.python), "-c", check], capture_output=True, text=True, cwd=installed.elsewhere, timeout=60)
+    assert engine.stdout.strip() == "False", engine.stderr  # the patched build
+    unpacked = installed.elsewhere / "unpacked"
+    subprocess.run([sys.executable, "-m", "zipfile", "-e", str(installed.wheel), str(unpacked)], check=True, timeout=120)
+    plain = subprocess.run(
+        [sys.executable, "-I", "-S", str(unpacked / "guidance_rules" / "engine" / "build.py"), "--wheels", wheels],  # stdlib only
+        capture_output=True, text=True, cwd=installed.elsewhere, timeout=600,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip() == module.stdout.strip()

@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 import guidance_rules.cli.render as render
 from guidance_rules._version import __version__
-from guidance_rules.cli.inputs import InputError, fold_words, parse_json_case
+from guidance_rules.cli.inputs import InputError, parse_json_case
 from guidance_rules.errors import GuidanceRulesError, RuleFileError
-from guidance_rules.model import Case, Recommendation
+from guidance_rules.model import Case, Recommendation, fold_case
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
@@ -324,7 +324,7 @@ def _read_text(source: str) -> str:
 def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     """The case fields given as options; text values are case-insensitive (`--site Knee`)."""
     names = (*CASE_OPTIONS, *BOOL_FIELDS, "anatomy_variance", "available_modalities")
-    return fold_words({name: getattr(args, name) for name in names if getattr(args, name) is not None})
+    return fold_case({name: getattr(args, name) for name in names if getattr(args, name) is not None})
 
 
 def _case_data(args: argparse.Namespace) -> dict[str, Any]:

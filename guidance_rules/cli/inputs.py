@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from guidance_rules.model import Case
+from guidance_rules.model import Case, fold_case
 from guidance_rules.recommendation.problems import suggest, then
-from guidance_rules.rulebase.conditions import BOOL, BOOL_FIELDS, CASE_FIELDS
+from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
-# Fields whose values are words of the vocabulary or a catalogue key: what people type (an option,
-# a file, a spreadsheet's 'Knee,PRP') is matched without regard to case. The library and the JSON
-# API take the contract's values exactly.
-WORD_FIELDS = ("site", *(name for name, spec in CASE_FIELDS.items() if spec.values != BOOL and not spec.is_list))
-_WORDS, _LISTS = frozenset(WORD_FIELDS), frozenset(LIST_FIELDS)
+# What people type (an option, a file, a spreadsheet's 'Knee,PRP') is matched without regard to
+# case and spaces: every case read here goes through the model's public `fold_case`, which the
+# library offers its callers too. The library and the JSON API take the contract's values exactly.
 MAX_LINE = 100_000  # bytes in one input line; longer lines are rejected, not parsed
 BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSV with it
 
@@ -83,20 +81,6 @@ def _holds_long_number(value: Any) -> _LongNumber | None:
     return None
 
 
-def fold_words(data: dict[str, Any]) -> dict[str, Any]:
-    """The case with its word values in lower case and trimmed (`Knee` -> `knee`); other values,
-    and values of other types, as they were (validation names them). Walks the case's own keys:
-    batch calls it for every line."""
-    out = data.copy()
-    for key, value in data.items():
-        if key in _WORDS:
-            if isinstance(value, str):
-                out[key] = value.strip().lower()
-        elif key in _LISTS and isinstance(value, list):
-            out[key] = [v.strip().lower() if isinstance(v, str) else v for v in value]
-    return out
-
-
 def parse_json_case(text: str) -> dict[str, Any]:
     """One case from JSON text; InputError if it is not one JSON object with unique keys."""
     if not text.strip():
@@ -122,17 +106,18 @@ def parse_json_case(text: str) -> dict[str, Any]:
                 f"digits); give a value 'guidance-rules schema' allows for '{key}'"
             )
             raise InputError([(key, message)])
-    return fold_words(data)
+    return fold_case(data)
 
 
 def csv_value(field: str, raw: str) -> Any:
-    """CSV cells are text: booleans are true/false, lists are separated by ';'."""
+    """CSV cells are text: booleans are true/false, lists are separated by ';' (words are folded
+    with the rest of the row by `fold_case`)."""
     text = raw.strip()
     if field in LIST_FIELDS:
-        return [part.strip().lower() for part in text.split(";") if part.strip()]
+        return [part for part in text.split(";") if part.strip()]
     if field in BOOL_FIELDS:
         return {"true": True, "false": False}.get(text.lower(), text)
-    return text.lower() if field in WORD_FIELDS else text
+    return text
 
 
 @dataclass(frozen=True)
@@ -265,7 +250,8 @@ def read_csv(stream: BinaryIO, columns: Columns = Columns()) -> Iterator[Record]
             yield Record(start, None, [("", f"expected {len(header)} cells as in the header, got {len(row)}")])
         else:
             ident = row[id_index].strip() if id_index is not None else None  # the id is kept even when empty, as text
-            _, data, problems = columns.split({name: csv_value(name, cell) for name, cell in zip(header, row, strict=True) if cell.strip()})
+            cells = {name: csv_value(name, cell) for name, cell in zip(header, row, strict=True) if cell.strip()}
+            _, data, problems = columns.split(fold_case(cells))
             yield Record(start, None if problems else data, problems, ident)
 
 

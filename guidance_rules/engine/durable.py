@@ -33,13 +33,12 @@ import contextlib
 import importlib
 import itertools
 import json
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from guidance_rules._sync import ForkSafeLock
+from guidance_rules._sync import EntryGuard
 from guidance_rules.errors import EngineBusyError, EngineError, EngineUnavailableError
 
 # Loaded here but reported on first use, so `import guidance_rules` works and the caller gets
@@ -51,34 +50,31 @@ try:
 except ImportError as _error:
     _load_error = _error
 
+
+def _busy() -> EngineBusyError:
+    return EngineBusyError(
+        "the rules engine is already running on this thread (was recommend() called from a signal "
+        "handler or a rule hook?); call it again once the current evaluation has returned"
+    )
+
+
 # One lock for the whole process: the C engine keeps global tables shared by all rulesets.
-ENGINE_LOCK = ForkSafeLock(hold_across_fork=True)
-_inside = threading.local()  # how deep this thread is inside the engine (0 or 1)
+ENGINE = EntryGuard(_busy, hold_across_fork=True)
+ENGINE_LOCK = ENGINE.lock
 _orphans: list[int] = []  # rulesets collected while their thread was inside the engine
 
 
 @contextmanager
 def engine_entered() -> Iterator[None]:
-    """Hold the engine lock; refuse, rather than deadlock or crash, a second entry by this thread.
-
-    The depth is raised *before* the lock is taken, so a signal handler arriving at any point
-    of an evaluation sees it and is refused."""
-    if getattr(_inside, "depth", 0):
-        raise EngineBusyError(
-            "the rules engine is already running on this thread (was recommend() called from a signal "
-            "handler or a rule hook?); call it again once the current evaluation has returned"
-        )
-    _inside.depth = 1
-    try:
-        with ENGINE_LOCK:
-            try:
-                yield
-            finally:
-                while _orphans:
-                    with contextlib.suppress(_durable.error):
-                        _durable.delete_ruleset(_orphans.pop())
-    finally:
-        _inside.depth = 0
+    """Hold the engine lock; refuse (EngineBusyError), rather than deadlock or crash, a second
+    entry by this thread, at any point of an evaluation (`EntryGuard`)."""
+    with ENGINE.entered():
+        try:
+            yield
+        finally:
+            while _orphans:
+                with contextlib.suppress(_durable.error):
+                    _durable.delete_ruleset(_orphans.pop())
 
 
 def _delete_ruleset(handle: int, closed: list[bool]) -> None:
@@ -86,10 +82,10 @@ def _delete_ruleset(handle: int, closed: list[bool]) -> None:
     if closed[0]:
         return
     closed[0] = True
-    if getattr(_inside, "depth", 0):  # collected mid-evaluation on this thread: delete on the way out
+    if ENGINE.inside():  # collected mid-evaluation on this thread: delete on the way out
         _orphans.append(handle)
         return
-    with ENGINE_LOCK, contextlib.suppress(_durable.error):
+    with ENGINE.entered(), contextlib.suppress(_durable.error):
         _durable.delete_ruleset(handle)
 
 

@@ -31,6 +31,7 @@ from guidance_rules.model.case import (
     TargetSize,
     Tissue,
     Variance,
+    fold_case,
 )
 
 __all__ = [
@@ -59,4 +60,5 @@ __all__ = [
     "TargetSize",
     "Tissue",
     "Variance",
+    "fold_case",
 ]

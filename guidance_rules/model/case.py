@@ -7,8 +7,9 @@ are read from `rules/` when a `Recommender` resolves the case (`rulebase.resolve
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
@@ -87,6 +88,19 @@ class Imaging(StrEnum):
     FLUOROSCOPY = "fluoroscopy"
 
 
+# The contract's values as literal types, so a type checker accepts `Case(injectate="prp")` and
+# rejects `Case(injectate="bogus")` without pydantic's mypy plugin (tests/model proves each list
+# equals its enum's values).
+RegionName = Literal["peripheral", "spinal"]
+DepthName = Literal["superficial", "intermediate", "deep"]
+TissueName = Literal["joint", "tendon", "tendon_sheath", "ligament", "bursa", "nerve", "fascial_plane", "epidural"]
+TargetSizeName = Literal["large", "small"]
+InjectateName = Literal["corticosteroid", "local_anesthetic", "hyaluronic_acid", "prp", "cell_based", "other"]
+VarianceName = Literal["obesity", "prior_surgery", "atypical_anatomy", "effusion"]
+ApproachName = Literal["unspecified", "superolateral", "lateral_midpatellar", "medial_midpatellar", "anteromedial", "anterolateral"]
+ImagingName = Literal["ultrasound", "fluoroscopy"]
+
+
 class Case(BaseModel):
     """One injection case. Absent fields are filled from the site, the tissue or a default,
     and each filled value is reported under `assumptions` in the recommendation."""
@@ -111,6 +125,28 @@ class Case(BaseModel):
     available_modalities: tuple[Imaging, ...] | None = Field(default=None, max_length=4, description="The imaging this clinic has.")
     approach: Approach | None = Field(default=None, description="The planned needle path, where the site's evidence names paths.")
 
+    if TYPE_CHECKING:  # the signature type checkers see; pydantic validates every value at run time
+
+        def __init__(
+            self,
+            *,
+            site: str | None = None,
+            region: Region | RegionName | None = None,
+            depth: Depth | DepthName | None = None,
+            tissue: Tissue | TissueName | None = None,
+            target_size: TargetSize | TargetSizeName | None = None,
+            palpable: bool | None = None,
+            injectate: Injectate | InjectateName,
+            anatomy_variance: Sequence[Variance | VarianceName] | None = None,
+            near_neurovascular: bool | None = None,
+            precise_plane: bool | None = None,
+            compartment_specific: bool | None = None,
+            bone_obscures_path: bool | None = None,
+            contrast_confirmation: bool | None = None,
+            available_modalities: Sequence[Imaging | ImagingName] | None = None,
+            approach: Approach | ApproachName | None = None,
+        ) -> None: ...
+
     @field_validator("anatomy_variance", "available_modalities", mode="before")
     @classmethod
     def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
@@ -133,3 +169,37 @@ class Case(BaseModel):
         """The case's value as a hashable tuple (with each value's type, so `1` is never `True`)."""
         values = tuple(self.__dict__.values())
         return values, tuple(map(type, values))
+
+
+def _field_kinds() -> tuple[frozenset[str], frozenset[str]]:
+    """(fields holding one word, fields holding a list of words), read from `Case`'s annotations:
+    a word is a catalogue key (`site`) or a value of one of the enums above."""
+    words, lists = set(), set()
+    for name, info in Case.model_fields.items():
+        for arg in get_args(info.annotation) or (info.annotation,):
+            if arg is str or (isinstance(arg, type) and issubclass(arg, StrEnum)):
+                words.add(name)
+            elif get_origin(arg) is tuple:
+                lists.add(name)
+    return frozenset(words), frozenset(lists)
+
+
+WORD_FIELDS, LIST_FIELDS = _field_kinds()
+
+
+def fold_case(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The case's words as people type them folded to the contract's values: each word value
+    trimmed and in lower case (`"Knee"` -> `"knee"`, `"PRP "` -> `"prp"`), in lists too. Other
+    values, and values of other types, are left as they were for validation to judge.
+
+    `Case` and `recommend` take the contract's values exactly; the command line and `batch` read
+    every case through this function, so `recommend(fold_case(row))` answers a row as `batch` does.
+    """
+    out = dict(data)
+    for key, value in data.items():
+        if key in WORD_FIELDS:
+            if isinstance(value, str):
+                out[key] = value.strip().lower()
+        elif key in LIST_FIELDS and isinstance(value, (list, tuple)):
+            out[key] = [v.strip().lower() if isinstance(v, str) else v for v in value]
+    return out

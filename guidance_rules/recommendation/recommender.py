@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from guidance_rules._sync import ForkSafeLock
+from guidance_rules._sync import EntryGuard
 from guidance_rules.engine.compile import Compiled, Stratum, compile_rules, flatten
 from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine, FireHook, Session
 from guidance_rules.engine.policy import RatingResult, rate, select
-from guidance_rules.errors import CaseError, EngineError
+from guidance_rules.errors import CaseError, EngineBusyError, EngineError
 from guidance_rules.model import Case, Modality, Recommendation
 from guidance_rules.recommendation.cache import LRU, Memo
 from guidance_rules.recommendation.explain import Evaluation, Parts
@@ -284,14 +284,23 @@ def _describe(values: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{k}={v}" for k, v in values.items() if v not in ("", ())) + "}"
 
 
+def _building() -> EngineBusyError:
+    return EngineBusyError(
+        "the shared recommender is still being built on this thread (was recommend() called from a "
+        "signal handler during the process's first recommend()?); call it again once that call has returned"
+    )
+
+
 _default: Recommender | None = None
-_default_lock = ForkSafeLock()
+_default_guard = EntryGuard(_building)
 
 
 def default_recommender() -> Recommender:
+    """The shared Recommender over the shipped rule base, built on first use. A second entry by the
+    thread building it (a signal handler) raises EngineBusyError instead of waiting for itself."""
     global _default
     if _default is None:
-        with _default_lock:
+        with _default_guard.entered():
             if _default is None:
                 _default = Recommender()
     return _default

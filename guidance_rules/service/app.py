@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,7 @@ from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import default_knowledge, load
 
 from . import cards, page
+from . import feedback as feedback_items
 from .auth import AuthConfig, Verifier
 from .errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, operation_outcome
 from .fhir import OrderReader
@@ -73,30 +74,9 @@ class HookRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
-class ReasonCoding(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    system: str | None = None
-    code: str
-    display: str | None = None
-
-
-class OverrideReason(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    reason: ReasonCoding | None = None
-    userComment: str | None = Field(default=None, max_length=2000)
-
-
-class FeedbackItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    card: str = Field(min_length=1, max_length=36)
-    outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[dict[str, Any]] | None = None
-    overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str
-
-
 class FeedbackRequest(BaseModel):
-    feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
+    # the items are checked one by one (feedback.check_all): one bad item never drops the others
+    feedback: list[Any] = Field(min_length=1, max_length=100)
 
 
 def _first_problem(error: ValidationError, where: str) -> BadRequest:
@@ -369,51 +349,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body = FeedbackRequest.model_validate(raw)
         except ValidationError as error:
             raise _first_problem(error, "feedback") from None
-        reasons = {r.code: r.display for r in mapping.spec.override_reasons.codes}
-        system = mapping.spec.override_reasons.system
-        recorded = await run_in_threadpool(store.cards, {item.card for item in body.feedback})
-        items = []
-        for i, item in enumerate(body.feedback):
-            where = f"feedback.{i}"
-            row = recorded.get(item.card)
-            if row is not None and row["service_id"] != service_id:
-                raise BadRequest(f"card {item.card} was returned by '{row['service_id']}', not '{service_id}'", where=f"{where}.card")
-            reason = item.overrideReason.reason if item.overrideReason else None
-            if item.outcome == "accepted" and item.overrideReason is not None:
-                raise BadRequest("an accepted card has no overrideReason; send outcome 'overridden'", where=f"{where}.overrideReason")
-            if item.outcome == "overridden" and item.acceptedSuggestions:
-                raise BadRequest("an overridden card has no acceptedSuggestions", where=f"{where}.acceptedSuggestions")
-            if reason is not None:
-                if row is not None and row["status"] != "recommended":
-                    raise BadRequest("this card offered no override reasons (it recommended nothing)", where=f"{where}.overrideReason")
-                if reason.system != system or reason.code not in reasons:
-                    raise BadRequest(
-                        f"override reason {reason.system or '(no system)'}|{reason.code} is not one the card offered; "
-                        f"valid: {', '.join(f'{system}|{code}' for code in reasons)}",
-                        where=f"{where}.overrideReason.reason",
-                    )
-            offered = {cards.suggestion_uuid(item.card, row["modality"])} if row is not None and row["modality"] else set()
-            for j, suggestion in enumerate(item.acceptedSuggestions or []):
-                if suggestion.get("id") not in offered:
-                    raise BadRequest(
-                        f"accepted suggestion {json.dumps(suggestion.get('id'))} is not the card's suggestion",
-                        where=f"{where}.acceptedSuggestions.{j}.id",
-                    )
-            items.append(
-                {
-                    "consultation_id": item.card,
-                    "outcome": item.outcome,
-                    "override_code": reason.code if reason else None,
-                    "override_display": (reason.display or reasons.get(reason.code)) if reason else None,
-                    "user_comment": item.overrideReason.userComment if item.overrideReason else None,
-                    "accepted_suggestions_json": json.dumps(item.acceptedSuggestions) if item.acceptedSuggestions is not None else None,
-                    "outcome_at": _timestamp(item.outcomeTimestamp, i),
-                }
-            )
+        recorded = await run_in_threadpool(store.cards, feedback_items.card_ids(body.feedback))
+        items, refused = feedback_items.check_all(body.feedback, recorded, service_id, mapping)
+        if not items:
+            raise feedback_items.refusal(refused)
         new = await run_in_threadpool(store.add_feedback, items)
         for stored in new:
             telemetry.feedback.labels(stored["outcome"]).inc()
-        return {"stored": len(new), "already_stored": len(items) - len(new)}
+        return {"stored": len(new), "already_stored": len(items) - len(new), "refused": refused}
 
     @app.post("/api/v1/recommendations", tags=["JSON API"], summary="A Case in, the contract's Recommendation JSON out")
     async def recommend(request: Request) -> Response:
@@ -461,13 +404,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     event("started", db=redact(store.url), auth="off" if verifier is None else "jwt", ruleset=knowledge.digest, available=list(available))
     return app
-
-
-def _timestamp(value: str, index: int) -> Any:
-    import datetime as dt
-
-    try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"outcomeTimestamp '{value}' is not an ISO 8601 instant", where=f"feedback.{index}.outcomeTimestamp") from None
-    return stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)  # the record keeps UTC

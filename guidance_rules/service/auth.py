@@ -125,7 +125,8 @@ class Verifier:
                 audience=audiences or list(self.config.audience),
                 issuer=iss,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+                # the claims CDS Hooks 2.0 requires; `sub` is not one of them (issue 20, point 4)
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"the JWT was rejected: {error}") from None

@@ -13,6 +13,7 @@ from guidance_rules.rulebase.load import KnowledgeBase
 
 from .fhir import OrderReading
 from .mapping import Mapping
+from .said import headline, markdown
 
 SUMMARY_LIMIT = 140
 LABEL = "guidance-rules"
@@ -40,7 +41,9 @@ def _headline(problem: str) -> str:
 
 def _ordered(reading: OrderReading) -> str:
     guidance = reading.ordered_guidance
-    return guidance.value if guidance else f"not named by code {reading.procedure.code}"
+    if guidance:
+        return guidance.value
+    return f"not named by code {reading.procedure.code}" if reading.procedure else "not named"
 
 
 def _cite(sources: Any) -> str:
@@ -65,7 +68,8 @@ def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase)
         facts = ", ".join(f"{k}={v}" for k, v in step.facts.items())
         lines.append(f"{i}. `{step.rule}` {step.conclusion} _Facts:_ {facts or 'none'}. _Sources:_ {_cite(step.sources)}")
         lines.extend(f"   - `{r.rule}` {r.conclusion} _Sources:_ {_cite(r.sources)}" for r in step.reasons)
-    assumptions = [f"{a.field} = {a.value} (from {a.origin})" for a in rec.assumptions] + reading.notes
+    # every note may quote the request: markdown() keeps what the EHR sent from becoming markup
+    assumptions = [markdown(f"{a.field} = {a.value} (from {a.origin})") for a in rec.assumptions] + [markdown(n) for n in reading.notes]
     if assumptions:
         lines += ["", "**Assumptions**", "", *(f"- {a}" for a in assumptions)]
     for title, notes in (("Cautions", rec.cautions), ("Documentation", rec.documentation)):
@@ -100,7 +104,7 @@ def suggestions(consultation_id: str, rec: Recommendation, reading: OrderReading
     actions: list[dict[str, Any]] = []
     if not keep:
         primary, codes = codes[0], codes[1:]
-        if primary != reading.procedure.code:
+        if reading.procedure is None or primary != reading.procedure.code:
             updated = copy.deepcopy(reading.resource)
             updated["code"] = {"coding": [_coding(mapping, primary)], "text": mapping.procedure_by_code(primary).display}
             actions.append(
@@ -110,7 +114,7 @@ def suggestions(consultation_id: str, rec: Recommendation, reading: OrderReading
     for ref, entry, _ in reading.addons:
         if entry.code not in codes:
             actions.append(
-                {"type": "delete", "description": f"Remove the {entry.guidance.value} guidance order {entry.code}", "resourceId": [ref]}
+                {"type": "delete", "description": f"Remove the {entry.guidance.value} guidance order {entry.code}", "resourceId": ref}
             )
     for code in codes:
         if code in present:
@@ -187,9 +191,11 @@ def recommendation_card(
 
 def unreadable_card(consultation_id: str, reading: OrderReading, knowledge: KnowledgeBase) -> dict[str, Any]:
     """The order is an injection but the mapping cannot read enough of it: say what is missing."""
-    missing = "; ".join(_headline(p) for p in reading.problems)
+    missing = "; ".join(_headline(headline(p)) for p in reading.problems)
     body = ["**No imaging guidance recommendation: the order could not be read well enough.**", "", "What is missing or contradictory:", ""]
-    body += [f"- {p}" for p in reading.problems]
+    body += [f"- {markdown(p)}" for p in reading.problems]
+    if reading.notes:
+        body += ["", "Also noted:", "", *(f"- {markdown(n)}" for n in reading.notes)]
     body += ["", "Nothing is guessed: correct the order and the recommendation will follow."]
     return {
         "uuid": consultation_id,

@@ -35,6 +35,7 @@ class CodeEntry(_Strict):
 
 class BodySite(CodeEntry):
     site: str
+    side: Literal["left", "right"] | None = None  # a lateralised concept (Entire right knee joint) says its side itself
 
 
 class RegionCode(CodeEntry):
@@ -83,10 +84,22 @@ class VarianceObservation(VarianceCode):
     at_least: float
 
 
+class UnreadableHistory(_Strict):
+    """The variance a part of the patient's record stands for when the service cannot read it (a
+    prefetch not supplied or failed, a resource that does not validate, a completed Procedure
+    with no category or at a body site not mapped): never "no history"."""
+
+    conditions: Variance
+    observations: Variance
+    procedures: Variance
+    source: str
+
+
 class VarianceSpec(_Strict):
     conditions: tuple[VarianceCode, ...] = ()
     observations: tuple[VarianceObservation, ...] = ()
     surgery_categories: tuple[CodeEntry, ...] = ()
+    unreadable: UnreadableHistory
 
 
 class ReasonCode(_Strict):
@@ -245,7 +258,12 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
             f"precedence lists {', '.join(order)}; it must list each injectate once: {', '.join(Injectate)}",
             key="combined_injectates.precedence",
         )
-    for key, cited in (("combined_injectates", spec.combined_injectates.source), ("joint_sizes", sizes.source)):
+    cited_by = (
+        ("combined_injectates", spec.combined_injectates.source),
+        ("joint_sizes", sizes.source),
+        ("variance.unreadable", spec.variance.unreadable.source),
+    )
+    for key, cited in cited_by:
         if cited not in spec.sources:
             raise RuleFileError(FILE, f"unknown source '{cited}'; add it under sources", key=key)
     known_codes = {e.code for e in (*spec.procedures, *spec.guidance_addons)}

@@ -225,6 +225,48 @@ def test_signal_handlers_calling_recommend_never_crash() -> None:
     assert result.stdout.split()[0] == "True"
 
 
+def test_a_signal_handler_during_the_first_recommend_is_refused_not_hung() -> None:
+    """Issue 25: a handler calling recommend() while the process's first recommend() was still
+    building the shared Recommender re-entered its lock and hung forever. Now it gets
+    EngineBusyError; once built, handlers are answered or refused as before."""
+    script = textwrap.dedent(
+        """
+        import signal, time
+        from guidance_rules import EngineBusyError, recommend
+        from guidance_rules.recommendation import recommender
+        seen = {"during build": [], "after": []}
+        def handler(signum, frame):
+            when = "during build" if recommender._default is None else "after"
+            if when == "during build":  # one signal, as a user's timer would send (several would nest)
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            try:
+                recommend({"site": "knee", "injectate": "prp"})
+                seen[when].append("answered")
+            except EngineBusyError as error:
+                seen[when].append("busy: shared recommender" if "still being built" in str(error) else "busy")
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        first = recommend({"site": "hip", "injectate": "cell_based"})
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        end, i = time.time() + 0.3, 0
+        while time.time() < end:
+            recommend({"site": "knee", "injectate": "prp", "palpable": i % 2 == 0}); i += 1
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        print(first.modality.value, len(seen["during build"]), set(seen["during build"]), "answered" in seen["after"])
+        """
+    )
+    try:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a signal handler calling recommend() during the first recommend() hung the process")
+    assert result.returncode == 0, result.stderr
+    fields = result.stdout.strip().split(" ", 2)
+    modality, during = fields[0], int(fields[1])
+    assert modality == "ultrasound"
+    assert during == 1, "no signal arrived while the shared recommender was being built: the test proved nothing"
+    assert fields[2] == "{'busy: shared recommender'} True", result.stdout
+
+
 def test_a_closed_recommender_refuses_to_evaluate() -> None:
     with Recommender(cache_size=0) as rec:
         rec.recommend(KNEE)

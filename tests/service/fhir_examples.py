@@ -67,9 +67,16 @@ def injection(
     return out
 
 
+NO_HISTORY = "no history"  # the default prefetch: the patient's record read, and empty
+
+
 def hook_request(
-    resources: list[dict[str, Any]], hook: str = "order-select", selections: list[str] | None = None, prefetch: dict[str, Any] | None = None
+    resources: list[dict[str, Any]],
+    hook: str = "order-select",
+    selections: list[str] | None = None,
+    prefetch: dict[str, Any] | str | None = NO_HISTORY,
 ) -> dict[str, Any]:
+    """A hook call; `prefetch` None sends none (the record is then unknown, read conservatively)."""
     context: dict[str, Any] = {
         "userId": "PractitionerRole/123",
         "patientId": PATIENT,
@@ -79,7 +86,9 @@ def hook_request(
     if hook == "order-select":
         context["selections"] = selections if selections is not None else ["ServiceRequest/inj-1"]
     req: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
-    if prefetch is not None:
+    if prefetch == NO_HISTORY:
+        req["prefetch"] = {"conditions": searchset(), "observations": searchset(), "procedures": searchset()}
+    elif isinstance(prefetch, dict):
         req["prefetch"] = prefetch
     return req
 

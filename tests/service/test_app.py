@@ -218,9 +218,14 @@ def test_patient_record_gives_variance(server: Server) -> None:
     assert case_of({**empty, "procedures": searchset(surgery("49076000", "Knee replacement"))})["anatomy_variance"] == []
 
 
-def test_missing_prefetch_is_an_assumption_on_the_card(server: Server) -> None:
-    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]))))
+def test_missing_prefetch_is_never_read_as_no_history(server: Server) -> None:
+    """A record not sent is unknown: each part stands for what it could have shown (issue 20.2)."""
+    card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "49076000")]), prefetch=None)))
     assert "prefetch 'conditions' was not supplied" in card["detail"]
+    assert "anatomy_variance prior_surgery assumed" in card["detail"]
+    record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
+    assert record["case"]["anatomy_variance"] == ["obesity", "prior_surgery"]
+    assert record["modality"] != "landmark"
 
 
 def test_local_injectate_code(server: Server) -> None:
@@ -291,11 +296,9 @@ def test_feedback_must_match_the_card(server: Server) -> None:
     def refused(path: str, body: dict[str, Any], fragment: str) -> None:
         assert fragment in is_outcome(server.post(path, body), 400)["issue"][0]["diagnostics"]
 
-    refused(
-        SELECT + "/feedback", item(outcome="overridden", overrideReason={"reason": {"code": reason["code"]}}), "not one the card offered"
-    )
-    other_system = {"reason": {**reason, "system": "urn:example:reasons"}}
-    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason=other_system), "not one the card offered")
+    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason={"reason": {"code": reason["code"]}}), "names no system")
+    ours_unknown = {"reason": {**reason, "code": "not-offered"}}
+    refused(SELECT + "/feedback", item(outcome="overridden", overrideReason=ours_unknown), "not one the card offered")
     refused(SELECT + "/feedback", item(outcome="accepted", overrideReason={"reason": reason}), "no overrideReason")
     refused(SELECT + "/feedback", item(outcome="accepted", acceptedSuggestions=[{"id": "not-a-suggestion"}]), "not the card's suggestion")
     suggested = [{"id": card["suggestions"][0]["uuid"]}]
@@ -319,7 +322,7 @@ def test_feedback_must_match_the_card(server: Server) -> None:
     retried = item(outcome="accepted", acceptedSuggestions=suggested)
     retried["feedback"][0]["outcomeTimestamp"] = "2025-01-01T01:00:00+01:00"
     again = server.post(SELECT + "/feedback", retried).json()
-    assert (first, again) == ({"stored": 1, "already_stored": 0}, {"stored": 0, "already_stored": 1})
+    assert (first, again) == ({"stored": 1, "already_stored": 0, "refused": []}, {"stored": 0, "already_stored": 1, "refused": []})
     assert len(server.get(f"/api/v1/consultations/{card['uuid']}").json()["feedback"]) == 1
 
 
@@ -341,10 +344,6 @@ def test_bad_requests_get_operation_outcomes(server: Server) -> None:
     is_outcome(httpx.post(server.url + SELECT, content=big, headers={"content-type": "application/json"}), 413)
     is_outcome(server.post("/cds-services/no-such-service", hook_request(injection(None))), 404)
     is_outcome(server.get("/no/such/path"), 404)
-    invalid = hook_request(injection([coding(SCT, "49076000")]))
-    del invalid["context"]["draftOrders"]["entry"][0]["resource"]["intent"]  # 1..1 in FHIR R4
-    body = is_outcome(server.post(SELECT, invalid), 400)
-    assert "Bundle" in body["issue"][0]["diagnostics"]
     not_bundle = hook_request([])
     not_bundle["context"]["draftOrders"] = {"resourceType": "Patient"}
     is_outcome(server.post(SELECT, not_bundle), 400)
@@ -409,16 +408,24 @@ def test_two_resources_with_one_id_are_refused(server: Server) -> None:
 
 
 @pytest.mark.parametrize("kind", ["Nope", 5, None, "String", "BundleEntry"])
-def test_an_unknown_resource_type_is_a_400_not_a_server_error(server: Server, kind: Any) -> None:
+def test_an_unknown_resource_type_is_named_on_the_card_not_a_server_error(server: Server, kind: Any) -> None:
+    """Resource by resource (issue 20.3): a resource that is not FHIR is named, the order beside it
+    still gets its card; in the order's own medication it leaves the injectate unknown; in the
+    patient's record it is never read as no history."""
     req = hook_request(injection([coding(SCT, "49076000")]))
     req["context"]["draftOrders"]["entry"].append({"resource": {"resourceType": kind}})
-    body = is_outcome(server.post(SELECT, req), 400)
-    assert "resourceType" in body["issue"][0]["diagnostics"] or "Bundle" in body["issue"][0]["diagnostics"]
+    card = only_card(server.post(SELECT, req))
+    assert "could not be read and was not used" in card["detail"] and "resourceType" in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["status"] == "recommended"
     contained = hook_request(injection([coding(SCT, "49076000")]))
     contained["context"]["draftOrders"]["entry"][1]["resource"]["contained"] = [{"resourceType": "Nope", "id": "x"}]
-    is_outcome(server.post(SELECT, contained), 400)
-    prefetch = hook_request(injection([coding(SCT, "49076000")]), prefetch={"conditions": bundle({"resourceType": "Nope"})})
-    is_outcome(server.post(SELECT, prefetch), 400)
+    card = only_card(server.post(SELECT, contained))
+    assert "MedicationRequest/med-1" in card["detail"] and "its injectate is unknown" in card["detail"]
+    empty = {"observations": searchset(), "procedures": searchset()}
+    prefetch = hook_request(injection([coding(SCT, "49076000")]), prefetch={**empty, "conditions": bundle({"resourceType": "Nope"})})
+    card = only_card(server.post(SELECT, prefetch))
+    assert "in prefetch 'conditions' could not be read" in card["detail"]
+    assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["anatomy_variance"] == ["obesity"]
 
 
 def test_hostile_bodies_are_400s(server: Server) -> None:
@@ -440,7 +447,7 @@ def test_a_prefetch_the_ehr_could_not_fulfil_is_said_not_refused(server: Server)
     failed = {"resourceType": "OperationOutcome", "issue": [issue]}
     prefetch = {"conditions": failed, "observations": searchset(bmi(33.0)), "procedures": searchset()}
     card = only_card(server.post(SELECT, hook_request(injection([coding(SCT, "24136001")]), prefetch=prefetch)))
-    assert "prefetch 'conditions' failed at the EHR: FHIR server timed out" in card["detail"]
+    assert "prefetch 'conditions' failed at the EHR: `FHIR server timed out`" in card["detail"]
     assert server.get(f"/api/v1/consultations/{card['uuid']}").json()["case"]["anatomy_variance"] == ["obesity"]
 
 
@@ -456,12 +463,14 @@ def test_the_latest_bmi_is_the_latest_instant_and_odd_values_are_named(server: S
     assert read(bmi(32.0, "2024"), bmi(25.0, "2024-06"))[0] == []  # a year or month: its first day
     infinite = bmi(40.0)
     infinite["valueQuantity"]["value"] = "1e400"
-    variance, detail = read(infinite)
-    assert variance == [] and "not used" in detail
+    variance, detail = read(infinite)  # a value that cannot be compared is doubted, never normal (issue 20.2)
+    assert variance == ["obesity"] and "cannot be used" in detail
     other_unit = bmi(35.0)
     other_unit["valueQuantity"].update(unit="kg/m^2", code="kg/m^2")
     variance, detail = read(other_unit)
-    assert variance == [] and "the mapping reads kg/m2" in detail
+    assert variance == ["obesity"] and "the mapping reads kg/m2" in detail
+    variance, detail = read(other_unit, bmi(24.0, "2025-06-01"))  # an older unusable value: the newer usable one decides
+    assert variance == [] and "older than the value used" in detail
 
 
 def test_prior_surgery_on_the_other_side_is_not_at_the_injected_site(server: Server) -> None:

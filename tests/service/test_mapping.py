@@ -68,7 +68,9 @@ def test_mixture_precedence_must_list_every_injectate_once(rules_copy: Path) -> 
 
 def test_a_procedure_site_needs_a_procedure_that_names_it(rules_copy: Path) -> None:
     with pytest.raises(RuleFileError, match="'epidural_transforaminal' is reached by its procedure code, but no procedure names it"):
-        load_mapping(planted(rules_copy, "site: epidural_transforaminal, family: transforaminal", "family: transforaminal"))
+        named = "site: epidural_transforaminal, family: transforaminal"
+        planted(rules_copy, named, "family: transforaminal")  # 64483, then 0230T
+        load_mapping(planted(rules_copy, named, "family: transforaminal"))
 
 
 def test_rxnorm_codes_carry_their_term_type() -> None:
