@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from guidance_rules.audit.explanation import explanation_problems
 from guidance_rules.audit.findings import Finding, SpaceResult
 from guidance_rules.audit.invariants import (
     Escalation,
@@ -31,6 +32,7 @@ from guidance_rules.audit.invariants import (
 )
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
 from guidance_rules.model import Modality
+from guidance_rules.recommendation.explain import Parts
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
@@ -84,8 +86,15 @@ def _recommender(rules_dir: str) -> Recommender:
     if _worker.get("dir") != rules_dir:
         _worker["dir"] = rules_dir
         _worker["rec"] = Recommender(load(rules_dir), cache_size=0)
+        _worker["parts"] = Parts(_worker["rec"].knowledge)
     rec: Recommender = _worker["rec"]
     return rec
+
+
+def _parts() -> Parts:
+    """The worker's explanation builder (the one every answer uses), for the explanation checks."""
+    parts: Parts = _worker["parts"]
+    return parts
 
 
 def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any] | None:
@@ -103,6 +112,7 @@ def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any] | None:
 def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> dict[str, Any]:
     """Evaluate cases [start, stop) of a space; return modality codes, firing marks, problems."""
     rec = _recommender(rules_dir)
+    explain = _parts()
     kb = rec.knowledge
     space = space_named(space_name, kb)
     invariants = load_invariants(kb)
@@ -139,6 +149,8 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
                 problems.append(
                     {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}
                 )
+            for check, message in explanation_problems(explain, ev):
+                problems.append({"check": check, "message": message, "case": case})
             if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
                 problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
             if i % SAMPLE_EVERY == 0:

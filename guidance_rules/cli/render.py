@@ -80,13 +80,26 @@ def use(style: Style) -> None:
     _style = style
 
 
+def bottom_line(rec: Recommendation, why: bool = True) -> list[str]:
+    """The answer's bottom line under the headline: the decisive reason (left out of --brief, which
+    names the rules instead), the site's key figure with its source, and any refer caution."""
+    summary = rec.summary
+    lines = [wrap(f"Why: {summary.reason}", "  ", "       ")] if why else []
+    if summary.figure is not None:
+        source = summary.figure.source
+        lines.append(wrap(f"Key figure: {summary.figure.text} ({source.source}, {source.locator})", "  ", "              "))
+    lines.extend(wrap(f"REFER: {text}", "  ", "         ") for text in summary.cautions)
+    return lines
+
+
 def brief(rec: Recommendation) -> str:
     """A few lines that still name every rule that decided the answer."""
-    lines = [f"Recommended guidance: {_style.bold(rec.modality.value.upper())}"]
+    lines = [f"Recommended guidance: {_style.bold(rec.modality.value.upper())}", *bottom_line(rec, why=False)]
     for modality in Modality:
         rating = rec.ratings[modality]
         lines.append(f"  {modality.value:<12} {rating.category.value.replace('_', ' '):<26} {', '.join(rating.rules)}")
-    lines.append(wrap("chain: " + " > ".join(step.rule for step in rec.reasoning), "  ", "         "))
+    chain = " > ".join("+".join(r.rule for r in step.reasons) or step.rule for step in rec.reasoning)
+    lines.append(wrap("chain: " + chain, "  ", "         "))
     if rec.assumptions:
         assumed = ", ".join(f"{a.field}={value_text(a.value)}" for a in rec.assumptions)
         lines.append(wrap(f"assumed: {assumed}", "  ", "           "))
@@ -102,6 +115,7 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
     if title:
         lines.append(title)
     lines.append(f"Recommended guidance: {_style.bold(rec.modality.value.upper())}")
+    lines.extend(bottom_line(rec))
     lines.append("")
     lines.append("Ratings")
     for modality in Modality:
@@ -114,7 +128,12 @@ def recommendation(rec: Recommendation, title: str | None = None, inputs: str | 
         facts = ", ".join(f"{k}={value_text(v)}" for k, v in step.facts.items())
         if facts:
             lines.append(wrap(f"facts: {facts}", "      "))
-        lines.append(wrap(f"sources: {_cites(step.sources)}", "      "))
+        if step.reasons:  # one step for several reasons: each with its own sources
+            for reason in step.reasons:
+                lines.append(wrap(f"- [{reason.rule}] {reason.conclusion}", "      ", "        "))
+                lines.append(wrap(f"sources: {_cites(reason.sources)}", "        "))
+        else:
+            lines.append(wrap(f"sources: {_cites(step.sources)}", "      "))
     if rec.assumptions:
         lines.append("")
         lines.append("Assumptions (values the case did not give)")

@@ -83,6 +83,10 @@ def format_what_if(result: WhatIf) -> str:
             "",
         ),
     ]
+    for possible in result.also_possible:  # the evidence-based route: no change to the case needed
+        lines.append("")
+        lines.append(f"{possible.modality.value.upper()}: possible as the case stands ({', '.join(possible.rules)})")
+        lines.append(wrap(possible.reason, "  ", "  "))
     for alt in result.alternatives:
         lines.append("")
         if not alt.reachable:

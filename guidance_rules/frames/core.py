@@ -89,7 +89,7 @@ def _row(ident: Any, outcome: Outcome, options: Options, full_json: str | None) 
     row["errors"] = [{"field": field or None, "message": message} for field, message in outcome.problems]
     for name in RATINGS:
         row[name] = getattr(answer.ratings, name).category.value if answer else None
-    row["rules"] = [step.rule for step in answer.reasoning] if answer else None
+    row["rules"] = list(answer.chain_rules()) if answer else None
     row["ruleset"] = answer.ruleset.digest if answer else None
     if options.full:
         row["answer"] = full_json

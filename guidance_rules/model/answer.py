@@ -76,12 +76,27 @@ class Citation(BaseModel):
     locator: str
 
 
+class Reason(BaseModel):
+    """One of several reasons a step groups: the rule, what it found, and its sources."""
+
+    model_config = _FROZEN_STRICT
+    rule: str
+    conclusion: str
+    sources: tuple[Citation, ...]
+
+
 class Step(BaseModel):
+    """One step of the chain. Reasons that lead to the same derived fact form one step and are
+    listed under `reasons` (the step's `rule` is the first of them). A rating that another fired
+    rule overrides stays in the chain, marked with that rule under `overridden_by`."""
+
     model_config = _FROZEN_STRICT
     rule: str
     conclusion: str
     facts: FrozenMap
     sources: tuple[Citation, ...]
+    reasons: tuple[Reason, ...] = ()
+    overridden_by: str | None = None
 
 
 class Assumption(BaseModel):
@@ -110,6 +125,27 @@ class Evidence(BaseModel):
     source: Citation
 
 
+class Figure(BaseModel):
+    """A figure from the site's own evidence, as the bottom line quotes it."""
+
+    model_config = _FROZEN_STRICT
+    text: str
+    source: Citation
+
+
+class Summary(BaseModel):
+    """The bottom line: the modality, the decisive reason, the site's key figure, and any caution
+    that changes what the clinic must do (refer)."""
+
+    model_config = _FROZEN_STRICT
+    modality: Modality
+    text: str
+    reason: str
+    rules: tuple[str, ...]
+    figure: Figure | None
+    cautions: tuple[str, ...]
+
+
 class Ratings(BaseModel):
     """All four modalities, each with its category and the rules that placed it there."""
 
@@ -134,6 +170,7 @@ class Recommendation(BaseModel):
     """The answer for one case, with every reason and source behind it."""
 
     model_config = _FROZEN_STRICT
+    summary: Summary
     modality: Modality
     ratings: Ratings
     reasoning: tuple[Step, ...]
@@ -143,3 +180,7 @@ class Recommendation(BaseModel):
     questions: tuple[Note, ...]
     evidence: tuple[Evidence, ...]
     ruleset: RulesetInfo
+
+    def chain_rules(self) -> tuple[str, ...]:
+        """Every rule id in the reasoning, in order: a grouped step's reasons each name theirs."""
+        return tuple(rule for step in self.reasoning for rule in ([r.rule for r in step.reasons] or [step.rule]))

@@ -16,8 +16,25 @@ from pydantic import BaseModel
 
 from guidance_rules._sync import ForkSafeLock
 from guidance_rules.engine.policy import RatingResult
-from guidance_rules.model import Assumption, Evidence, FrozenMap, Modality, Note, Rating, Ratings, Recommendation, RulesetInfo, Step
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, cite
+from guidance_rules.model import (
+    Assumption,
+    Category,
+    Citation,
+    Evidence,
+    Figure,
+    FrozenMap,
+    Modality,
+    Note,
+    Rating,
+    Ratings,
+    Reason,
+    Recommendation,
+    RulesetInfo,
+    Step,
+    Summary,
+)
+from guidance_rules.rulebase.conditions import holds
+from guidance_rules.rulebase.load import EvidenceSpec, KnowledgeBase, Rule, TieBreak, cite, in_scope, scope_of
 from guidance_rules.rulebase.resolve import Resolution
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,22 +77,15 @@ class Parts:
         self._steps: dict[tuple[Any, ...], Step] = {}
         self._assumptions: dict[tuple[str, Any, str], Assumption] = {}
         self._ratings: dict[tuple[RatingResult, ...], Ratings] = {}
+        self._summaries: dict[tuple[Any, ...], Summary] = {}
+        self._explanations: dict[tuple[Any, ...], Reason] = {}
         self._notes = {rule.id: make(Note, rule=rule.id, text=rule.text or "", sources=rule.sources) for rule in knowledge.rules}
-        self._evidence = {
-            key: tuple(
-                make(
-                    Evidence,
-                    site=key,
-                    measure=e.measure,
-                    ultrasound=e.ultrasound,
-                    landmark=e.landmark,
-                    note=e.note,
-                    source=cite(knowledge.sources, e.source, e.locator),
-                )
-                for e in site.evidence
-            )
-            for key, site in knowledge.sites.items()
-        }
+        self._evidence: dict[tuple[str, tuple[bool, ...]], tuple[Evidence, ...]] = {}
+        policy = knowledge.policy
+        self._cite_fields = {rule.id: self._fields(rule.sources, bool(rule.figures)) for rule in knowledge.rules}
+        tie_sources = tuple(c for tie in policy.tie_breaks for c in tie.sources)
+        self._policy_fields = self._fields((*policy.sources, *tie_sources), any(t.figures for t in policy.tie_breaks))
+        self._summary_fields = self._fields((), bool(policy.summary_points))
         self._ruleset = make(RulesetInfo, version=knowledge.version, digest=knowledge.digest)
         self._fragments: dict[int, tuple[BaseModel, str]] = {}  # id(part) -> (part, its JSON); the part is held, so ids stay unique
 
@@ -89,18 +99,143 @@ class Parts:
                 table[key] = found
         return found
 
-    def step(self, rule: Rule, values: Mapping[str, Any]) -> Step:
-        read = tuple([values[f] for f in rule.reads])
-        found = self._steps.get((rule.id, read))
+    # -- citations chosen for the case -----------------------------------------------------------
+
+    def _fields(self, citations: tuple[Citation, ...], figures: bool) -> tuple[str, ...]:
+        """The case fields that decide which of these citations (and site figures) fit a case."""
+        fields = {test.field for c in citations for tests in scope_of(self.knowledge, c) or () for test in tests}
+        if figures:
+            fields.add("site")
+            fields.update(t.field for site in self.knowledge.sites.values() for tests in site.evidence_tests for t in tests)
+        return tuple(sorted(fields))
+
+    def cited(self, citations: tuple[Citation, ...], values: Mapping[str, Any]) -> tuple[Citation, ...]:
+        """The citations that are evidence for this case: a study scoped to some sites (sources.yaml)
+        is cited only at those sites."""
+        return tuple(c for c in citations if in_scope(self.knowledge, c, values))
+
+    def explained(self, rule: Rule, values: Mapping[str, Any]) -> Reason:
+        """A rule's conclusion and citations for this case, kept per rule and the values its
+        citations depend on (most cases share them)."""
+        key = (rule.id, tuple([values[f] for f in self._cite_fields[rule.id]]))
+        found = self._explanations.get(key)
+        if found is None:
+
+            def build() -> Reason:
+                conclusion, sources = self._explained(rule.conclusion, rule.sources, rule.figures, values)
+                return make(Reason, rule=rule.id, conclusion=conclusion, sources=sources)
+
+            found = self._shared(self._explanations, key, build)
+        return found
+
+    def figures(self, points: tuple[str, ...], values: Mapping[str, Any]) -> tuple[EvidenceSpec, ...]:
+        """The case's site's own figures for these points of reasoning, in the site record's order."""
+        site = self.knowledge.sites.get(values["site"])
+        if site is None or not points:
+            return ()
+        return tuple(
+            row
+            for row, tests in zip(site.evidence, site.evidence_tests, strict=True)
+            if not set(row.points).isdisjoint(points) and holds(tests, values)
+        )
+
+    def _explained(
+        self, conclusion: str, citations: tuple[Citation, ...], points: tuple[str, ...], values: Mapping[str, Any]
+    ) -> tuple[str, tuple[Citation, ...]]:
+        """A conclusion with the site's own figure for its point, and the citations that fit the case."""
+        rows = self.figures(points, values)
+        sources = self.cited(citations, values)
+        if not rows:
+            return conclusion, sources
+        site = self.knowledge.sites[values["site"]]
+        shown = "; ".join(figure_text(row) for row in rows)
+        own = tuple(cite(self.knowledge.sources, row.source, row.locator) for row in rows)
+        return f"{conclusion} Here ({site.title}): {shown}.", _unique((*sources, *own))
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _context(self, rule: Rule, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (rule.id, tuple([values[f] for f in rule.reads]), tuple([values[f] for f in self._cite_fields[rule.id]]))
+
+    def step(self, rule: Rule, values: Mapping[str, Any], overridden_by: str | None = None) -> Step:
+        key = (*self._context(rule, values), overridden_by)
+        found = self._steps.get(key)
         if found is not None:
             return found
-        return self._shared(
-            self._steps,
-            (rule.id, read),
-            lambda: make(
-                Step, rule=rule.id, conclusion=rule.conclusion, facts=FrozenMap(zip(rule.reads, read, strict=True)), sources=rule.sources
-            ),
+
+        def build() -> Step:
+            reason = self.explained(rule, values)
+            conclusion, sources = reason.conclusion, reason.sources
+            if overridden_by is not None:
+                conclusion = f"Overridden by {overridden_by}: {conclusion[0].lower()}{conclusion[1:]}"
+            facts = FrozenMap(zip(rule.reads, [values[f] for f in rule.reads], strict=True))
+            return make(Step, rule=rule.id, conclusion=conclusion, facts=facts, sources=sources, reasons=(), overridden_by=overridden_by)
+
+        return self._shared(self._steps, key, build)
+
+    def group(self, fact: str, rules: list[Rule], values: Mapping[str, Any]) -> Step:
+        """One step for several reasons that derive the same fact, each listed with its sources."""
+        key = ("group", fact, *(self._context(rule, values) for rule in rules))
+
+        def build() -> Step:
+            reasons = tuple([self.explained(r, values) for r in rules])
+            facts = FrozenMap({f: values[f] for r in rules for f in r.reads})
+            sources = _unique(tuple(c for reason in reasons for c in reason.sources))
+            conclusion = f"{self.knowledge.facts[fact].rstrip('.')} ({len(reasons)} reasons)."
+            return make(Step, rule=rules[0].id, conclusion=conclusion, facts=facts, sources=sources, reasons=reasons, overridden_by=None)
+
+        return self._shared(self._steps, key, build)
+
+    def reasoning(self, evaluation: Evaluation) -> tuple[Step, ...]:
+        """The chain as the reader sees it: reasons for one derived fact grouped at the place of the
+        last of them (after everything they read), overridden ratings marked, the policy last."""
+        values, chain = evaluation.values, evaluation.chain
+        fired = {rule.id for rule in chain}
+        overridden: dict[str, str] = {}
+        for rule in chain:
+            for other in rule.overrides:
+                if other in fired:
+                    overridden.setdefault(other, rule.id)
+        groups: dict[str, list[Rule]] = {}
+        for rule in chain:
+            if rule.derive is not None:
+                groups.setdefault(rule.derive, []).append(rule)
+        steps: list[Step] = []
+        for rule in chain:
+            if rule.derive is None:
+                steps.append(self.step(rule, values, overridden.get(rule.id)))
+            elif groups[rule.derive][-1] is rule:
+                members = groups[rule.derive]
+                steps.append(self.step(rule, values) if len(members) == 1 else self.group(rule.derive, members, values))
+        steps.append(self.policy_step(values, evaluation.ratings, evaluation.modality))
+        return tuple(steps)
+
+    def ties(self, ratings: Mapping[Modality, RatingResult], modality: Modality) -> tuple[TieBreak, ...]:
+        """The tie-breaks that decided this case: the chosen modality over another also rated usually appropriate."""
+        best = Category.USUALLY_APPROPRIATE
+        return tuple(
+            tie for tie in self.knowledge.policy.tie_breaks if tie.prefer is modality and any(ratings[o].category is best for o in tie.over)
         )
+
+    def policy_step(self, values: Mapping[str, Any], ratings: Mapping[Modality, RatingResult], modality: Modality) -> Step:
+        policy = self.knowledge.policy
+        key = (policy.id, modality, *(ratings[m].category for m in policy.preference), *(values[f] for f in self._policy_fields))
+
+        def build() -> Step:
+            conclusion = f"Recommend {modality.value}: {policy.conclusion[0].lower()}{policy.conclusion[1:]}"
+            sources = self.cited(policy.sources, values)
+            for tie in self.ties(ratings, modality):
+                others = [o.value for o in tie.over if ratings[o].category is Category.USUALLY_APPROPRIATE]
+                reason, cited = self._explained(tie.reason, tie.sources, tie.figures, values)
+                also = f"{' and '.join(others).capitalize()} is also usually appropriate"
+                conclusion += f" {also}; {modality.value} goes first: {reason[0].lower()}{reason[1:]}"
+                sources = _unique((*sources, *cited))
+            facts = FrozenMap({m.value: ratings[m].category.value for m in policy.preference})
+            return make(Step, rule=policy.id, conclusion=conclusion, facts=facts, sources=sources, reasons=(), overridden_by=None)
+
+        return self._shared(self._steps, key, build)
+
+    # -- the rest of the answer ------------------------------------------------------------------
 
     def assumption(self, item: tuple[str, Any, str]) -> Assumption:
         return self._shared(self._assumptions, item, lambda: make(Assumption, field=item[0], value=item[1], origin=item[2]))
@@ -115,43 +250,71 @@ class Parts:
             ),
         )
 
-    def build(self, resolution: Resolution, evaluation: Evaluation) -> Recommendation:
-        values, chain, ratings, modality, outputs = (
-            evaluation.values,
-            evaluation.chain,
-            evaluation.ratings,
-            evaluation.modality,
-            evaluation.outputs,
+    def evidence(self, values: Mapping[str, Any]) -> tuple[Evidence, ...]:
+        """The site's evidence rows that bear on this case (a knee path's row only for that path)."""
+        site = self.knowledge.sites.get(values["site"])
+        if site is None:
+            return ()
+        mask = tuple(holds(tests, values) for tests in site.evidence_tests)
+        return self._shared(
+            self._evidence,
+            (site.key, mask),
+            lambda: tuple(
+                make(
+                    Evidence,
+                    site=site.key,
+                    measure=e.measure,
+                    ultrasound=e.ultrasound,
+                    landmark=e.landmark,
+                    note=e.note,
+                    source=cite(self.knowledge.sources, e.source, e.locator),
+                )
+                for e, keep in zip(site.evidence, mask, strict=True)
+                if keep
+            ),
         )
-        policy = self.knowledge.policy
-        steps = [self.step(rule, values) for rule in chain]
-        steps.append(
-            self._shared(
-                self._steps,
-                (policy.id, modality, *(ratings[m].category for m in policy.preference)),
-                lambda: make(
-                    Step,
-                    rule=policy.id,
-                    conclusion=f"Recommend {modality.value}: {policy.conclusion[0].lower()}{policy.conclusion[1:]}",
-                    facts=FrozenMap({m.value: ratings[m].category.value for m in policy.preference}),
-                    sources=policy.sources,
-                ),
+
+    def summary(self, evaluation: Evaluation) -> Summary:
+        """The bottom line: the modality, the decisive reason, the site's key figure (the decisive
+        rule's own figure, else the first for the policy's summary points), refer cautions."""
+        values, ratings, modality = evaluation.values, evaluation.ratings, evaluation.modality
+        decisive = ratings[modality].rules
+        ties = self.ties(ratings, modality)
+        refer = tuple(rule.id for rule in evaluation.outputs if rule.bottom_line)
+        key = (modality, decisive, tuple(id(t) for t in ties), refer, *(values[f] for f in self._summary_fields))
+
+        def build() -> Summary:
+            rule = self.knowledge.rule(decisive[0])
+            reason = rule.conclusion + "".join(f" {t.reason}" for t in ties)
+            points = (*(p for r in decisive for p in self.knowledge.rule(r).figures), *self.knowledge.policy.summary_points)
+            rows = [row for point in points for row in self.figures((point,), values)]
+            figure = None
+            if rows:
+                source = cite(self.knowledge.sources, rows[0].source, rows[0].locator)
+                figure = make(Figure, text=f"{self.knowledge.sites[values['site']].title}: {figure_text(rows[0])}", source=source)
+            cautions = tuple(self.knowledge.rule(r).text or "" for r in refer)
+            text = " ".join(
+                [reason, *([f"Key figure: {figure.text} ({figure.source.source}, {figure.source.locator})."] if figure else []), *cautions]
             )
-        )
+            return make(Summary, modality=modality, text=text, reason=reason, rules=decisive, figure=figure, cautions=cautions)
+
+        return self._shared(self._summaries, key, build)
+
+    def build(self, resolution: Resolution, evaluation: Evaluation) -> Recommendation:
         notes: dict[str, list[Note]] = {"documentation": [], "caution": [], "question": []}
-        for rule in outputs:
+        for rule in evaluation.outputs:
             notes[rule.kind].append(self._notes[rule.id])
-        assumptions = tuple(self.assumption(item) for item in resolution.assumptions)
         return make(
             Recommendation,
-            modality=modality,
-            ratings=self.ratings(ratings),
-            reasoning=tuple(steps),
-            assumptions=assumptions,
+            summary=self.summary(evaluation),
+            modality=evaluation.modality,
+            ratings=self.ratings(evaluation.ratings),
+            reasoning=self.reasoning(evaluation),
+            assumptions=tuple(self.assumption(item) for item in resolution.assumptions),
             documentation=tuple(notes["documentation"]),
             cautions=tuple(notes["caution"]),
             questions=tuple(notes["question"]),
-            evidence=self._evidence.get(values["site"], ()),
+            evidence=self.evidence(evaluation.values),
             ruleset=self._ruleset,
         )
 
@@ -176,7 +339,24 @@ class Parts:
             return "[" + ",".join([frag(part) for part in parts]) + "]"
 
         return (
-            f'{{"modality":"{rec.modality.value}","ratings":{frag(rec.ratings)},"reasoning":{items(rec.reasoning)},'
+            f'{{"summary":{frag(rec.summary)},"modality":"{rec.modality.value}","ratings":{frag(rec.ratings)},"reasoning":{items(rec.reasoning)},'
             f'"assumptions":{items(rec.assumptions)},"documentation":{items(rec.documentation)},"cautions":{items(rec.cautions)},'
             f'"questions":{items(rec.questions)},"evidence":{items(rec.evidence)},"ruleset":{frag(rec.ruleset)}}}'
         )
+
+
+def figure_text(row: EvidenceSpec) -> str:
+    """A site figure in one phrase: what was measured, and the figures for each method."""
+    shown = [f"ultrasound {row.ultrasound}" if row.ultrasound else "", f"landmark {row.landmark}" if row.landmark else ""]
+    values = ", ".join(part for part in shown if part)
+    if not values:
+        return f"{row.measure}: {row.note}" if row.note else row.measure
+    return f"{row.measure}: {values}"
+
+
+def _unique(citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
+    """Each citation once, in order (keyed by its plain values: hashing the models is slower)."""
+    seen: dict[tuple[str, str], Citation] = {}
+    for c in citations:
+        seen.setdefault((c.source, c.locator), c)
+    return tuple(seen.values())

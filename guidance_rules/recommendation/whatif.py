@@ -14,7 +14,12 @@ changes than the bound (`exhaustive` tells whether the bound covered every neigh
 case it is unreachable). `max_changes=None` searches without a bound.
 
 What may change: every case field except `available_modalities` (it never changes the answer)
-and, when the case names a site, the site's identity fields (a knee is a peripheral joint).
+and, when the case names a site, the site's identity fields (a knee is a peripheral joint) and
+the fields its anatomy fixes (`fixed` in sites.yaml: a hip is deep, an A1 pulley is small). A
+route changes only what can differ for this patient or procedure. Where the rules already rate
+another modality "may be appropriate" for this very case (at the A1 pulley, landmark, because
+trials found equal outcomes), no change is needed to choose it: `also_possible` says so, with
+the rule and the site's figure.
 
 Values are enumerated by class: two values of a field that every condition of the derivation
 and rating rules and every constraint treats alike (`injectate: prp` and `corticosteroid` when
@@ -101,11 +106,22 @@ class AssumedInput(BaseModel):
         return bool(self.otherwise)
 
 
+class Possible(BaseModel):
+    """Another modality the rules rate may be appropriate for this case as it stands: the
+    evidence-based route, needing no change to the case."""
+
+    model_config = _FROZEN
+    modality: Modality
+    rules: tuple[str, ...]
+    reason: str
+
+
 class WhatIf(BaseModel):
     """The what-if explanation of one case (JSON: `model_dump(mode="json")`)."""
 
     model_config = _FROZEN
     modality: Modality
+    also_possible: tuple[Possible, ...] = ()
     changeable: tuple[str, ...]
     max_changes: int | None
     exhaustive: bool  # the bound covered every neighbour: a modality not reached is unreachable
@@ -152,9 +168,15 @@ def _tests(rec: Recommender) -> dict[str, list[Test]]:
     return out
 
 
+def _fixed(rec: Recommender, values: Mapping[str, Any]) -> set[str]:
+    """Fields no route may change: the site's identity and what its anatomy fixes."""
+    site = rec.knowledge.sites.get(values["site"])
+    return {*rec.knowledge.identity_fields, *site.fixed} if site is not None else set()
+
+
 def _dims(rec: Recommender, values: Mapping[str, Any]) -> list[_Dim]:
     tests = _tests(rec)
-    fixed = set(rec.knowledge.identity_fields) if values["site"] else set()
+    fixed = _fixed(rec, values)
     dims: list[_Dim] = []
     for name, spec in CASE_FIELDS.items():
         if name == EQUIPMENT_FIELD or name in fixed or name not in tests:
@@ -301,10 +323,11 @@ def _assumed(
 ) -> tuple[AssumedInput, ...]:
     """For each assumed value: every other value of that one field (by class), evaluated."""
     dims = _dims(rec, values)
+    fixed = _fixed(rec, values)
     out = []
     for field, value, origin in resolution.assumptions:
-        if field == EQUIPMENT_FIELD or (values["site"] and field in rec.knowledge.identity_fields):
-            continue  # never changes the answer; or fixed by the site (a knee is a peripheral joint)
+        if field == EQUIPMENT_FIELD or field in fixed:
+            continue  # never changes the answer; or fixed by the site (a knee is a peripheral joint, a hip is deep)
         mine = [d for d in dims if d.field == field or d.field.startswith(f"{field}:")]
         if CASE_FIELDS[field].is_list:  # any combination of items added or removed
             choices = [combo for size in range(1, len(mine) + 1) for combo in itertools.combinations([d.options[0] for d in mine], size)]
@@ -319,6 +342,26 @@ def _assumed(
             if result is not None and result.modality is not base.modality
         )
         out.append(AssumedInput(field=field, value=value, origin=origin, otherwise=otherwise))
+    return tuple(out)
+
+
+def _possible(rec: Recommender, case: Case) -> tuple[Possible, ...]:
+    """The evidence-based routes: modalities rated may be appropriate for the case as it is by a
+    rule that quotes the site's own figure for it, each with that step as the reader sees it."""
+    answer = rec.recommend(case)
+    steps = {step.rule: step for step in answer.reasoning}
+    kb = rec.knowledge
+    site = kb.sites.get(str(rec.resolve(case).values["site"]))
+    points = {p for row in site.evidence for p in row.points} if site is not None else set()
+    out = []
+    for modality in Modality:
+        rating = answer.ratings[modality]
+        if modality is answer.modality or rating.category.value != "may_be_appropriate":
+            continue
+        if not any(points.intersection(kb.rule(r).figures) for r in rating.rules):
+            continue
+        reason = " ".join(steps[r].conclusion for r in rating.rules if r in steps)
+        out.append(Possible(modality=modality, rules=rating.rules, reason=reason))
     return tuple(out)
 
 
@@ -338,7 +381,7 @@ def what_if(case: Case | Mapping[str, Any], recommender: Recommender | None = No
     input raises `pydantic.ValidationError`, as `recommend` does."""
     if max_changes is not None and max_changes < 0:
         raise ValueError(f"max_changes must be 0 or more, or None for no bound; got {max_changes}")
-    rec, _, resolution, evaluator, values, base = _start(case, recommender)
+    rec, valid_case, resolution, evaluator, values, base = _start(case, recommender)
     dims = _dims(rec, values)
     remaining = [m for m in Modality if m is not base.modality]
     hits: dict[Modality, list[Route]] = {}
@@ -367,6 +410,7 @@ def what_if(case: Case | Mapping[str, Any], recommender: Recommender | None = No
     valid = {name for (name, _), result in zip(singles, evaluator.run([c for _, c in singles]), strict=True) if result is not None}
     return WhatIf(
         modality=base.modality,
+        also_possible=_possible(rec, valid_case),
         changeable=tuple(name for name in dict.fromkeys(d.field.split(":")[0] for d in dims) if name in valid),
         max_changes=max_changes,
         exhaustive=limit == most,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guidance_rules.errors import RuleFileError
 from guidance_rules.model import Category, Citation, Modality
-from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, parse
+from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, holds, parse
 from guidance_rules.rulebase.files import RuleFiles
 from guidance_rules.rulebase.limits import check_limits
 
@@ -33,6 +33,10 @@ RULE_FILES_WITHOUT_RULES = {
     "fhir-mapping.yaml",
 }  # read by guidance_rules.service.mapping
 OUTPUT_KINDS = ("documentation", "caution", "question")
+# Fields a site record sets from its own evidence, which rules may read like case fields (a case
+# without a site has no such evidence: 'unknown'). See sites.yaml for what each value means.
+SITE_FIELDS: dict[str, FieldSpec] = {"landmark_evidence": FieldSpec("landmark_evidence", ("close", "gap", "unknown"))}
+NO_SITE_EVIDENCE = {"landmark_evidence": "unknown"}
 
 
 class _Strict(BaseModel):
@@ -68,6 +72,8 @@ class RuleSpec(_Strict):
     conclusion: str = Field(min_length=10)
     rationale: str = Field(min_length=10)
     sources: tuple[CitationSpec, ...] = Field(min_length=1)
+    figures: tuple[str, ...] = ()  # evidence points (sites.yaml) this step cites at the case's site
+    bottom_line: bool = False  # a note that belongs in the answer's bottom line (refer cautions)
     examples: ExamplesSpec
 
 
@@ -78,12 +84,16 @@ class RuleFileSpec(_Strict):
 class PropositionSpec(_Strict):
     section: str
     summary: str
+    scope: dict[str, Any] | list[dict[str, Any]] | None = None  # a proposition about one site (the hip's figures) is cited only there
 
 
 class SourceSpec(_Strict):
     title: str
     kind: str
     propositions: dict[str, PropositionSpec] = {}
+    # The cases a study is evidence for (a `when:` over case values, e.g. {site: [hip]}); a step
+    # cites it only for a case that matches. Absent: evidence for every case (the article, reviews).
+    scope: dict[str, Any] | list[dict[str, Any]] | None = None  # a list: evidence for cases matching any of them
 
 
 class SourcesFileSpec(_Strict):
@@ -97,12 +107,19 @@ class EvidenceSpec(_Strict):
     note: str | None = None
     source: str
     locator: str
+    # The points of reasoning this figure is the site's own evidence for; a rule naming a point
+    # under `figures` cites the figure at this site. `when`: only for cases matching (a knee path).
+    points: tuple[str, ...] = ()
+    when: dict[str, Any] | None = None
 
 
 class SiteSpec(_Strict):
     title: str
     defaults: dict[str, Any]
     why: str
+    landmark_evidence: Literal["close", "gap", "unknown"]  # what the site's own figures show for blind vs guided
+    # Fields the site's anatomy fixes: what-if never changes them (a hip cannot become superficial).
+    fixed: tuple[str, ...] = ()
     evidence: tuple[EvidenceSpec, ...] = ()
 
 
@@ -130,6 +147,14 @@ class FactsFileSpec(_Strict):
     facts: dict[str, str]
 
 
+class TieBreakSpec(_Strict):
+    prefer: Modality
+    over: tuple[Modality, ...] = Field(min_length=1)
+    reason: str = Field(min_length=10)
+    sources: tuple[CitationSpec, ...] = Field(min_length=1)
+    figures: tuple[str, ...] = ()  # evidence points the reason quotes from the case's site
+
+
 class PolicySpec(_Strict):
     id: str
     title: str
@@ -139,6 +164,10 @@ class PolicySpec(_Strict):
     conclusion: str
     rationale: str
     sources: tuple[CitationSpec, ...] = Field(min_length=1)
+    # Why one modality goes before another when both are rated usually appropriate.
+    tie_breaks: tuple[TieBreakSpec, ...] = ()
+    # The evidence points whose figure the bottom line quotes, first found first.
+    summary_points: tuple[str, ...] = ()
 
 
 class PolicyFileSpec(_Strict):
@@ -171,6 +200,8 @@ class Rule:
     rationale: str
     sources: tuple[Citation, ...]
     cited: tuple[tuple[str, str], ...]  # (source id, locator as written) for the audit
+    figures: tuple[str, ...]  # evidence points this step cites from the case's site record
+    bottom_line: bool
     fires: tuple[dict[str, Any], ...]
     silent: tuple[dict[str, Any], ...]
 
@@ -181,6 +212,9 @@ class Rule:
     @property
     def is_output(self) -> bool:
         return self.kind in OUTPUT_KINDS
+
+
+Scope = tuple[tuple[Test, ...], ...]  # the cases a citation is evidence for: those matching any of these
 
 
 @dataclass(frozen=True)
@@ -197,6 +231,23 @@ class Site:
     defaults: Mapping[str, Any]
     why: str
     evidence: tuple[EvidenceSpec, ...]
+    evidence_tests: tuple[tuple[Test, ...], ...] = ()  # each evidence row's `when`, parsed (empty: always)
+    landmark_evidence: str = "unknown"
+    fixed: tuple[str, ...] = ()
+
+    @property
+    def evidence_values(self) -> dict[str, Any]:
+        """The values of SITE_FIELDS this record gives rules to read."""
+        return {"landmark_evidence": self.landmark_evidence}
+
+
+@dataclass(frozen=True)
+class TieBreak:
+    prefer: Modality
+    over: tuple[Modality, ...]
+    reason: str
+    sources: tuple[Citation, ...]
+    figures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +261,8 @@ class Policy:
     rationale: str
     sources: tuple[Citation, ...]
     cited: tuple[tuple[str, str], ...]
+    tie_breaks: tuple[TieBreak, ...] = ()
+    summary_points: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,10 +283,16 @@ class KnowledgeBase:
     rules: tuple[Rule, ...]  # active rules only, in file order
     inactive: tuple[Rule, ...]
     policy: Policy
+    scopes: Mapping[str, Scope] = field(default_factory=dict)  # source (or source#locator) -> the cases it is evidence for
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
+
+    def site_evidence(self, site: str) -> dict[str, Any]:
+        """The values of SITE_FIELDS for a case at this site ('' : none given)."""
+        found = self.sites.get(site)
+        return found.evidence_values if found is not None else dict(NO_SITE_EVIDENCE)
 
     def propositions(self) -> tuple[str, ...]:
         return tuple(self.sources[ARTICLE].propositions) if ARTICLE in self.sources else ()
@@ -243,6 +302,7 @@ class KnowledgeBase:
         so available equipment can never change the recommendation."""
         fields = {name: spec for name, spec in CASE_FIELDS.items() if output or name != EQUIPMENT_FIELD}
         fields["site"] = FieldSpec("site", (*self.sites, ""))
+        fields.update(SITE_FIELDS)
         fields.update({name: FieldSpec(name, BOOL) for name in self.facts})
         if output:
             fields[MODALITY_FIELD.name] = MODALITY_FIELD
@@ -337,8 +397,20 @@ def load(directory: Path | str, *, cache: bool = True) -> KnowledgeBase:
             policy_spec.rationale,
             tuple(citation("policy.yaml", policy_spec.id, "sources", s) for s in policy_spec.sources),
             tuple((s.source, s.locator) for s in policy_spec.sources),
+            tuple(
+                TieBreak(
+                    t.prefer,
+                    t.over,
+                    t.reason,
+                    tuple(citation("policy.yaml", policy_spec.id, f"tie_breaks.{i}", c) for c in t.sources),
+                    t.figures,
+                )
+                for i, t in enumerate(policy_spec.tie_breaks)
+            ),
+            policy_spec.summary_points,
         ),
     )
+    base = _with_scopes(base, sites_file)
     constraints = _load_constraints(files, base)
     listed = set(ruleset.rule_files)
     stray = [name for name in sorted(files.read) if name not in listed | RULE_FILES_WITHOUT_RULES]
@@ -367,7 +439,56 @@ def load(directory: Path | str, *, cache: bool = True) -> KnowledgeBase:
         raise RuleFileError(
             "policy.yaml", f"preference must list each modality once: {', '.join(Modality)}", rule=policy_spec.id, key="preference"
         )
+    _check_figures(kb)
     return kb
+
+
+def _check_figures(kb: KnowledgeBase) -> None:
+    """A rule's `figures` name points that some site's evidence gives (the policy's may name a point
+    only one site gives, so a rule base without that site still loads). (That
+    every step keeps a source that fits its case is proven over the case space by the audit.)"""
+    points = {p for site in kb.sites.values() for row in site.evidence for p in row.points}
+    for file, rid, figures in [(rule.file, rule.id, rule.figures) for rule in (*kb.rules, *kb.inactive)]:
+        for point in figures:
+            if point not in points:
+                raise RuleFileError(
+                    file, f"no site gives evidence for the point '{point}'; known: {', '.join(sorted(points))}", rule=rid, key="figures"
+                )
+
+
+def _with_scopes(base: KnowledgeBase, sites_file: SitesFileSpec) -> KnowledgeBase:
+    """Parse each source's `scope` and each evidence row's `when` against the case vocabulary."""
+    vocabulary = {name: s for name, s in base.vocabulary(output=False).items() if name not in base.facts}
+
+    def tests(file: str, key: str, when: dict[str, Any] | None) -> tuple[Test, ...]:
+        try:
+            return parse(when, vocabulary)
+        except KeyError as error:
+            raise RuleFileError(file, error.args[1], key=f"{key}.{error.args[0]}") from None
+
+    def scope(key: str, when: dict[str, Any] | list[dict[str, Any]]) -> Scope:
+        alternatives = when if isinstance(when, list) else [when]
+        return tuple(tests("sources.yaml", f"{key}.{i}", item) for i, item in enumerate(alternatives))
+
+    scopes = {sid: scope(f"sources.{sid}.scope", spec.scope) for sid, spec in base.sources.items() if spec.scope}
+    for sid, spec in base.sources.items():
+        for pid, prop in spec.propositions.items():
+            if prop.scope:
+                scopes[scope_key(cite(base.sources, sid, pid))] = scope(f"sources.{sid}.propositions.{pid}.scope", prop.scope)
+    sites = {
+        key: Site(
+            site.key,
+            site.title,
+            site.defaults,
+            site.why,
+            site.evidence,
+            tuple(tests("sites.yaml", f"sites.{key}.evidence.{i}.when", row.when) for i, row in enumerate(site.evidence)),
+            site.landmark_evidence,
+            site.fixed,
+        )
+        for key, site in base.sites.items()
+    }
+    return KnowledgeBase(**{**base.__dict__, "scopes": scopes, "sites": sites})
 
 
 def derivation_levels(rules: Sequence[Rule], facts: Mapping[str, str]) -> dict[str, int]:
@@ -399,6 +520,23 @@ def derivation_levels(rules: Sequence[Rule], facts: Mapping[str, str]) -> dict[s
     return {rule.id: rule_level(rule) for rule in rules if rule.kind == "derive"}
 
 
+def scope_key(citation: Citation) -> str:
+    """Where a citation's scope is kept in `KnowledgeBase.scopes`: a whole source under its id, one
+    proposition of a source under 'source#locator'."""
+    return f"{citation.source}#{citation.locator}"
+
+
+def scope_of(kb: KnowledgeBase, citation: Citation) -> Scope | None:
+    """The cases this citation is evidence for (any alternative's tests hold); None: every case."""
+    return kb.scopes.get(citation.source) or kb.scopes.get(scope_key(citation))
+
+
+def in_scope(kb: KnowledgeBase, citation: Citation, values: Mapping[str, Any]) -> bool:
+    """Whether the citation is evidence for a case with these resolved values."""
+    scope = scope_of(kb, citation)
+    return scope is None or any(holds(tests, values) for tests in scope)
+
+
 def cite(sources: Mapping[str, SourceSpec], source: str, locator: str) -> Citation:
     """A citation for output: an article proposition id becomes "section - id"."""
     props = sources[source].propositions
@@ -427,7 +565,12 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
         _check_values("sites.yaml", f"sites.{key}.defaults", site.defaults)
         for i, item in enumerate(site.evidence):
             citation("sites.yaml", None, f"sites.{key}.evidence.{i}", item)
-        sites[key] = Site(key, site.title, dict(site.defaults), site.why, site.evidence)
+        unknown = [f for f in site.fixed if f not in CASE_FIELDS]
+        if unknown:
+            raise RuleFileError(
+                "sites.yaml", f"unknown field '{unknown[0]}'; valid fields: {', '.join(CASE_FIELDS)}", key=f"sites.{key}.fixed"
+            )
+        sites[key] = Site(key, site.title, dict(site.defaults), site.why, site.evidence, (), site.landmark_evidence, site.fixed)
     return sites
 
 
@@ -494,6 +637,8 @@ def _load_rules(files: RuleFiles, names: tuple[str, ...], base: KnowledgeBase, c
                     rationale=item.rationale,
                     sources=cites,
                     cited=tuple((s.source, s.locator) for s in item.sources),
+                    figures=item.figures,
+                    bottom_line=item.bottom_line,
                     fires=item.examples.fires,
                     silent=item.examples.silent,
                 )

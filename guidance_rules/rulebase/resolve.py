@@ -52,7 +52,7 @@ def resolve(case: Case | Mapping[str, Any], knowledge: KnowledgeBase) -> Resolut
         close = difflib.get_close_matches(str(site_key), list(knowledge.sites), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise CaseError(("site",), f"unknown site '{site_key}'; {hint}valid sites: {', '.join(knowledge.sites)}", "unknown_site")
-    values: dict[str, Any] = {"site": site_key or ""}
+    values: dict[str, Any] = {"site": site_key or "", **knowledge.site_evidence(site_key or "")}
     assumed: list[tuple[str, Any, str]] = []
     for name in CASE_FIELDS:
         given = _plain(given_values.get(name))

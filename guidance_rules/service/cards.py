@@ -55,6 +55,8 @@ def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase)
     lines = [
         f"**Recommended guidance: {rec.modality.value}** (ordered: {_ordered(reading)})",
         "",
+        f"_Bottom line:_ {rec.summary.text}",
+        "",
         "| modality | rating | rules |",
         "|---|---|---|",
     ]
@@ -65,6 +67,7 @@ def detail(rec: Recommendation, reading: OrderReading, knowledge: KnowledgeBase)
     for i, step in enumerate(rec.reasoning, 1):
         facts = ", ".join(f"{k}={v}" for k, v in step.facts.items())
         lines.append(f"{i}. `{step.rule}` {step.conclusion} _Facts:_ {facts or 'none'}. _Sources:_ {_cite(step.sources)}")
+        lines.extend(f"   - `{r.rule}` {r.conclusion} _Sources:_ {_cite(r.sources)}" for r in step.reasons)
     # every note may quote the request: markdown() keeps what the EHR sent from becoming markup
     assumptions = [markdown(f"{a.field} = {a.value} (from {a.origin})") for a in rec.assumptions] + [markdown(n) for n in reading.notes]
     if assumptions:

@@ -82,7 +82,7 @@ def _card(services: Services, reading: OrderReading, base_url: str) -> tuple[dic
         "ordered_guidance": guidance.value if (guidance := reading.ordered_guidance) else None,
         "indicator": card["indicator"],
         "ratings": rec.model_dump(mode="json")["ratings"] if rec else None,
-        "rules": [s.rule for s in rec.reasoning] if rec else [],
+        "rules": list(rec.chain_rules()) if rec else [],
         "problems": reading.problems,
         "ruleset_version": knowledge.version,
         "ruleset_digest": knowledge.digest,

@@ -28,7 +28,7 @@ def _view(outcome: Outcome) -> dict[str, Any]:
     if answer is None:
         return {"status": outcome.status, "problems": [f"{f}: {m}" if f else m for f, m in outcome.problems]}
     ratings = {name: getattr(answer.ratings, name).category.value for name in PARTS[2:6]}
-    return {"status": "ok", "modality": answer.modality.value, **ratings, "rules": [step.rule for step in answer.reasoning]}
+    return {"status": "ok", "modality": answer.modality.value, **ratings, "rules": list(answer.chain_rules())}
 
 
 def _label(view: dict[str, Any]) -> str:

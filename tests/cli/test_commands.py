@@ -32,7 +32,18 @@ def test_recommend_json_from_options_is_the_contract() -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["modality"] == "ultrasound"
-    assert set(data) == {"modality", "ratings", "reasoning", "assumptions", "documentation", "cautions", "questions", "evidence", "ruleset"}
+    assert set(data) == {
+        "summary",
+        "modality",
+        "ratings",
+        "reasoning",
+        "assumptions",
+        "documentation",
+        "cautions",
+        "questions",
+        "evidence",
+        "ruleset",
+    }
     assert all(step["sources"] for step in data["reasoning"])
 
 
@@ -230,7 +241,9 @@ def test_brief_names_every_rule_that_decided_the_answer() -> None:
     full = json.loads(run("recommend", "--site", "hip", "--injectate", "cell_based", "--json").stdout)
     brief = run("recommend", "--site", "hip", "--injectate", "cell_based", "--brief").stdout
     assert len(brief.splitlines()) < 18  # ratings, chain, assumptions and the cautions named: a few lines
-    deciding = {step["rule"] for step in full["reasoning"]} | {r for rating in full["ratings"].values() for r in rating["rules"]}
+    deciding = {r["rule"] for step in full["reasoning"] for r in step["reasons"] or [step]} | {
+        r for rating in full["ratings"].values() for r in rating["rules"]
+    }
     assert all(rule in brief for rule in deciding), deciding
     assert full["modality"].upper() in brief
 

@@ -27,11 +27,17 @@ def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any]:
     return {f: values[f] for f in CASE_FIELDS}
 
 
+def _fixed(rec: Recommender, case: dict[str, Any]) -> set[str]:
+    """What no route changes: a named site's identity and what its anatomy fixes (sites.yaml `fixed`)."""
+    site = rec.knowledge.sites.get(case.get("site") or "")
+    return {*rec.knowledge.identity_fields, *site.fixed} if site is not None else set()
+
+
 def _single_changes(rec: Recommender, case: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Every one-unit change over raw values: another value of a scalar field, or one variance
     added or removed. Fields fixed by a named site are left alone."""
     values = _resolved(rec, case)
-    fixed = set(rec.knowledge.identity_fields) if case.get("site") else set()
+    fixed = _fixed(rec, case)
     out: list[tuple[Any, ...]] = []
     for name in EDITABLE:
         if name in fixed:
@@ -131,13 +137,13 @@ def test_three_changes_exhaustively(recommender: Recommender) -> None:
 def test_reasoning_steps_that_change(recommender: Recommender) -> None:
     case = {"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]}
     result = what_if(case, recommender)
-    base = {step.rule for step in recommender.recommend(case).reasoning}
+    base = set(recommender.recommend(case).chain_rules())
     for alt in result.alternatives:
         for route in alt.routes:
             changes = tuple(_expand(c)[0] for c in route.changes)
             applied = _apply(recommender, case, changes)
             assert applied is not None
-            after = {step.rule for step in recommender.recommend(applied).reasoning}
+            after = set(recommender.recommend(applied).chain_rules())
             policy = recommender.knowledge.policy.id
             assert set(route.steps_removed) == base - after - {policy}
             assert set(route.steps_added) == after - base - {policy}
@@ -176,7 +182,7 @@ def test_inputs_that_matter_by_brute_force(recommender: Recommender, case: dict[
     base = recommender.recommend(case)
     items = {item.field: item for item in inputs_that_matter(case, recommender)}
     for assumption in base.assumptions:
-        if assumption.field == "available_modalities" or assumption.field in recommender.knowledge.identity_fields:
+        if assumption.field == "available_modalities" or assumption.field in _fixed(recommender, case):
             assert assumption.field not in items
             continue
         others: list[Any]
@@ -279,7 +285,7 @@ def test_changeable_lists_only_fields_a_change_to_which_gives_a_case(recommender
     knee = what_if({"site": "knee", "injectate": "corticosteroid"}, recommender)
     assert "approach" not in hip.changeable and "approach" in knee.changeable
     assert "approach" not in {a.field for a in hip.inputs_that_matter} and "approach" in {a.field for a in knee.inputs_that_matter}
-    assert "depth" in hip.changeable
+    assert "depth" not in hip.changeable and "injectate" in hip.changeable  # a hip is deep: its anatomy fixes depth (issue 19)
 
 
 @pytest.mark.parametrize(

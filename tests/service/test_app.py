@@ -92,7 +92,7 @@ def test_landmark_hip_order_gets_ultrasound_card_with_suggestion(server: Server)
     record = server.get(f"/api/v1/consultations/{card['uuid']}").json()
     assert record["case"]["anatomy_variance"] == ["obesity"]
     assert record["modality"] == expected.modality.value
-    assert record["rules"] == [s.rule for s in expected.reasoning]
+    assert record["rules"] == list(expected.chain_rules())
     assert record["ruleset_digest"] == KNOWLEDGE.digest
     assert record["hook_instance"] == req["hookInstance"]
     assert record["patient_hash"] is None  # no key configured: no patient identifier kept

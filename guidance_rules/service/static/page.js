@@ -16,8 +16,9 @@
   const REQUIRED_WITHOUT_SITE = ["region", "depth", "tissue"];
   const MODALITIES = ["ultrasound", "fluoroscopy", "both", "landmark"];
   const DELAY_MS = 120;
+  const RETRY_MS = [2000, 5000, 10000, 30000]; // after an outage the page asks again by itself
 
-  const state = { fields: [], byName: {}, sites: null, sources: {}, seq: 0, timer: null, controller: null, answer: null, lastSent: null };
+  const state = { fields: [], byName: {}, sites: null, sources: {}, seq: 0, timer: null, controller: null, answer: null, lastSent: null, retry: null, failures: 0, cautions: null };
 
   // ---- small helpers ------------------------------------------------------------------------
 
@@ -332,7 +333,27 @@
     clearTimeout(state.timer);
     state.waiting = true;
     document.body.dataset.pending = "1";
+    markStale();
     state.timer = setTimeout(update, DELAY_MS);
+  }
+
+  function markStale() {
+    // The answer on screen belongs to the case before this change: fade it and say so at once.
+    const result = document.getElementById("result");
+    if (result.hidden || result.classList.contains("stale")) return;
+    result.classList.add("stale");
+    result.setAttribute("aria-hidden", "true");
+    const status = document.getElementById("status");
+    status.textContent = "Out of date: the answer for the changed case is on its way.";
+    status.className = "stale";
+  }
+
+  function retryLater() {
+    // The service could not be reached: ask again by itself, backing off, until it answers.
+    clearTimeout(state.retry);
+    const wait = RETRY_MS[Math.min(state.failures || 0, RETRY_MS.length - 1)];
+    state.failures = (state.failures || 0) + 1;
+    state.retry = setTimeout(() => { if (!state.waiting) update(); }, wait);
   }
 
   async function update() {
@@ -349,6 +370,8 @@
       return;
     }
     const seq = ++state.seq;
+    clearTimeout(state.retry);
+    markStale();
     if (state.controller) state.controller.abort();
     state.controller = new AbortController();
     document.getElementById("answer").setAttribute("aria-busy", "true");
@@ -365,11 +388,13 @@
     } catch (error) {
       if (error.name === "AbortError") return;
       if (seq !== state.seq) return;
-      showStatus(`The service could not be reached (${error.message}); the form keeps your case, and the answer will follow when it is back.`, true);
+      showStatus(`The service could not be reached (${error.message}); the form keeps your case, and the page asks again by itself.`, true);
       finish("offline", data);
+      retryLater();
       return;
     }
     if (seq !== state.seq) return;
+    state.failures = 0;
     clearErrors();
     if (response.ok) {
       renderAnswer(body, data);
@@ -396,7 +421,10 @@
     const status = document.getElementById("status");
     status.textContent = text;
     status.className = problem ? "problem" : "";
-    document.getElementById("result").hidden = true;
+    const result = document.getElementById("result");
+    result.hidden = true;
+    result.classList.remove("stale");
+    result.removeAttribute("aria-hidden");
     document.getElementById("patient-questions").hidden = true;
   }
 
@@ -507,14 +535,26 @@
       return item;
     }), "None: the case gave every value.");
 
+    renderBottomLine(rec);
     fill("steps", rec.reasoning.map((step) => {
       const facts = Object.entries(step.facts).map(([k, v]) => `${words(k)} = ${shown(v)}`).join(", ");
-      const item = el("li", { class: "step" },
+      const item = el("li", { class: step.overridden_by ? "step overridden" : "step" },
         el("p", { class: "conclusion", text: step.conclusion }),
-        el("p", { class: "meta" }, "Rule ", el("code", { text: step.rule }), facts ? ` · because ${facts}` : "", " · Sources: ", citations(step.sources)));
+        el("p", { class: "meta" }, "Rule ", el("code", { text: step.rule }), facts ? ` · because ${facts}` : "",
+          step.reasons.length ? "" : " · Sources: ", step.reasons.length ? null : citations(step.sources)));
+      if (step.reasons.length) {
+        // One step for several reasons leading to the same fact: each reason with its own sources.
+        item.append(el("ul", { class: "reasons" }, ...step.reasons.map((r) => {
+          const li = el("li", {}, r.conclusion, " ", el("span", { class: "meta" }, "(", el("code", { text: r.rule }), "; ", citations(r.sources), ")"));
+          li.dataset.rule = r.rule;
+          return li;
+        })));
+      }
       item.dataset.rule = step.rule;
+      if (step.overridden_by) item.dataset.overriddenBy = step.overridden_by;
       return item;
     }), "No rule fired.");
+    document.getElementById("steps-count").textContent = `${rec.reasoning.length} steps`;
 
     const note = (n) => { const li = el("li", {}, n.text, " ", el("span", { class: "meta" }, "(", el("code", { text: n.rule }), "; ", citations(n.sources), ")")); li.dataset.rule = n.rule; return li; };
     fill("cautions", rec.cautions.map(note), "None.");
@@ -541,9 +581,40 @@
     renderPatientQuestions(rec, data);
     document.getElementById("ruleset").textContent =
       `Rule base ${rec.ruleset.version} (${rec.ruleset.digest.slice(0, 19)}…). Decision support only: the clinician decides.`;
-    document.getElementById("status").textContent = `Updated: ${label(rec.modality)} guidance recommended.`;
+    // The live region says what changed that matters: the modality and any caution not shown before.
+    const before = new Set(state.cautions || []);
+    const fresh = rec.cautions.filter((n) => !before.has(n.rule) && !rec.summary.cautions.includes(n.text));
+    state.cautions = rec.cautions.map((n) => n.rule);
+    const told = rec.summary.cautions.length ? ` Refer: ${rec.summary.cautions.join(" ")}` : "";
+    const news = fresh.length && before.size ? ` New caution${fresh.length > 1 ? "s" : ""}: ${fresh.map((n) => n.text).join(" ")}` : "";
+    document.getElementById("status").textContent = `Updated: ${label(rec.modality)} guidance recommended.${told}${news}`;
     document.getElementById("status").className = "";
-    document.getElementById("result").hidden = false;
+    const result = document.getElementById("result");
+    result.classList.remove("stale");
+    result.removeAttribute("aria-hidden");
+    result.hidden = false;
+    renderPrintFoot(rec, data);
+  }
+
+  function renderBottomLine(rec) {
+    // Beside the headline: the decisive reason, the site's key figure with its source, refer cautions.
+    const summary = rec.summary;
+    document.getElementById("bl-reason").textContent = summary.reason;
+    const figure = document.getElementById("bl-figure");
+    figure.textContent = "";
+    if (summary.figure) figure.append("Key figure: ", summary.figure.text, " (", citationLink(summary.figure.source), ")");
+    figure.hidden = !summary.figure;
+    const refer = document.getElementById("bl-refer");
+    refer.textContent = "";
+    summary.cautions.forEach((text) => refer.append(el("li", { text })));
+    refer.hidden = !summary.cautions.length;
+  }
+
+  function renderPrintFoot(rec, data) {
+    // The clinician's print: the case, the rule base version and digest, the date and the link.
+    const given = Object.entries(data).map(([k, v]) => `${words(k)} ${shown(v)}`).join("; ");
+    document.getElementById("print-foot").textContent =
+      `Case: ${given}. Rule base ${rec.ruleset.version}, ${rec.ruleset.digest}. Printed ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC. ${window.location.href}`;
   }
 
   function renderSources(rec) {
@@ -615,6 +686,10 @@
       window.print();
     });
     window.addEventListener("afterprint", () => document.body.classList.remove("printing-questions"));
+    document.getElementById("print-answer").addEventListener("click", () => {
+      document.getElementById("reasoning").open = true;
+      window.print();
+    });
     document.getElementById("ruleset").textContent =
       `Rule base ${state.sites.ruleset.version} (${state.sites.ruleset.digest.slice(0, 19)}…). Decision support only: the clinician decides.`;
     await update();
