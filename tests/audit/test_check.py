@@ -251,3 +251,43 @@ def test_complete_chunks_pass() -> None:
 def test_an_incomplete_enumeration_raises(spans: list[tuple[int, int]], codes: bytes, said: str) -> None:
     with pytest.raises(AuditError, match=said):
         assert_complete(TINY, spans, codes)
+
+
+def _rerate(rule_id: str, modality: str, category: str) -> Any:
+    def edit(data: dict[str, Any]) -> None:
+        find_rule(data, rule_id)["then"]["rate"][modality] = category
+
+    return edit
+
+
+# (file, rule, modality, new category, the invariant that must catch it): each changes a rating
+# but not the chosen modality, which the examples and the modality-only checks could not see
+RATING_PLANTS = [
+    ("combination.yaml", "RATE-BOTH-UNNEEDED", "both", "may_be_appropriate", "INV-BOTH-UNNEEDED-RATED"),
+    ("ultrasound.yaml", "RATE-US-LIMITED", "ultrasound", "may_be_appropriate", "INV-US-LIMITED-RATED"),
+    ("fluoroscopy.yaml", "RATE-FL-SOFT-TISSUE", "fluoroscopy", "may_be_appropriate", "INV-FL-SOFT-TISSUE-RATED"),
+    ("landmark.yaml", "RATE-LANDMARK-SUITABLE", "fluoroscopy", "may_be_appropriate", "INV-LANDMARK-SUITABLE-RATED"),
+]
+
+
+@pytest.mark.parametrize(("file", "rule", "modality", "category", "invariant"), RATING_PLANTS, ids=[p[1] for p in RATING_PLANTS])
+def test_a_changed_rating_is_caught_by_its_invariant_examples(
+    rule_copy: Any, file: str, rule: str, modality: str, category: str, invariant: str
+) -> None:
+    """Issue 24: ratings were pinned only through the chosen modality. Each of the four ratings is
+    now pinned by an invariant in rules/invariants.yaml, whose own examples catch the change."""
+    from guidance_rules.audit.invariants import invariant_example_findings, load_invariants
+    from guidance_rules.recommendation.recommender import Recommender
+    from guidance_rules.rulebase.load import load
+
+    kb = load(rule_copy(file, _rerate(rule, modality, category)))
+    found = invariant_example_findings(Recommender(kb, cache_size=0), load_invariants(kb))
+    assert any(f.check == "invariant" and f.message.startswith(f"{invariant} fails on its own example") for f in found), found
+
+
+def test_both_rated_may_be_appropriate_when_nothing_calls_for_confirmation_fails_the_audit(rule_copy: Any) -> None:
+    """The issue's plant, through the audit: over the whole site space, with the smallest counterexample."""
+    report = audit(rule_copy("combination.yaml", _rerate("RATE-BOTH-UNNEEDED", "both", "may_be_appropriate")))
+    assert not report.passed
+    found = [f.message for f in report.findings if f.check == "invariant" and f.message.startswith("INV-BOTH-UNNEEDED-RATED fails on")]
+    assert found and "required both rated at most usually_not_appropriate, but it is rated may_be_appropriate" in found[0]
