@@ -142,3 +142,56 @@ def test_a_warm_recommender_answers_each_case_as_a_cold_one() -> None:
         assert got == cold.recommend_json(case), (before, case)
         checked += 1
     assert checked >= 100  # 107 of the pairs are valid cases today
+
+
+def test_lru_of_size_1_keeps_one_entry() -> None:
+    lru: LRU[str, int] = LRU(1)
+    lru.put("a", 1)
+    assert lru.get("a") == 1
+    lru.put("b", 2)
+    assert (lru.get("a"), lru.get("b"), len(lru)) == (None, 2, 1)
+
+
+def test_lru_lock_is_reentrant() -> None:
+    """A signal handler may use the cache while its own thread holds the lock: a plain lock would
+    deadlock there. Checked in a thread so a regression fails instead of hanging the suite."""
+    import threading
+
+    lru: LRU[str, int] = LRU(2)
+    done = threading.Event()
+
+    def nested() -> None:
+        with lru._lock:
+            lru.put("a", 1)
+            if lru.get("a") == 1:
+                done.set()
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert done.is_set()
+
+
+def test_lru_survives_an_entry_removed_between_its_steps() -> None:
+    """As when a signal handler empties the cache mid-operation: the key is gone by the time the
+    read refreshes it, or the oldest entry is gone by the time put evicts it. Neither raises."""
+    from collections import OrderedDict
+
+    class Vanishing(OrderedDict[str, int]):
+        raised = 0
+
+        def move_to_end(self, key: str, last: bool = True) -> None:
+            self.raised += 1
+            raise KeyError(key)
+
+        def popitem(self, last: bool = True) -> tuple[str, int]:
+            if not self.raised:
+                self.raised += 1
+                raise KeyError("gone")
+            return super().popitem(last)
+
+    lru: LRU[str, int] = LRU(1)
+    lru._data = Vanishing()
+    lru.put("a", 1)
+    lru.put("b", 2)  # the first eviction finds nothing to pop; the loop evicts on its next turn
+    assert (lru.get("b"), len(lru)) == (2, 1)  # the refresh finds the key gone
