@@ -88,8 +88,9 @@ def layer_of(path: str) -> str | None:
 
 
 def changed_files() -> list[str]:
-    """Core-layer files that differ from main, committed or not."""
-    out = subprocess.run(["git", "diff", "--name-only", "main", "--", "guidance_rules"], capture_output=True, text=True, cwd=ROOT)
+    """Core-layer files changed since this branch left main, committed or not."""
+    base = subprocess.run(["git", "merge-base", "main", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip() or "main"
+    out = subprocess.run(["git", "diff", "--name-only", base, "--", "guidance_rules"], capture_output=True, text=True, cwd=ROOT)
     return [f for f in out.stdout.split() if f.endswith(".py") and layer_of(f) and (ROOT / f).exists()]
 
 
