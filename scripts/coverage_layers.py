@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("model", "rulebase", "engine", "recommendation", "audit", "cli", "service")
 # percent, about a point under the figures measured 2026-12-02 (the README's development section)
 FLOORS = {
-    "model": 96.5,
+    "model": 98.5,
     "rulebase": 93.0,
-    "engine": 91.0,
+    "engine": 73.0,
     "recommendation": 95.5,
     "audit": 80.5,
-    "cli": 61.0,
-    "service": 40.0,
-    "(top)": 71.0,
+    "cli": 60.5,
+    "service": 46.0,
+    "(top)": 76.5,
     "total": 69.5,
 }
 
