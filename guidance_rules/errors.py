@@ -52,6 +52,11 @@ class EngineError(GuidanceRulesError, RuntimeError):
     """
 
 
+class AuditError(GuidanceRulesError, RuntimeError):
+    """The audit cannot prove what it reports (a case of the space never evaluated, or evaluated
+    twice): a defect in the audit itself, so it stops rather than pass on a partial enumeration."""
+
+
 class EngineBusyError(GuidanceRulesError, RuntimeError):
     """The engine was entered again by the thread already inside it (a signal handler calling
     `recommend` mid-evaluation). The C engine is not re-entrant, so this is refused, not risked."""

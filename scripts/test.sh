@@ -1,6 +1,7 @@
 #!/bin/sh
 # Set everything up, then run the whole suite: lint, types, tests (with the CI hypothesis
-# profile), and the rule-coverage audit over the whole case space.
+# profile and branch coverage, each layer held to its floor), and the rule-coverage audit over
+# the whole case space.
 # PYTHON and VENV choose the interpreter and environment (see scripts/setup.sh).
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,5 +9,6 @@ VENV="${VENV:-.venv}"
 sh scripts/setup.sh dev,spark,dask,ray  # the engines too: the frames adapters are tested on Dask, Spark and Ray
 echo "== ruff"; "$VENV/bin/ruff" check guidance_rules tests benchmarks scripts
 echo "== mypy --strict"; "$VENV/bin/mypy" guidance_rules scripts/build_engine.py
-echo "== pytest"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto --dist loadgroup
+echo "== pytest (with branch coverage)"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto --dist loadgroup --cov --cov-report=
+echo "== coverage per layer (floors in scripts/coverage_layers.py)"; "$VENV/bin/python" scripts/coverage_layers.py
 echo "== audit"; "$VENV/bin/guidance-rules" audit --html audit-report.html

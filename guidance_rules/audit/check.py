@@ -30,7 +30,7 @@ from guidance_rules.audit.invariants import (
     invariant_findings,
     load_invariants,
 )
-from guidance_rules.errors import CaseError, EngineError, RuleFileError
+from guidance_rules.errors import AuditError, CaseError, EngineError, RuleFileError
 from guidance_rules.model import Modality
 from guidance_rules.recommendation.explain import Parts
 from guidance_rules.recommendation.recommender import Recommender
@@ -41,6 +41,7 @@ from guidance_rules.rulebase.space import EQUIPMENT_SETS, VARIANCE_SETS, Space, 
 
 MODALITIES = tuple(Modality)
 INVALID, FAILED = 255, 254
+UNEVALUATED = 253  # a case no worker has evaluated yet: never a modality index, so never read as an answer
 MAX_LISTED = 25  # violations listed per check; all are counted
 SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
 ENGINE_BATCH = 256  # cases evaluated per engine session in the workers
@@ -65,7 +66,7 @@ class AuditReport:
         return {
             "passed": self.passed,
             "ruleset": self.ruleset,
-            "cases": {s.name: {"enumerated": s.size, "valid": s.valid} for s in self.spaces},
+            "cases": {s.name: {"enumerated": s.size, "evaluated": s.evaluated, "valid": s.valid} for s in self.spaces},
             "modality_counts": self.modality_counts,
             "invariants_covered": dict(sum((s.covered for s in self.spaces), Counter())),
             "rule_firing_counts": self.rule_counts,
@@ -120,7 +121,7 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
     covered: Counter[str] = Counter()
     rule_ids = [r.id for r in kb.rules]
     marks = {r: bytearray(stop - start) for r in rule_ids}
-    modality = bytearray(stop - start)
+    modality = bytearray([UNEVALUATED]) * (stop - start)
     heat: Counter[tuple[Any, ...]] = Counter()
     problems: list[dict[str, Any]] = []
     samples: dict[int, str] = {}
@@ -172,6 +173,7 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
     return {
         "space": space_name,
         "start": start,
+        "stop": stop,
         "modality": bytes(modality),
         "marks": {r: bytes(m) for r, m in marks.items()},
         "heat": heat,
@@ -374,15 +376,17 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
     findings += invariant_example_findings(rec, invariants)
     spaces = audit_spaces(kb, quick)
     workers = workers or os.cpu_count() or 1
-    results = {s.name: SpaceResult(s.name, s.size, modality=bytearray(s.size)) for s in spaces}
+    results = {s.name: SpaceResult(s.name, s.size, modality=bytearray([UNEVALUATED]) * s.size) for s in spaces}
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {s.name: {r.id: [] for r in kb.rules} for s in spaces}
     jobs = [(rules_dir, s.name, a, b) for s in spaces for a, b in s.chunks(max(4 * workers, s.size // 8000))]
     problems: list[dict[str, Any]] = []
+    spans: dict[str, list[tuple[int, int]]] = {s.name: [] for s in spaces}
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers) as pool:
         for out in pool.imap_unordered(_star, jobs):
             result = results[out["space"]]
             start = out["start"]
+            spans[out["space"]].append((start, start + len(out["modality"])))
             result.modality[start : start + len(out["modality"])] = out["modality"]
             for rid, bits in out["marks"].items():
                 parts[out["space"]][rid].append((start, bits))
@@ -401,6 +405,8 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
     offset = 0
     for space in spaces:
         result = results[space.name]
+        assert_complete(space, spans[space.name], result.modality)
+        result.evaluated = space.size
         result.valid = sum(1 for code in result.modality if code != INVALID)
         for rid, chunks in parts[space.name].items():
             joined = b"".join(bits for _, bits in sorted(chunks, key=lambda c: c[0]))
@@ -428,6 +434,27 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
         time.perf_counter() - started,
         workers,
     )
+
+
+def assert_complete(space: Space, spans: list[tuple[int, int]], modality: bytes | bytearray) -> None:
+    """Prove that every index of the space was evaluated exactly once: the chunks the workers
+    returned tile [0, size) with no gap and no overlap, and no case is still UNEVALUATED. An audit
+    that cannot prove this raises (a defect in the audit, not in the rule base): a case it never
+    evaluated must not be counted, let alone read as an answer."""
+    where = 0
+    for start, stop in sorted(spans):
+        if start != where:
+            what = "never evaluated" if start > where else "evaluated twice"
+            first, last = min(start, where), max(start, where) - 1
+            raise AuditError(f"space {space.name}: cases {first}..{last} were {what} (chunks {sorted(spans)})")
+        where = stop
+    if where != space.size:
+        raise AuditError(f"space {space.name}: cases {where}..{space.size - 1} were never evaluated (the chunks end at {where})")
+    left = modality.count(UNEVALUATED)
+    if left:
+        raise AuditError(
+            f"space {space.name}: {left:,} of {space.size:,} cases were never evaluated, the first at index {modality.index(UNEVALUATED)}"
+        )
 
 
 def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]) -> list[Finding]:

@@ -19,6 +19,7 @@ class Finding:
 class SpaceResult:
     name: str
     size: int
+    evaluated: int = 0  # set only once the audit has proved every index evaluated exactly once
     valid: int = 0
     modality: bytearray = field(default_factory=bytearray)
     marks: dict[str, int] = field(default_factory=dict)  # rule id -> bit 8*i set when it fired on case i

@@ -32,7 +32,9 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
 table{border-collapse:collapse;font-size:13px} td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 """  # shared by the audit and diff reports
-CSS = BASE_CSS + """
+CSS = (
+    BASE_CSS
+    + """
 .pass{background:#2e7d32}.fail{background:#c62828}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;border-radius:2px}
@@ -51,6 +53,7 @@ td.dt{color:#fff;text-align:center;font-weight:600;padding:1px 6px;min-width:44p
 .error{color:#c62828;font-weight:600}.warning{color:#a86200;font-weight:600}
 code{font-size:12px;background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
+)
 
 
 def _e(value: Any) -> str:
@@ -128,7 +131,10 @@ def heatmaps(heat: Counter[tuple[Any, ...]]) -> str:
 def render_html(report: AuditReport, tables: list[SiteTable] | None = None) -> str:
     s = report.summary()
     verdict = '<span class="verdict pass">PASSED</span>' if report.passed else '<span class="verdict fail">FAILED</span>'
-    cases = "".join(f"<tr><td>{_e(n)}</td><td>{c['enumerated']:,}</td><td>{c['valid']:,}</td></tr>" for n, c in s["cases"].items())
+    cases = "".join(
+        f"<tr><td>{_e(n)}</td><td>{c['enumerated']:,}</td><td>{c['evaluated']:,}</td><td>{c['valid']:,}</td></tr>"
+        for n, c in s["cases"].items()
+    )
     modalities = "".join(
         f'<tr><td><i class="sw" style="background:{COLOURS[m]}"></i>{_e(m)}</td><td>{n:,}</td></tr>'
         for m, n in s["modality_counts"].items()
@@ -169,7 +175,7 @@ def render_html(report: AuditReport, tables: list[SiteTable] | None = None) -> s
 <p>Rule base <b>{_e(s["ruleset"]["version"])}</b> <code>{_e(s["ruleset"]["digest"])}</code> ·
 {s["seconds"]} s with {s["workers"]} worker processes</p>
 <h2>Case space</h2>
-<table id="cases"><tr><th>space</th><th>enumerated</th><th>valid</th></tr>{cases}</table>
+<table id="cases"><tr><th>space</th><th>enumerated</th><th>evaluated once</th><th>valid</th></tr>{cases}</table>
 <h2>Findings</h2>
 <table id="findings"><tr><th>level</th><th>check</th><th>detail</th></tr>{findings}</table>
 <h2>Recommended modality over the case space</h2>

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.audit.check import AuditReport, run_audit
+from guidance_rules.audit.check import FAILED, INVALID, UNEVALUATED, AuditReport, assert_complete, evaluate_chunk, run_audit
+from guidance_rules.errors import AuditError
 from guidance_rules.rulebase.load import default_rules_dir
+from guidance_rules.rulebase.space import Space
 from tests.conftest import ROOT, find_rule
 
 
@@ -30,7 +32,14 @@ def errors(report: AuditReport, check: str) -> list[str]:
 def test_shipped_rule_base_passes_quick() -> None:
     report = audit(default_rules_dir())
     assert report.passed, [f.message for f in report.findings if f.level == "error"]
-    assert report.spaces[0].valid > 90_000  # the site space: 96,768 valid of 129,024
+    # exact counts: every index of each space evaluated exactly once (run_audit raises otherwise)
+    counts = {s.name: (s.size, s.evaluated, s.valid) for s in report.spaces}
+    assert counts == {"sites": (129_024, 129_024, 96_768), "approach": (36_864, 36_864, 36_864)}
+    for space in report.spaces:
+        assert UNEVALUATED not in space.modality and space.modality.count(INVALID) == space.size - space.valid
+    # every valid case is one answer (no engine failure in the shipped rule base), counted once
+    answered = sum(report.modality_counts.values())
+    assert answered == sum(s.valid for s in report.spaces) and FAILED not in b"".join(s.modality for s in report.spaces)
     assert all(report.modality_counts[m] > 0 for m in ("ultrasound", "fluoroscopy", "both", "landmark"))
     never = {rule for rule, count in report.rule_counts.items() if count == 0}
     # no catalogue site is a mid-depth spinal target or a spinal soft tissue; the full space fires these
@@ -104,7 +113,7 @@ def test_audit_cli_json_and_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["passed"] is True and summary["cases"]["sites"]["enumerated"] == 129_024
+    assert summary["passed"] is True and summary["cases"]["sites"] == {"enumerated": 129_024, "evaluated": 129_024, "valid": 96_768}
     assert html.read_text().startswith("<!doctype html>")
 
 
@@ -212,3 +221,73 @@ def test_monotone_check_reports_imaging_turned_into_landmark_only() -> None:
     [finding] = monotone_findings(space, code[Modality.ULTRASOUND] + code[Modality.LANDMARK], (step,))
     assert finding.message == "INV-TEST: changing depth from superficial to intermediate turns ultrasound into landmark"
     assert monotone_findings(space, code[Modality.LANDMARK] + code[Modality.ULTRASOUND], (step,)) == []
+
+
+def test_a_chunk_evaluates_every_one_of_its_cases() -> None:
+    """Planted (issue 24): a loop that leaves the last case of each chunk unevaluated passed the
+    audit, the never-evaluated case reading as ultrasound. Each index of a chunk gets a code."""
+    out = evaluate_chunk(str(default_rules_dir()), "sites", 1000, 1300)
+    assert (out["start"], out["stop"], len(out["modality"])) == (1000, 1300, 300)
+    assert UNEVALUATED not in out["modality"]
+
+
+TINY = Space("tiny", ("n",), (tuple(range(10)),))
+
+
+def test_complete_chunks_pass() -> None:
+    assert_complete(TINY, [(4, 10), (0, 4)], bytes(10))  # raises on anything less
+
+
+@pytest.mark.parametrize(
+    ("spans", "codes", "said"),
+    [
+        ([(0, 4), (5, 10)], bytes(10), "cases 4..4 were never evaluated"),  # a gap between chunks
+        ([(0, 5), (4, 10)], bytes(10), "cases 4..4 were evaluated twice"),  # an overlap
+        ([(0, 4), (4, 9)], bytes(10), "cases 9..9 were never evaluated"),  # the last chunk falls short
+        ([(1, 10)], bytes(10), "cases 0..0 were never evaluated"),  # the first is missing
+        ([(0, 4), (4, 10)], bytes(9) + bytes([UNEVALUATED]), "1 of 10 cases were never evaluated, the first at index 9"),
+    ],
+)
+def test_an_incomplete_enumeration_raises(spans: list[tuple[int, int]], codes: bytes, said: str) -> None:
+    with pytest.raises(AuditError, match=said):
+        assert_complete(TINY, spans, codes)
+
+
+def _rerate(rule_id: str, modality: str, category: str) -> Any:
+    def edit(data: dict[str, Any]) -> None:
+        find_rule(data, rule_id)["then"]["rate"][modality] = category
+
+    return edit
+
+
+# (file, rule, modality, new category, the invariant that must catch it): each changes a rating
+# but not the chosen modality, which the examples and the modality-only checks could not see
+RATING_PLANTS = [
+    ("combination.yaml", "RATE-BOTH-UNNEEDED", "both", "may_be_appropriate", "INV-BOTH-UNNEEDED-RATED"),
+    ("ultrasound.yaml", "RATE-US-LIMITED", "ultrasound", "may_be_appropriate", "INV-US-LIMITED-RATED"),
+    ("fluoroscopy.yaml", "RATE-FL-SOFT-TISSUE", "fluoroscopy", "may_be_appropriate", "INV-FL-SOFT-TISSUE-RATED"),
+    ("landmark.yaml", "RATE-LANDMARK-SUITABLE", "fluoroscopy", "may_be_appropriate", "INV-LANDMARK-SUITABLE-RATED"),
+]
+
+
+@pytest.mark.parametrize(("file", "rule", "modality", "category", "invariant"), RATING_PLANTS, ids=[p[1] for p in RATING_PLANTS])
+def test_a_changed_rating_is_caught_by_its_invariant_examples(
+    rule_copy: Any, file: str, rule: str, modality: str, category: str, invariant: str
+) -> None:
+    """Issue 24: ratings were pinned only through the chosen modality. Each of the four ratings is
+    now pinned by an invariant in rules/invariants.yaml, whose own examples catch the change."""
+    from guidance_rules.audit.invariants import invariant_example_findings, load_invariants
+    from guidance_rules.recommendation.recommender import Recommender
+    from guidance_rules.rulebase.load import load
+
+    kb = load(rule_copy(file, _rerate(rule, modality, category)))
+    found = invariant_example_findings(Recommender(kb, cache_size=0), load_invariants(kb))
+    assert any(f.check == "invariant" and f.message.startswith(f"{invariant} fails on its own example") for f in found), found
+
+
+def test_both_rated_may_be_appropriate_when_nothing_calls_for_confirmation_fails_the_audit(rule_copy: Any) -> None:
+    """The issue's plant, through the audit: over the whole site space, with the smallest counterexample."""
+    report = audit(rule_copy("combination.yaml", _rerate("RATE-BOTH-UNNEEDED", "both", "may_be_appropriate")))
+    assert not report.passed
+    found = [f.message for f in report.findings if f.check == "invariant" and f.message.startswith("INV-BOTH-UNNEEDED-RATED fails on")]
+    assert found and "required both rated at most usually_not_appropriate, but it is rated may_be_appropriate" in found[0]

@@ -359,3 +359,67 @@ def test_word_values_from_a_spreadsheet_or_a_file_are_case_insensitive() -> None
     jsonl = records(run("-", "--format", "jsonl", stdin=b'{"site": "KNEE", "injectate": "Prp", "anatomy_variance": ["OBESITY"]}\n').stdout)
     assert "recommendation" in plain[0]
     assert mixed[0]["recommendation"] == plain[0]["recommendation"] == jsonl[0]["recommendation"]
+
+
+GAP_ROWS = [
+    {"site": "knee", "injectate": "prp"},  # the planted gap: no rule rates this knee
+    {"site": "hip", "injectate": "prp"},  # answered
+    {"site": "knee", "injectate": "nothing"},  # invalid
+    {"site": "knee", "injectate": "prp"},  # the gap again: its own record, not a memo hit that drops it
+    {"site": "knee", "injectate": "corticosteroid"},  # another case in the gap
+]
+
+
+def planted_gap(rule_copy: Any) -> Path:
+    """A temporary rule base that cannot rate a plain knee (LM-FAVOURABLE narrowed to small targets)."""
+
+    def narrow(data: dict[str, Any]) -> None:
+        [rule] = [r for r in data["rules"] if r["id"] == "LM-FAVOURABLE"]
+        rule["when"]["target_size"] = "small"
+
+    return rule_copy("landmark.yaml", narrow)  # type: ignore[no-any-return]
+
+
+def assert_one_record_per_row_with_failed_gaps(got: list[dict[str, Any]]) -> None:
+    assert [r["line"] for r in got] == [1, 2, 3, 4, 5]
+    assert [sorted(r) for r in got] == [
+        ["errors", "line"],
+        ["line", "recommendation"],
+        ["errors", "line"],
+        ["errors", "line"],
+        ["errors", "line"],
+    ]
+    for i in (0, 3, 4):
+        [error] = got[i]["errors"]
+        assert error["field"] is None and error["message"].startswith("the rule base could not answer this case: no rule rated")
+    assert got[2]["errors"][0]["field"] == "injectate"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_a_rule_base_with_a_gap_cannot_answer_get_a_failed_record(
+    rule_copy: Any, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: not writing a 'failed' record passed every test; none ran batch against a gap."""
+    from guidance_rules.cli import batch
+    from guidance_rules.rulebase.load import load
+
+    monkeypatch.setattr(batch, "POOL_AFTER", 2)  # with 2 workers, rows after the first block go to worker processes
+    monkeypatch.setattr(batch, "BLOCK", 2)
+    source = io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in GAP_ROWS))
+    out = io.BytesIO()
+    tally = process(read_jsonl(source), Recommender(load(planted_gap(rule_copy))), out, workers=workers)
+    assert (tally.good, tally.invalid, tally.failed) == (1, 1, 3)
+    assert_one_record_per_row_with_failed_gaps(records(out.getvalue()))
+
+
+def test_batch_command_on_a_rule_base_with_a_gap_writes_every_row_and_exits_1(rule_copy: Any, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in GAP_ROWS))
+    result = subprocess.run(
+        [sys.executable, "-m", "guidance_rules", "--rules", str(planted_gap(rule_copy)), "batch", str(source)],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stderr
+    assert_one_record_per_row_with_failed_gaps(records(result.stdout))

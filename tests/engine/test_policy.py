@@ -76,3 +76,29 @@ def test_equipment_adds_a_caution_never_changes_the_modality() -> None:
     assert lacking.ratings == full.ratings and lacking.reasoning == full.reasoning
     assert "CAUTION-REFER-ULTRASOUND" in {c.rule for c in lacking.cautions}
     assert "CAUTION-REFER-ULTRASOUND" not in {c.rule for c in full.cautions}
+
+
+def test_a_disagreement_names_each_category_and_every_rule_behind_it(knowledge: KnowledgeBase) -> None:
+    """The message is what a rule author reads to fix the rule base: each side, every rule on it."""
+    limited = replace(knowledge.rule("RATE-US-LIMITED"), overrides=())
+    fit_again = replace(knowledge.rule("RATE-US-FIT"), id="RATE-US-FIT-2")
+    others = [knowledge.rule(i) for i in ("RATE-FL-BONY", "RATE-BOTH-OPTIONAL", "RATE-LANDMARK-NOT")]
+    with pytest.raises(EngineError) as caught:
+        rate([knowledge.rule("RATE-US-FIT"), fit_again, limited, *others])
+    assert str(caught.value) == (
+        "rules disagree on ultrasound (usually_appropriate by RATE-US-FIT, RATE-US-FIT-2; "
+        "usually_not_appropriate by RATE-US-LIMITED) and none overrides the other"
+    )
+
+
+def test_agreeing_rules_are_all_named_in_the_rating(knowledge: KnowledgeBase) -> None:
+    fit_again = replace(knowledge.rule("RATE-US-FIT"), id="RATE-US-FIT-2")
+    others = [knowledge.rule(i) for i in ("RATE-FL-BONY", "RATE-BOTH-OPTIONAL", "RATE-LANDMARK-NOT")]
+    ratings = rate([knowledge.rule("RATE-US-FIT"), fit_again, *others])
+    assert ratings[Modality.ULTRASOUND] == RatingResult(Category.USUALLY_APPROPRIATE, ("RATE-US-FIT", "RATE-US-FIT-2"))
+
+
+def test_nothing_usually_appropriate_says_so_exactly(knowledge: KnowledgeBase) -> None:
+    with pytest.raises(EngineError) as caught:
+        select(knowledge, _ratings(both=M, ultrasound=M, fluoroscopy=N, landmark=N))
+    assert str(caught.value) == "no modality is rated usually appropriate: the rule base has a gap"

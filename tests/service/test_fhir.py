@@ -146,3 +146,62 @@ def test_a_joint_coded_with_another_size_is_noted_and_takes_its_own_family() -> 
 def test_joint_size_is_not_applied_outside_the_arthrocentesis_codes() -> None:
     sheath = read_coded("20550", "49076000")  # a soft-tissue code: another family, left as ordered
     assert sheath.family == "soft_tissue" and not any("CPT descriptors" in n for n in sheath.notes)
+
+
+RIGHT, LEFT, BOTH_SIDES = coding(SCT, "24028007", "Right"), coding(SCT, "7771000", "Left"), coding(SCT, "51440002", "Right and left")
+
+
+def read_with_surgery(order_side: dict[str, Any] | None, surgery_side: dict[str, Any] | None, status: str = "completed") -> Any:
+    """A knee injection on `order_side`, the record holding a completed knee operation on `surgery_side`."""
+    from .fhir_examples import searchset, surgery
+
+    operation = surgery("49076000", "Knee replacement")
+    operation["status"] = status
+    if surgery_side:
+        operation["bodySite"][0]["coding"].append(surgery_side)
+    order = service_request("inj-1", "20610", KNEE + ([order_side] if order_side else []))
+    prefetch = {"conditions": searchset(), "observations": searchset(), "procedures": searchset(operation)}
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(bundle(order), ["ServiceRequest/inj-1"], prefetch)
+    return reading
+
+
+@pytest.mark.parametrize(
+    ("order_side", "surgery_side", "side", "prior"),
+    [
+        (RIGHT, LEFT, "right", False),  # the other knee: not surgery at the injected one
+        (LEFT, RIGHT, "left", False),
+        (RIGHT, RIGHT, "right", True),
+        (LEFT, LEFT, "left", True),
+        (RIGHT, None, "right", True),  # an unknown side counts (the conservative reading)
+        (None, LEFT, None, True),
+        (LEFT, BOTH_SIDES, "left", True),  # both knees include this one
+        (BOTH_SIDES, RIGHT, "both", True),
+        (None, None, None, True),
+    ],
+)
+def test_prior_surgery_laterality(order_side: Any, surgery_side: Any, side: str | None, prior: bool) -> None:
+    """Issue 24: an inverted laterality check was caught only by the HTTP tests; the reader's own."""
+    from guidance_rules.model import Variance
+
+    reading = read_with_surgery(order_side, surgery_side)
+    assert reading.side == side and reading.site == "knee"
+    assert (Variance.PRIOR_SURGERY in reading.variance) is prior
+    said = [n for n in reading.notes if "Knee replacement" in n]
+    if prior:
+        assert said == ["anatomy_variance prior_surgery: completed Knee replacement at the knee"]
+    else:
+        other = "left" if side == "right" else "right"
+        assert said == [f"anatomy_variance: a Knee replacement at the {other} knee is not at the {side} one ordered"]
+
+
+def test_a_procedure_not_completed_is_no_prior_surgery() -> None:
+    from guidance_rules.model import Variance
+
+    for status in ("in-progress", "not-done", "entered-in-error"):
+        assert Variance.PRIOR_SURGERY not in read_with_surgery(RIGHT, RIGHT, status).variance
+
+
+def test_an_order_coded_left_and_right_is_both_sides() -> None:
+    order = service_request("inj-1", "20610", [*KNEE, LEFT, RIGHT])
+    [reading] = OrderReader(load_mapping(default_knowledge())).read(bundle(order), ["ServiceRequest/inj-1"], None)
+    assert reading.side == "both"

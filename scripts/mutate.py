@@ -1,0 +1,190 @@
+"""Mutation testing of the core layers with mutmut: do the tests catch small planted bugs?
+
+Usage: .venv/bin/python scripts/mutate.py [LAYER | FILE ...] [--changed] [--jobs N] [--tests PATH ...]
+    LAYER      one of the layers below (all of its files)
+    FILE       a source file of a core layer, e.g. guidance_rules/recommendation/cache.py
+    --changed  the core-layer files changed against main (committed or not)
+    --jobs N   mutants run at once (default 1: the machine is shared)
+    --tests    run these tests instead of the layer's own (narrower and faster)
+
+Each run works in .mutation/<name>/ (git-ignored): a copy of the package, the tests and the rule
+files, with a mutmut configuration that mutates only the chosen files and runs only that layer's
+tests (mutmut first maps each test to the functions it calls, then runs for each mutant only the
+tests that reach it). It prints the kill rate per file and lists every survivor; see one with
+`cd .mutation/<name> && ../../.venv/bin/mutmut show NAME`. Not part of the test command: it takes
+minutes per module. Survivors judged equivalent (no test could tell them apart) are listed, with
+the reason, in EQUIVALENT below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+# Tests that start a Python subprocess in the checkout import the mutated copy there, outside mutmut's
+# control (one failed mutmut's unmutated run on a busy machine): left out of the model layer's runs.
+SUBPROCESS_TESTS = ["-k", "not signal_handlers and not fork_while and not process_pools"]
+# layer -> (files to mutate, the tests that own them)
+LAYERS: dict[str, tuple[list[str], list[str]]] = {
+    "model": (["guidance_rules/model/*.py"], ["tests/model", "tests/recommendation/test_recommender.py", *SUBPROCESS_TESTS]),
+    "rulebase": (["guidance_rules/rulebase/*.py"], ["tests/rulebase", "tests/test_rule_examples.py"]),
+    "engine": (["guidance_rules/engine/*.py"], ["tests/engine"]),
+    "recommendation": (["guidance_rules/recommendation/*.py"], ["tests/recommendation"]),
+    "audit": (["guidance_rules/audit/*.py"], ["tests/audit"]),
+    "cli": (["guidance_rules/cli/batch.py", "guidance_rules/cli/inputs.py"], ["tests/cli/test_batch.py"]),
+    "service": (
+        ["guidance_rules/service/fhir.py", "guidance_rules/service/auth.py", "guidance_rules/service/store.py"],
+        ["tests/service/test_fhir.py", "tests/service/test_store.py", "tests/service/test_auth_and_store.py"],
+    ),
+}
+
+# Survivors no test can kill, by mutant name, with the reason (kept here so a run can subtract them).
+EQUIVALENT: dict[str, str] = {
+    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
+    "keeping nothing either way (the early return only saves the work)",
+    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
+    "guidance_rules.rulebase.resolve.x__plain__mutmut_1": "the str/bool test is a fast path: without it a str or bool falls "
+    "through the Enum and list tests and is returned as it is",
+    "guidance_rules.rulebase.resolve.x__plain__mutmut_2": "the same fast path (str and bool)",
+    "guidance_rules.rulebase.resolve.x__plain__mutmut_3": "the same fast path (None and str)",
+    "guidance_rules.rulebase.resolve.x__show__mutmut_2": "lower-casing every value, not only bools: every value a constraint "
+    "can show comes from the rule files' vocabulary, which is all lower case",
+    "guidance_rules.rulebase.resolve.x_resolve__mutmut_10": "sites.get(None) is None: the guard only saves a lookup",
+    "guidance_rules.rulebase.resolve.x_resolve__mutmut_22": "get_close_matches with n=3: only the first match is used",
+    "guidance_rules.rulebase.resolve.x_resolve__mutmut_25": "get_close_matches with n=2: only the first match is used",
+}
+
+
+# Mutants no in-process run can reach, by name prefix, with the reason: the function runs only while
+# the module is imported, before mutmut switches a mutant on. Left out of the rate and counted apart
+# ("import-time"); tests that build the schema still guard it in the ordinary suite.
+IMPORT_TIME: dict[str, str] = {
+    "guidance_rules.model.answer.xǁFrozenMapǁ__get_pydantic_core_schema__": "pydantic builds the schema once, when the "
+    "models that use FrozenMap are defined at import",
+}
+
+
+def kind(mutant: str, state: str) -> str:
+    if mutant in EQUIVALENT:
+        return "equivalent"
+    if any(mutant.startswith(prefix) for prefix in IMPORT_TIME):
+        return "import-time"
+    return state
+
+
+def layer_of(path: str) -> str | None:
+    for name, (patterns, _) in LAYERS.items():
+        if any(Path(path).match(p) for p in patterns):
+            return name
+    return None
+
+
+def changed_files() -> list[str]:
+    """Core-layer files changed since this branch left main, committed or not."""
+    base = subprocess.run(["git", "merge-base", "main", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip() or "main"
+    out = subprocess.run(["git", "diff", "--name-only", base, "--", "guidance_rules"], capture_output=True, text=True, cwd=ROOT)
+    return [f for f in out.stdout.split() if f.endswith(".py") and layer_of(f) and (ROOT / f).exists()]
+
+
+def plan(targets: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """One run per layer: the files to mutate and the tests to run."""
+    runs: dict[str, tuple[list[str], list[str]]] = {}
+    for target in targets:
+        if target in LAYERS:
+            runs[target] = LAYERS[target]
+            continue
+        layer = layer_of(target)
+        if layer is None:
+            raise SystemExit(f"mutate: '{target}' is neither a layer ({', '.join(LAYERS)}) nor a file of one")
+        files, tests = runs.get(layer, ([], LAYERS[layer][1]))
+        if files != LAYERS[layer][0]:
+            runs[layer] = ([*files, target], tests)
+    return runs
+
+
+def prepare(name: str, files: list[str], tests: list[str]) -> Path:
+    """A fresh working copy with a mutmut configuration for just these files and tests."""
+    work = ROOT / ".mutation" / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("guidance_rules", "tests", "rules", "examples"):
+        shutil.copytree(ROOT / folder, work / folder, ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
+    lines = [
+        "[mutmut]",
+        "source_paths = guidance_rules",
+        "also_copy =\n    rules\n    examples",
+        "only_mutate =\n" + "\n".join(f"    {f}" for f in files),
+        "pytest_add_cli_args_test_selection =\n" + "\n".join(f"    {t}" for t in tests),
+        "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q",
+        "use_git_change_detection = false",
+        "",
+    ]
+    (work / "setup.cfg").write_text("\n".join(lines))
+    return work
+
+
+def results(work: Path) -> dict[str, str]:
+    """mutant name -> status (killed, survived, timeout, no tests, ...), from `mutmut results --all`."""
+    out = subprocess.run([str(MUTMUT), "results", "--all", "true"], capture_output=True, text=True, cwd=work)
+    found = {}
+    for line in out.stdout.splitlines():
+        match = re.match(r"\s*(\S+): (.+)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
+def report(name: str, status: dict[str, str]) -> None:
+    """Kill rate per module: killed (and timeouts) over all mutants, equivalent ones left out."""
+    per: dict[str, Counter[str]] = {}
+    for mutant, state in status.items():
+        match = re.match(r"(.+?)\.x[_ǁ]", mutant)  # module.x_function__mutmut_N or module.xǁClassǁmethod__mutmut_N
+        module = match.group(1) if match else mutant
+        per.setdefault(module, Counter())[kind(mutant, state)] += 1
+    print(f"\n== {name}: kill rate per module (killed + timeout) / (all - equivalent - import-time)")
+    for module, counts in sorted(per.items()):
+        total = sum(counts.values()) - counts["equivalent"] - counts["import-time"]
+        killed = counts["killed"] + counts["timeout"]
+        rate = f"{100 * killed / total:5.1f} %" if total else "  n/a"
+        print(f"  {module:45} {rate}  {killed}/{total}  ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    survivors = sorted(m for m, s in status.items() if kind(m, s) not in ("killed", "timeout", "equivalent", "import-time"))
+    if survivors:
+        print(f"  survivors ({len(survivors)}): show one with: cd {(ROOT / '.mutation' / name).relative_to(ROOT)} && mutmut show NAME")
+        for mutant in survivors:
+            print(f"    {mutant}  [{status[mutant]}]")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help="layers or files")
+    parser.add_argument("--changed", action="store_true", help="the core-layer files changed against main")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    parser.add_argument("--tests", nargs="+", help="run these tests instead of the layer's (a faster, narrower run)")
+    args = parser.parse_args()
+    targets = args.targets + (changed_files() if args.changed else [])
+    if not targets:
+        parser.error("name a layer or file, or give --changed")
+    if not MUTMUT.exists():
+        raise SystemExit(f"mutate: {MUTMUT} is missing; install the mutation extra: sh scripts/setup.sh dev,mutation")
+    for name, (files, tests) in plan(targets).items():
+        work = prepare(name, files, args.tests or tests)
+        print(f"== {name}: mutating {', '.join(files)}; tests {', '.join(args.tests or tests)}", flush=True)
+        with (work / "mutmut.log").open("w") as log:  # its progress display redraws one line: kept out of the report
+            command = [str(MUTMUT), "run", "--max-children", str(args.jobs)]
+            subprocess.run(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, check=False)
+        report(name, results(work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
