@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.run --quick    # smaller counts, same measurements
     .venv/bin/python -m benchmarks.run --suite    # also time `sh scripts/test.sh` (several minutes)
 
-Where a figure has an anchor (shared/anchors: durable-rules on a 12-rule decision; a minimal
+Where a figure has an anchor (benchmarks/anchors: durable-rules on a 12-rule decision; a minimal
 pydantic program), the anchor is measured in the same run and the ratio printed, because this
 machine's absolute speed drifts.
 
@@ -106,31 +106,33 @@ def bench_cli(repeat: int) -> str:
     return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}; bare python {statistics.median(bare):.0f} ms)"
 
 
-ANCHORS = ROOT.parent / "shared" / "anchors"
-MINIMAL = (
-    "import pydantic\nclass M(pydantic.BaseModel):\n    a: str\n    b: int\nprint(M.model_validate({'a': 'x', 'b': 1}).model_dump_json())\n"
-)
+ANCHORS = ROOT / "benchmarks" / "anchors"
 
 
 def bench_cli_ratio(repeat: int) -> str:
     """Whole-process `guidance-rules recommend` against a minimal pydantic program, same venv."""
     ours = [sys.executable, "-m", "guidance_rules", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
-    minimal = [sys.executable, "-c", MINIMAL]
+    minimal = [sys.executable, str(ANCHORS / "minimal_pydantic.py")]
     for command in (ours, minimal):
         subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
     a: list[float] = []
     b: list[float] = []
+    loads = [os.getloadavg()[0]]
     for _ in range(repeat):  # interleaved, so a drift of the machine's speed touches both alike
         a.extend(t * 1e3 for t in timed(lambda: subprocess.run(ours, capture_output=True, check=True, cwd=ROOT), 1))
         b.extend(t * 1e3 for t in timed(lambda: subprocess.run(minimal, capture_output=True, check=True, cwd=ROOT), 1))
+        loads.append(os.getloadavg()[0])
     ratio = statistics.median(a) / statistics.median(b)
-    return f"{ratio:.2f}x: median {statistics.median(a):.0f} ms vs minimal pydantic program {statistics.median(b):.0f} ms"
+    return (
+        f"{ratio:.2f}x: median {statistics.median(a):.0f} ms vs minimal pydantic program {statistics.median(b):.0f} ms "
+        f"({repeat} interleaved rounds; load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores)"
+    )
 
 
 def bench_engine_anchor(distinct_us: float) -> str:
     """The durable-rules anchor (one fact per case into a fresh session) in a child process."""
     if not (ANCHORS / "bench.py").exists():
-        return "not measured: shared/anchors is not beside this checkout"
+        return f"not measured: {ANCHORS / 'bench.py'} is missing"
     done = subprocess.run([sys.executable, str(ANCHORS / "bench.py"), "eng_durable", "--reps", "3"], capture_output=True, text=True)
     if done.returncode != 0:
         return f"not measured: the anchor failed ({done.stderr.strip()[-200:]})"
