@@ -2,7 +2,7 @@
 
 import sys
 
-from guidance_rules.cli.commands import main
+from guidance_rules.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
