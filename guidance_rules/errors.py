@@ -18,6 +18,23 @@ class RuleFileError(GuidanceRulesError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class InputError(GuidanceRulesError, ValueError):
+    """Input or arguments that are not valid: a file that is no case, a CSV header that does not
+    fit the options, an input that cannot be opened. `problems` holds (field, message) pairs, each
+    message saying what was given and what would be valid; the command line exits 2 with them."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+
+
+class Terminated(BaseException):
+    """SIGTERM turned into an exception where the work is, so a batch cleans up as on Ctrl-C.
+
+    Like KeyboardInterrupt it is no error and no `GuidanceRulesError`: `except Exception` and
+    `except GuidanceRulesError` must not swallow it."""
+
+
 class CaseError(GuidanceRulesError, ValueError):
     """A case that is well-formed but invalid against the rule base: an unknown site, a field a
     case without a site must give, or a contradiction. `fields` names every field involved;

@@ -1,30 +1,33 @@
-"""The command line: argument handling (`commands.main`), input parsing (`inputs`), `batch`, and
-the human-readable output (`render`)."""
+"""The command line: the parser (`parser`), `main` and its exit statuses (`exits`), one module per
+command (`commands` lists them), input parsing (`inputs`), and the human-readable output (`render`).
+
+Start-up: a one-shot process pays for Python's cyclic garbage collector without gaining from it.
+Loading the command's modules (pydantic building its validators) allocates enough to trigger many
+full scans of objects that all live until exit, and at exit one more scan walks them all. So the
+collector is paused while this package loads, what it built is frozen out of later scans
+(`gc.freeze`), and `main` freezes what is alive when the command ends. Collection stays on while
+a command runs, so a long batch, audit or service never accumulates garbage.
+"""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
 
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from guidance_rules.cli.main import main as _run
+finally:
+    gc.freeze()
+    if _collecting:
+        gc.enable()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `guidance-rules` command as a process runs it (the script and `python -m guidance_rules`).
-
-    A one-shot process pays for Python's cyclic garbage collector twice without gaining from it:
-    loading the modules (pydantic building its validators) allocates enough to trigger many full
-    scans of objects that live until exit, and at exit one more scan walks them all. So the
-    collector is paused while the modules load, what they built is frozen out of later scans
-    (`gc.freeze`), and so is what is alive when the command ends; collection itself stays on
-    while the command runs, so a long batch or audit never accumulates garbage.
-    """
-    gc.disable()
-    try:
-        from guidance_rules.cli.commands import main as run
-    finally:
-        gc.freeze()
-        gc.enable()
-    code = run(argv)
-    gc.freeze()
+    """The `guidance-rules` command (the script and `python -m guidance_rules`)."""
+    code = _run(argv)
+    gc.freeze()  # the exit collection need not walk what the command built: the process ends
     return code
 
 

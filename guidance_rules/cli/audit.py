@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import guidance_rules.cli.exits as exits
+import guidance_rules.cli.notices as notices
 from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
 from guidance_rules.audit.table import decision_tables
@@ -34,10 +36,10 @@ def format_text(report: AuditReport) -> str:
     return "\n".join(lines)
 
 
-def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     bar: Any = None
     progress = None
-    if sys.stderr.isatty() and not args.json:
+    if sys.stderr.isatty() and not args.json and notices.level() >= notices.NORMAL:
         from tqdm import tqdm
 
         total = sum(s.size for s in audit_spaces(knowledge, args.quick))
@@ -51,4 +53,4 @@ def run_audit_command(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
     if args.html:
         write_html(report, Path(args.html), decision_tables(knowledge))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report))
-    return 0 if report.passed else 1
+    return exits.OK if report.passed else exits.ERROR

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import io
 import itertools
 import json
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,31 +29,22 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import Columns, InputError, Record, read_csv, read_jsonl, sniff
+import guidance_rules.cli.exits as exits
+import guidance_rules.cli.notices as notices
+from guidance_rules.cli.inputs import Columns, CsvForm, Lines, Record, detect_csv, read_csv, read_jsonl, sniff
+from guidance_rules.cli.notices import notice
 from guidance_rules.cli.render import count
-from guidance_rules.errors import EngineError
+from guidance_rules.errors import EngineError, InputError, Terminated
 from guidance_rules.recommendation.cache import LRU
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import KnowledgeBase, load
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 ANSWER_CACHE = 4_096  # distinct cases whose output text is kept (about 10 KB each)
+HEAD = 1 << 16  # bytes looked at to detect a CSV file's encoding and delimiter
 BLOCK = 256  # records read, and new cases evaluated together, at a time
 POOL_AFTER = 2_048  # records answered in this process before worker processes are started
 WORKER_CACHE = 256  # answers each Recommender keeps (batch keeps its own memo of output text)
-
-
-class BatchInputError(ValueError):
-    """The batch cannot start (input missing, output is the input): exit 2, nothing written."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the batch is, so the temporary file is removed as on Ctrl-C (exit 143)."""
 
 
 @contextlib.contextmanager
@@ -72,9 +65,16 @@ def _terminate_like_interrupt() -> Iterator[None]:
 
 @dataclass
 class Tally:
+    """Output records written so far, by kind, and the input line of the last one."""
+
     good: int = 0
     invalid: int = 0
     failed: int = 0
+    last_line: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.good + self.invalid + self.failed
 
 
 def _body_errors(problems: list[tuple[str, str]]) -> bytes:
@@ -139,6 +139,7 @@ def process(
     with_id: bool = False,
     progress: Callable[[int], object] | None = None,
     workers: int = 1,
+    tally: Tally | None = None,
 ) -> Tally:
     """Write one output line per record, in input order; return the counts.
 
@@ -146,16 +147,18 @@ def process(
     processes (each with its own engine), at most two blocks each in flight, so memory stays
     bounded and the output keeps the input's order."""
     answers = Answers(recommender)
-    tally = Tally()
+    tally = Tally() if tally is None else tally  # given, it tells an interrupted run's caller what was written
     blocks: Iterator[list[Record]] = iter(lambda: list(itertools.islice(records, BLOCK)), [])
 
     def write(block: list[Record], bodies: list[Body]) -> None:
         lines = []
-        for record, (kind, body) in zip(block, bodies, strict=True):
+        for record, (_, body) in zip(block, bodies, strict=True):
             ident = b'"id":' + json.dumps(record.id).encode() + b"," if with_id else b""
             lines.append(b'{"line":%d,' % record.line + ident + body + b"}\n")
-            setattr(tally, kind, getattr(tally, kind) + 1)
         out.write(b"".join(lines))
+        for kind, _ in bodies:  # counted once written
+            setattr(tally, kind, getattr(tally, kind) + 1)
+        tally.last_line = block[-1].line
         if progress is not None:
             progress(len(block))
 
@@ -213,38 +216,58 @@ def _open_input(name: str, stack: contextlib.ExitStack) -> BinaryIO:
         return sys.stdin.buffer
     path = Path(name)
     if not path.exists():
-        raise BatchInputError("input", f"'{name}' not found")
+        raise InputError([("input", f"'{name}' not found")])
     if path.is_dir():
-        raise BatchInputError("input", f"'{name}' is a directory; give a .jsonl or .csv file")
-    return stack.enter_context(path.open("rb"))
+        raise InputError([("input", f"'{name}' is a directory; give a .jsonl or .csv file")])
+    return stack.enter_context(path.open("rb", buffering=HEAD))
 
 
-def _format(name: str, given: str | None, stream: BinaryIO) -> str:
-    """The input format: as given, else from the file's extension, else from its first bytes."""
+def _head(stream: BinaryIO) -> bytes:
+    """The input's first bytes, left in the stream (a file is read with a HEAD-byte buffer;
+    standard input gives what its buffer holds)."""
+    return stream.peek(HEAD)[:HEAD] if hasattr(stream, "peek") else b""
+
+
+def _format(name: str, given: str | None, head: bytes) -> tuple[str, str]:
+    """The input format: as given, else from the file's extension, else from its first bytes;
+    and how it was found, to be said when it was not given."""
     if given:
-        return given
+        return given, ""
     suffix = Path(name).suffix.lower() if name != "-" else ""
     if suffix == ".csv":
-        return "csv"
+        return "csv", ""
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    head = stream.peek(64) if hasattr(stream, "peek") else b""
-    kind = sniff(head)
-    print(
-        f"batch: reading {'standard input' if name == '-' else name} as {kind.upper()} (from its content; use --format to say)",
-        file=sys.stderr,
-    )
-    return kind
+        return "jsonl", ""
+    return sniff(head), "from its content"
+
+
+def _reader(args: argparse.Namespace, source: BinaryIO, seen: Lines) -> Iterator[Record]:
+    """The records of the input, with what was detected about it said on standard error."""
+    columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
+    head = _head(source)
+    kind, how = _format(args.input, args.format, head)
+    found = [how] if how else []
+    if kind == "csv":
+        form, detected = detect_csv(head, args.delimiter, args.encoding)
+        found += detected
+        records = read_csv(source, columns, form, seen)
+    elif args.delimiter or args.encoding:
+        option = "--delimiter" if args.delimiter else "--encoding"
+        raise InputError([(option, f"applies to CSV input; {args.input} is read as JSON Lines (UTF-8); give --format csv if it is CSV")])
+    else:
+        form, records = CsvForm(), read_jsonl(source, columns, seen)
+    if found:
+        name = "standard input" if args.input == "-" else args.input
+        notice(f"batch: reading {name} as {kind.upper()}; detected: {', '.join(found)} (set with --format, --delimiter, --encoding)")
+    if form.encoding == "cp1252" and args.encoding is None:
+        notice("batch: the input is not UTF-8 text, so it is read as Windows-1252 (as Excel saves in Western Europe)")
+    return _started(records)
 
 
 def _started(records: Iterator[Record]) -> Iterator[Record]:
     """The records, with the first read now: a CSV header that does not fit the options is
     refused before any output (it was an error repeated on every row)."""
-    try:
-        first = next(records, None)
-    except InputError as error:
-        field, message = error.problems[0]
-        raise BatchInputError(field, message) from None
+    first = next(records, None)
     return itertools.chain([first] if first is not None else [], records)
 
 
@@ -252,55 +275,103 @@ def _check_target(out: Path, source: str) -> Path:
     """The file to write: a symbolic link's target (so the link stays), never the input. The
     rest (a folder, a missing or unwritable folder, a read-only file) is checked as --out is parsed."""
     if source != "-" and out.exists() and os.path.samefile(out, source):
-        raise BatchInputError("--out", f"'{out}' is the input file; write the output to another file")
+        raise InputError([("--out", f"'{out}' is the input file; write the output to another file")])
     return Path(os.path.realpath(out))
 
 
-def run_batch(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     recommender = Recommender(knowledge, cache_size=WORKER_CACHE)
     workers = args.workers or os.cpu_count() or 1
-    columns = Columns(id_column=args.id_column, ignore_extra=args.extra_columns == "ignore")
     target = _check_target(args.out, args.input) if args.out else None
+    where = str(args.out) if target else "standard output"
+    tally, seen = Tally(), Lines()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_terminate_like_interrupt())
         source = _open_input(args.input, stack)
-        kind = _format(args.input, args.format, source)
-        records = _started((read_csv if kind == "csv" else read_jsonl)(source, columns))
-        progress = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
+        records = _reader(args, source, seen)
+        progress = _progress(stack, source, seen)
 
-            bar = stack.enter_context(tqdm(unit=" cases", file=sys.stderr, mininterval=0.5))
-            progress = bar.update
-        where = str(args.out) if target else "standard output"
-        if target is not None and target.exists() and not target.is_file():  # a device or FIFO: never renamed over
-            out = stack.enter_context(target.open("wb"))
-            tally = process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)
-        elif target is None:
-            try:
-                tally = process(records, recommender, sys.stdout.buffer, with_id=bool(args.id_column), progress=progress, workers=workers)
-                sys.stdout.buffer.flush()
-            except OSError as error:
-                print(f"error: cannot write to {where}: {error.strerror or error}", file=sys.stderr)
-                return EXIT_ERROR
-        else:
-            tally_or_error = _write_atomically(
-                target, lambda out: process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers)
-            )
-            if isinstance(tally_or_error, OSError):
-                print(
-                    f"error: cannot write {where}: {tally_or_error.strerror or tally_or_error}; {where} was left as it was", file=sys.stderr
-                )
-                return EXIT_ERROR
-            tally = tally_or_error
-    total = tally.good + tally.invalid + tally.failed
-    print(
-        f"batch: {count(total, 'record')}, {tally.good} recommended, {tally.invalid} invalid, {tally.failed} failed; written to {where}",
-        file=sys.stderr,
+        def run(out: BinaryIO) -> Tally:
+            return process(records, recommender, out, with_id=bool(args.id_column), progress=progress, workers=workers, tally=tally)
+
+        device = target is not None and target.exists() and not target.is_file()  # a device or FIFO: never renamed over
+        try:
+            if device:
+                assert target is not None
+                run(stack.enter_context(target.open("wb")))
+            elif target is None:
+                try:
+                    run(sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                except OSError as error:
+                    print(f"error: cannot write to {where}: {error.strerror or error}", file=sys.stderr)
+                    return exits.ERROR
+            elif isinstance(written := _write_atomically(target, run), OSError):
+                print(f"error: cannot write {where}: {written.strerror or written}; {where} was left as it was", file=sys.stderr)
+                return exits.ERROR
+        except (KeyboardInterrupt, Terminated):
+            stack.close()  # the progress bar ends before the last word
+            print(_stopped(tally, where, replaced=target is not None and not device), file=sys.stderr)
+            raise
+    return _summary(tally, seen, where)
+
+
+def _progress(stack: contextlib.ExitStack, source: BinaryIO, seen: Lines) -> Callable[[int], object] | None:
+    """A progress bar on a terminal: bytes read of the input's size (so a percentage and the time
+    left), and the records written."""
+    if not sys.stderr.isatty() or notices.level() < notices.NORMAL:
+        return None
+    from tqdm import tqdm
+
+    size = os.fstat(source.fileno()).st_size if _regular(source) else None
+    bar = stack.enter_context(tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, mininterval=0.5))
+    written = 0
+
+    def update(records: int) -> None:
+        nonlocal written
+        written += records
+        bar.set_postfix_str(count(written, "record"), refresh=False)
+        bar.update(seen.bytes - bar.n)
+
+    return update
+
+
+def _regular(source: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def _stopped(tally: Tally, where: str, *, replaced: bool) -> str:
+    """What an interrupted batch kept: a file written beside its target is removed and the target
+    left as it was; records already written to standard output (or a device) stay there."""
+    if replaced:
+        return f"batch: interrupted; nothing was kept: {where} was left as it was (run the batch again)"
+    if not tally.total:
+        return f"batch: interrupted before any record was written to {where}"
+    return (
+        f"batch: interrupted; the {count(tally.total, 'record')} written to {where} are complete, up to input line "
+        f"{tally.last_line:,}; the records after it were not written"
     )
-    if tally.failed:
-        return EXIT_ERROR
-    return EXIT_INVALID if tally.invalid else EXIT_OK
+
+
+def _summary(tally: Tally, seen: Lines, where: str) -> int:
+    """Say what was read and written, input lines beside output records, and explain any
+    difference; lines no record accounts for would be lost records, so they fail the batch."""
+    kinds = f"{tally.good:,} recommended, {tally.invalid:,} invalid, {tally.failed:,} failed"
+    counted = f"{count(seen.read, 'input line')}, {count(tally.total, 'output record')}"
+    parts = [(seen.header, "header line"), (seen.blank, "blank line"), (seen.continued, "line continuing a quoted cell")]
+    unaccounted = seen.read - tally.total - sum(n for n, _ in parts)
+    if unaccounted:
+        parts.append((unaccounted, "line no record accounts for"))
+    why = ", ".join(count(n, noun, noun.replace("line", "lines", 1)) for n, noun in parts if n)
+    notice(f"batch: {counted}{f' (the difference: {why})' if why else ''}: {kinds}; written to {where}")
+    if unaccounted:
+        print(f"error: {count(unaccounted, 'input line')} gave no output record; the output is incomplete", file=sys.stderr)
+    if tally.failed or unaccounted:
+        return exits.ERROR
+    return exits.INVALID if tally.invalid else exits.OK
 
 
 def _write_atomically(target: Path, write: Callable[[BinaryIO], Tally]) -> Tally | OSError:

@@ -8,10 +8,12 @@ import json
 import sys
 from pathlib import Path
 
+import guidance_rules.cli.exits as exits
 from guidance_rules.audit.diff import DiffReport, run_diff
 from guidance_rules.audit.diff_report import write_html
 from guidance_rules.cli.render import count, wrap
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
+from guidance_rules.rulebase.load import KnowledgeBase
 
 
 def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
@@ -50,20 +52,25 @@ def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:
     return "\n".join(lines)
 
 
+def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    """`guidance-rules diff` compares the two rule bases it names, not the loaded one."""
+    return run_diff_command(args)
+
+
 def run_diff_command(args: argparse.Namespace) -> int:
     for label, folder in (("OLD_RULES", args.old), ("NEW_RULES", args.new)):
         if not Path(folder).is_dir():
             print(f"invalid input: {label}: '{folder}' is not a folder; give a rule base folder such as rules/", file=sys.stderr)
-            return 2
+            return exits.INVALID
     try:
         report = run_diff(args.old, args.new, args.workers, args.sites)
     except CaseError as error:
         print(f"invalid input: --site: {error}", file=sys.stderr)
-        return 2
+        return exits.INVALID
     except (RuleFileError, EngineError) as error:
         print(f"invalid input: rule base cannot be used: {error}", file=sys.stderr)
-        return 2
+        return exits.INVALID
     if args.html:
         write_html(report, Path(args.html), str(args.old), str(args.new))
     print(json.dumps(report.summary(), indent=2) if args.json else format_text(report, str(args.old), str(args.new)))
-    return 1 if report.changed else 0
+    return exits.ERROR if report.changed else exits.OK

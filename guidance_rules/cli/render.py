@@ -17,8 +17,10 @@ WIDTH = 96  # for output that is not a terminal: stable, and fits a printed page
 
 @dataclass(frozen=True)
 class Style:
-    """How to draw for one output: its width, and whether to use colour (only on a terminal,
-    never when NO_COLOR is set or TERM is dumb; https://no-color.org)."""
+    """How to draw for one output: its width, and whether to use colour: on a terminal whose TERM
+    is not dumb, never when NO_COLOR is set to a non-empty value (https://no-color.org: an empty
+    one is ignored), and also off a terminal when FORCE_COLOR is (https://force-color.org; NO_COLOR
+    wins when both are, as in Python's own colour choice)."""
 
     width: int = WIDTH
     color: bool = False
@@ -26,11 +28,12 @@ class Style:
     @classmethod
     def detect(cls, stream: TextIO) -> Style:
         terminal = stream.isatty()
-        if not terminal:
-            return cls()
-        width = max(60, min(140, shutil.get_terminal_size((WIDTH, 24)).columns - 1))
-        color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-        return cls(width, color)
+        width = max(60, min(140, shutil.get_terminal_size((WIDTH, 24)).columns - 1)) if terminal else WIDTH
+        if os.environ.get("NO_COLOR"):
+            return cls(width, False)
+        if os.environ.get("FORCE_COLOR"):
+            return cls(width, True)
+        return cls(width, terminal and os.environ.get("TERM") != "dumb")
 
     def bold(self, text: str) -> str:
         return f"\x1b[1m{text}\x1b[0m" if self.color else text

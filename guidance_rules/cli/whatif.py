@@ -7,10 +7,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import guidance_rules.cli.exits as exits
+from guidance_rules.cli.case import answer, case_data
 from guidance_rules.cli.render import value_text, wrap
 from guidance_rules.model import Case
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.recommendation.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
+from guidance_rules.rulebase.load import KnowledgeBase
 
 SHOWN = 5  # routes shown per modality; --json lists every one
 
@@ -106,8 +109,16 @@ def format_what_if(result: WhatIf) -> str:
     return "\n".join(lines)
 
 
+def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
+    """`guidance-rules what-if`: invalid input exits 2 with the field named, before any search."""
+    recommender = Recommender(knowledge)
+    data = case_data(args)
+    answer(recommender, data)
+    return run_what_if_command(args, recommender, data)
+
+
 def run_what_if_command(args: argparse.Namespace, recommender: Recommender, case: Case | Mapping[str, Any]) -> int:
     bound = None if args.exhaustive else args.max_changes
     result = what_if(case, recommender, max_changes=bound)
     print(json.dumps(result.model_dump(mode="json"), indent=2) if args.json else format_what_if(result))
-    return 0
+    return exits.OK

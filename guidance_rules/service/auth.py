@@ -4,9 +4,14 @@ cannot be replayed against another worker or replica).
 
 The trust configuration is a JSON or YAML file:
     audience: ["https://cds.example.org/cds-services"]   # this service's URLs as the EHR sends them
+    consultations_audience: ["https://cds.example.org/api/v1/consultations"]  # optional, see below
     issuers:
       "https://ehr.example.org": {jwks_url: "https://ehr.example.org/.well-known/jwks.json"}
       "https://sandbox.example":  {jwks_file: "/etc/guidance-rules/sandbox-jwks.json"}
+
+The consultation API (`GET /api/v1/consultations/{id}`) reads the record, so it has an audience of
+its own: a token an EHR minted to call a hook service is not one for reading records. Without
+`consultations_audience` that API accepts no token at all.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Issuer:
 class AuthConfig:
     audience: tuple[str, ...]
     issuers: dict[str, Issuer]
+    consultations_audience: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path) -> AuthConfig:
@@ -62,6 +68,11 @@ class AuthConfig:
             audience = [audience]
         if not audience or not all(isinstance(a, str) for a in audience):
             raise AuthConfigError(f"{path}: 'audience' must list this service's URL(s) as the EHR addresses it")
+        records = data.get("consultations_audience") or []
+        if isinstance(records, str):
+            records = [records]
+        if not isinstance(records, list) or not all(isinstance(a, str) and a for a in records):
+            raise AuthConfigError(f"{path}: 'consultations_audience' must list the URL(s) tokens for the consultation API carry")
         issuers = {}
         for name, spec in data["issuers"].items():
             if not isinstance(spec, dict) or not ({"jwks_url", "jwks_file"} & set(spec)):
@@ -74,7 +85,7 @@ class AuthConfig:
                 except (OSError, ValueError, jwt.PyJWKError) as error:
                     raise AuthConfigError(f"{path}: issuer '{name}': jwks_file {file} is not a usable JWKS: {error}") from None
             issuers[name] = Issuer(name, spec.get("jwks_url"), keys)
-        return cls(tuple(audience), issuers)
+        return cls(tuple(audience), issuers, tuple(records))
 
 
 class Verifier:
@@ -100,6 +111,8 @@ class Verifier:
     def verify(self, authorization: str | None, audiences: list[str] | None = None) -> dict[str, Any]:
         """The token's claims, or Unauthorized saying why not. `audiences` are the `aud` values
         this endpoint accepts (the configured ones when not given)."""
+        if audiences == []:
+            raise Unauthorized("no token is accepted here: the trust configuration names no consultations_audience")
         scheme, _, token = (authorization or "").strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
             raise Unauthorized("missing 'Authorization: Bearer <JWT>' header; CDS Hooks requests must be signed by a trusted EHR")

@@ -22,9 +22,7 @@ class ServiceCommandError(GuidanceRulesError, ValueError):
     """Bad options for a service command (exit 2 with this message)."""
 
 
-def register(
-    sub: Any, commands: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]], count: Callable[[str], int] = int
-) -> None:
+def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace, KnowledgeBase], int]], count: Callable[[str], int] = int) -> None:
     """Add serve and consultations to the main parser; `count` is the CLI's type for a count of
     worker processes (1 or more), so --workers is checked as every other command's is."""
     serve = sub.add_parser("serve", help="run the CDS Hooks service (FHIR R4 orders in, cards out, consultations recorded)")
@@ -38,6 +36,14 @@ def register(
     serve.add_argument(
         "--public-url", metavar="URL", help="the address EHRs reach this service at, for the cards' page links (behind a proxy)"
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name requests may carry; repeat (default: localhost, 127.0.0.1, ::1; the --public-url host is always allowed)",
+    )
+    serve.add_argument("--header-timeout", metavar="SECONDS", help="time allowed for a request's head (default 10)")
+    serve.add_argument("--body-timeout", metavar="SECONDS", help="time allowed for a request's body after its head (default 30)")
     commands["serve"] = cmd_serve
 
     consult = sub.add_parser("consultations", help="the consultation record")
@@ -79,6 +85,9 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         "GUIDANCE_RULES_INSECURE_NO_AUTH": "1" if args.insecure_no_auth else None,
         "GUIDANCE_RULES_AVAILABLE": ",".join(args.available) if args.available else None,
         "GUIDANCE_RULES_PUBLIC_URL": args.public_url,
+        "GUIDANCE_RULES_ALLOWED_HOSTS": ",".join(args.allowed_host) if args.allowed_host else None,
+        "GUIDANCE_RULES_HEADER_TIMEOUT": args.header_timeout,
+        "GUIDANCE_RULES_BODY_TIMEOUT": args.body_timeout,
     }
     for key, value in env.items():
         if value is not None:
@@ -100,6 +109,7 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http="guidance_rules.service.server:HeaderDeadlineProtocol",
         access_log=False,
         log_level="warning",
     )

@@ -37,6 +37,15 @@ class NoRecord(NotFound):
     """A database named for reading (the report) that holds no consultation record."""
 
 
+class RequestTimeout(ServiceError):
+    """The request's body did not arrive in time; the connection is closed after the answer."""
+
+    status = 408
+
+    def __init__(self, message: str):
+        super().__init__(message, code="timeout", headers={"Connection": "close"})
+
+
 class TooLarge(ServiceError):
     status = 413
 

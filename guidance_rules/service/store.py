@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -34,13 +37,16 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import NoRecord, NotFound, StoreUnavailable
 
 DEFAULT_URL = "sqlite:///guidance-rules-consultations.sqlite3"
 SQLITE_BUSY_SECONDS = 10  # how long a write waits for another process's lock before it fails (503)
+
+FEEDBACK_KEY_INDEX = "uq_feedback_report_key"
 
 metadata = MetaData()
 
@@ -79,6 +85,9 @@ feedback = Table(
     Column("accepted_suggestions_json", Text),
     Column("outcome_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # the same report (a retried request) is one row, also when retries arrive at once: see report_key()
+    Column("report_key", String(64)),
+    Index(FEEDBACK_KEY_INDEX, "report_key", unique=True),
 )
 
 tokens = Table(
@@ -99,8 +108,6 @@ def normalise_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -129,12 +136,15 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _feedback_key(item: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two feedback items the same report (SQLite returns instants without their offset)."""
+def report_key(item: dict[str, Any]) -> str:
+    """What makes two feedback items the same report: card, outcome, reason and time (in UTC; SQLite
+    returns instants without their offset). A unique index on it keeps one row per report, so
+    simultaneous retries cannot each find "not stored yet" and all insert."""
     at = item.get("outcome_at")
     if isinstance(at, dt.datetime) and at.tzinfo is not None:
         at = at.astimezone(dt.UTC).replace(tzinfo=None)
-    return (item["consultation_id"], item["outcome"], item.get("override_code"), at)
+    parts = [item["consultation_id"], item["outcome"], item.get("override_code"), at.isoformat() if at else None]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 class Store:
@@ -145,6 +155,7 @@ class Store:
         does not hold one, instead of making an empty one (a mistyped path would report zeros)."""
         self.url = normalise_url(url)
         self.patient_key = patient_key
+        self._file: tuple[Path, tuple[int, int]] | None = None  # SQLite: the file opened, and its identity
         try:
             if self.url.startswith("sqlite"):
                 database = make_url(self.url).database
@@ -156,6 +167,8 @@ class Store:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
             if create:
                 metadata.create_all(self.engine, checkfirst=True)
+                _add_report_keys(self.engine)
+                self._file = _file_identity(self.engine)
             else:
                 lacking = sorted(set(metadata.tables) - set(inspect(self.engine).get_table_names()))
                 if lacking:
@@ -196,7 +209,8 @@ class Store:
             }
             for r in rows
         ]
-        self._write(lambda conn: conn.execute(insert(consultations), values), "record the consultation")
+        with self._writing("could not record the consultation; no card was returned") as conn:
+            conn.execute(insert(consultations), values)
 
     def cards(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         """Service, status and modality of each recorded card named (feedback is checked against them)."""
@@ -210,41 +224,35 @@ class Store:
     def add_feedback(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store feedback; every card id must name a recorded consultation (else 404, nothing stored).
         An item already stored (same card, outcome, reason and time: a retried request) is not
-        stored again. Returns the items that were new."""
+        stored again, also when the retries arrive at once (insert-or-ignore on the unique
+        report key, on either database). Returns the items that were new."""
         ids = {item["consultation_id"] for item in items}
-        try:
-            with self.engine.begin() as conn:
-                known = {row[0] for row in conn.execute(select(consultations.c.id).where(consultations.c.id.in_(ids)))}
-                unknown = sorted(ids - known)
-                if unknown:
-                    raise NotFound(
-                        f"no consultation with card uuid {', '.join(unknown)}; feedback is accepted only for cards this service returned"
-                    )
-                earlier = conn.execute(select(feedback).where(feedback.c.consultation_id.in_(ids))).mappings()
-                stored = {_feedback_key(dict(row)) for row in earlier}
-                new = []
-                for item in items:
-                    if _feedback_key(item) not in stored:
-                        stored.add(_feedback_key(item))
-                        new.append(item)
-                if new:
-                    stamp = now()
-                    conn.execute(insert(feedback), [{**item, "received_at": stamp} for item in new])
-                return new
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"the feedback could not be recorded, nothing was stored: {_reason(error)}") from None
+        with self._writing("the feedback could not be recorded, nothing was stored") as conn:
+            known = {row[0] for row in conn.execute(select(consultations.c.id).where(consultations.c.id.in_(ids)))}
+            unknown = sorted(ids - known)
+            if unknown:
+                raise NotFound(
+                    f"no consultation with card uuid {', '.join(unknown)}; feedback is accepted only for cards this service returned"
+                )
+            stamp, new = now(), []
+            for item in items:
+                row = {**item, "report_key": report_key(item), "received_at": stamp}
+                if self._insert_new(conn, feedback, row, "report_key"):
+                    new.append(item)
+        return new
 
     def remember_token(self, issuer: str, jti: str, expires_at: dt.datetime) -> bool:
         """Record a JWT id; False when it was seen before (a replay). Expired ids are pruned."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(tokens.delete().where(tokens.c.expires_at < now() - dt.timedelta(minutes=10)))
-                conn.execute(insert(tokens), {"issuer": issuer, "jti": jti, "expires_at": expires_at})
-            return True
-        except IntegrityError:
-            return False
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"the token id could not be checked for replay: {_reason(error)}") from None
+        with self._writing("the token id could not be checked for replay") as conn:
+            conn.execute(tokens.delete().where(tokens.c.expires_at < now() - dt.timedelta(minutes=10)))
+            return self._insert_new(conn, tokens, {"issuer": issuer, "jti": jti, "expires_at": expires_at}, "issuer", "jti")
+
+    def _insert_new(self, conn: Connection, table: Table, row: dict[str, Any], *key: str) -> bool:
+        """Insert unless a row with the same unique key is there (also one another process is
+        inserting at this moment); True when inserted."""
+        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = upsert(table).values(row).on_conflict_do_nothing(index_elements=list(key))
+        return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None  # a row only when inserted
 
     def consultation(self, consultation_id: str) -> dict[str, Any]:
         try:
@@ -283,32 +291,111 @@ class Store:
             raise StoreUnavailable(f"the consultation record cannot be read: {_reason(error)}") from None
 
     def ping(self) -> None:
-        """Readiness: the database answers, and (SQLite) its write lock can be had now: a file
-        another process holds locked would make every hook call wait, then fail with 503."""
+        """Readiness: a record can be written now. The database file is the one opened, and a
+        write (rolled back) succeeds. After a failure the pool is opened anew and tried once more,
+        so a database that came back (writable again, restarted) is ready without a restart."""
         try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-                if self.engine.dialect.name == "sqlite":
-                    cursor = cast(sqlite3.Connection, conn.connection.dbapi_connection).cursor()
-                    cursor.execute("PRAGMA busy_timeout = 200")
-                    try:
-                        cursor.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
-                        cursor.execute("ROLLBACK")
-                    finally:
-                        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")  # the connection's own again
-                        cursor.close()
-        except (SQLAlchemyError, sqlite3.Error) as error:
-            raise StoreUnavailable(f"the consultation database is not reachable or not writable now: {_reason(error)}") from None
+            self._probe()
+        except (SQLAlchemyError, sqlite3.Error):
+            self.engine.dispose()
+            try:
+                self._probe()
+            except (SQLAlchemyError, sqlite3.Error) as error:
+                raise StoreUnavailable(f"the consultation database is not reachable or not writable now: {_reason(error)}") from None
+
+    def _probe(self) -> None:
+        self._check_file("the consultation database is not usable")
+        probe = {"issuer": "readiness probe", "jti": str(uuid.uuid4()), "expires_at": now()}
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name != "sqlite":
+                with conn.begin() as transaction:
+                    conn.execute(insert(tokens), probe)
+                    transaction.rollback()
+                return
+            # SQLite: the write lock must be had at once (a file another process holds locked
+            # would make every hook call wait, then fail), and a read-only file refuses the write
+            cursor = cast(sqlite3.Connection, conn.connection.dbapi_connection).cursor()
+            cursor.execute("PRAGMA busy_timeout = 200")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.execute(
+                        "INSERT INTO jwt_seen (issuer, jti, expires_at) VALUES (?, ?, '1970-01-01 00:00:00')",
+                        (probe["issuer"], probe["jti"]),
+                    )
+                finally:
+                    cursor.execute("ROLLBACK")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")  # the connection's own again
+                cursor.close()
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def _write(self, action: Any, what: str) -> None:
+    @contextmanager
+    def _writing(self, failure: str) -> Iterator[Connection]:
+        """One write transaction that either commits to the database this service opened or
+        raises StoreUnavailable (`failure` says what was not done). A failed connection is not
+        reused: the pool is opened anew, so a transient fault does not outlast itself."""
+        self._check_file(failure)
         try:
             with self.engine.begin() as conn:
-                action(conn)
+                yield conn
         except SQLAlchemyError as error:
-            raise StoreUnavailable(f"could not {what}; no card was returned: {_reason(error)}") from None
+            self.engine.dispose()
+            raise StoreUnavailable(f"{failure}: {_reason(error)}") from None
+        self._check_file(failure)  # removed or replaced while writing: the record is not where it is read
+
+    def _check_file(self, failure: str) -> None:
+        """SQLite keeps writing to a file removed or replaced under it, where nobody will read the
+        records again: refuse instead (until a restart opens the file that is there now)."""
+        if self._file is None:
+            return
+        path, identity = self._file
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                f"{failure}: the database file {path} was removed while the service ran; restore it and restart"
+            ) from None
+        if (status.st_dev, status.st_ino) != identity:
+            raise StoreUnavailable(f"{failure}: the database file {path} was replaced while the service ran; restart to use the new file")
+
+
+def _file_identity(engine: Engine) -> tuple[Path, tuple[int, int]] | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    status = path.stat()
+    return path, (status.st_dev, status.st_ino)
+
+
+def _add_report_keys(engine: Engine) -> None:
+    """A record made before feedback had its unique report key gets the column and the index.
+    Existing rows are kept: the first of each report gets the key, any earlier duplicate keeps
+    none (the index allows several empty keys). One process does it: the others wait for its lock."""
+    if "report_key" in {c["name"] for c in inspect(engine).get_columns("feedback")}:
+        return
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("LOCK TABLE feedback IN ACCESS EXCLUSIVE MODE"))
+        if "report_key" not in {c["name"] for c in inspect(conn).get_columns("feedback")}:
+            _backfill_report_keys(conn)
+        conn.commit()
+
+
+def _backfill_report_keys(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE feedback ADD COLUMN report_key VARCHAR(64)"))
+    seen: set[str] = set()
+    for row in conn.execute(select(feedback).order_by(feedback.c.id)).mappings().all():
+        key = report_key(dict(row))
+        if key not in seen:
+            seen.add(key)
+            conn.execute(feedback.update().where(feedback.c.id == row["id"]).values(report_key=key))
+    conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {FEEDBACK_KEY_INDEX} ON feedback (report_key)"))
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

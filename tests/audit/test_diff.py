@@ -17,7 +17,7 @@ import pytest
 from guidance_rules import Recommender
 from guidance_rules.audit.diff import diff_spaces, run_diff
 from guidance_rules.audit.diff_report import render
-from guidance_rules.cli.commands import main
+from guidance_rules.cli import main
 from guidance_rules.rulebase.conditions import BOOL_FIELDS as FLAGS
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import default_rules_dir, load

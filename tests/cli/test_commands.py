@@ -164,7 +164,7 @@ def test_batch_jsonl_loses_no_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     result = run("batch", str(source), "--out", str(out))
     assert result.returncode == 2
-    assert "4 records, 2 recommended, 2 invalid" in result.stderr
+    assert "5 input lines, 4 output records (the difference: 1 blank line): 2 recommended, 2 invalid" in result.stderr
     records = _lines(out.read_text())
     assert [r["line"] for r in records] == [1, 2, 3, 5]  # a blank line is not a record
     assert records[0]["recommendation"]["modality"] == "landmark"
@@ -327,9 +327,11 @@ def test_counts_agree_with_their_nouns_and_messages_end_their_sentences() -> Non
     rec = Recommender().recommend({"site": "knee", "injectate": "corticosteroid"})
     one_each = rec.model_copy(update={"documentation": rec.documentation[:1], "questions": rec.questions[:1], "cautions": []})
     assert "  1 documentation item, 1 question and the sources (run" in brief(one_each)
-    batch = run("batch", "-", "--format", "csv", stdin="site,injectat\nknee,prp\n")
-    assert "batch: 1 record, 0 recommended" in batch.stderr
-    assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in batch.stdout
+    batch = run("batch", "-", "--format", "csv", stdin="site,injectate\nknee,prp\n")
+    assert "batch: 2 input lines, 1 output record (the difference: 1 header line): 1 recommended" in batch.stderr
+    jsonl = run("batch", "-", stdin='{"site": "knee", "injectat": "prp"}\n')
+    assert "batch: 1 input line, 1 output record: 0 recommended" in jsonl.stderr
+    assert "'injectat' is not a case field; did you mean 'injectate'? To carry it" in jsonl.stdout
     assert_invalid(run("rules", "NOPE-X"), "no rule 'NOPE-X'. Run 'guidance-rules rules' for the list.")
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from guidance_rules import Modality, Recommender
-from guidance_rules.cli.commands import main
+from guidance_rules.cli import main
 from guidance_rules.recommendation.whatif import Change, WhatIf, inputs_that_matter, what_if
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 

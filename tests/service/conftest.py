@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,22 +86,27 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on loopback (initdb + pg_ctl), as a non-root user."""
+class PostgresUnavailable(RuntimeError):
+    """No throwaway PostgreSQL cluster can be started here (the reason says why)."""
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback (initdb + pg_ctl), as a non-root user; its URL.
+    Shared by the tests (the fixture below) and the load benchmark."""
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql to run these tests")
+        raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql to run these tests")
     prefix: list[str] = []
     owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the throwaway cluster as")
+            raise PostgresUnavailable("running as root and there is no 'postgres' user to run the throwaway cluster as") from None
         runuser = shutil.which("runuser")
         if runuser is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
+            raise PostgresUnavailable("running as root without runuser: cannot start PostgreSQL as a non-root user")
         prefix = [runuser, "-u", "postgres", "--"]
     base = Path(tempfile.mkdtemp(prefix="gr-pg-"))
     if owner is not None:
@@ -135,9 +141,24 @@ def postgres_url() -> Iterator[str]:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
         detail = getattr(error, "stderr", b"") or b""
         shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"could not start a throwaway PostgreSQL cluster: {error} {detail.decode(errors='replace')[:300]}")
+        raise PostgresUnavailable(
+            f"could not start a throwaway PostgreSQL cluster: {error} {detail.decode(errors='replace')[:300]}"
+        ) from None
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    try:
+        cluster = throwaway_postgres()
+        url = cluster.__enter__()
+    except PostgresUnavailable as reason:
+        pytest.skip(str(reason))
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
