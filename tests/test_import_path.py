@@ -89,3 +89,18 @@ def test_the_command_leaves_garbage_collection_on() -> None:
         """
     )
     assert "guidance_rules.cli.commands" in modules
+
+
+def test_a_command_run_in_process_leaves_its_garbage_collectable() -> None:
+    """Only the process's own command line (no argv) freezes at the end: a caller that runs
+    commands itself must not have its uncollected garbage frozen for good, call after call."""
+    modules = _modules_after(
+        """
+        import gc
+        from guidance_rules.cli import main
+        frozen = gc.get_freeze_count()
+        assert main(["recommend", "--site", "knee", "--injectate", "prp", "--json"]) == 0
+        assert gc.get_freeze_count() <= frozen, (frozen, gc.get_freeze_count())  # frozen objects may be freed
+        """
+    )
+    assert "guidance_rules.cli.main" in modules
