@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.run --quick    # smaller counts, same measurements
     .venv/bin/python -m benchmarks.run --suite    # also time `sh scripts/test.sh` (several minutes)
 
-Where a figure has an anchor (shared/anchors: durable-rules on a 12-rule decision; a minimal
+Where a figure has an anchor (benchmarks/anchors: durable-rules on a 12-rule decision; a minimal
 pydantic program), the anchor is measured in the same run and the ratio printed, because this
 machine's absolute speed drifts.
 
@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -128,32 +129,52 @@ def bench_cli(repeat: int) -> str:
     return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}; bare python {statistics.median(bare):.0f} ms)"
 
 
-ANCHORS = Path(os.environ.get("GUIDANCE_RULES_ANCHORS") or ROOT.parent / "shared" / "anchors")  # a worktree: set it
-MINIMAL = (
-    "import pydantic\nclass M(pydantic.BaseModel):\n    a: str\n    b: int\nprint(M.model_validate({'a': 'x', 'b': 1}).model_dump_json())\n"
-)
+ANCHORS = ROOT / "benchmarks" / "anchors"
+
+
+def _process_ms(command: list[str]) -> tuple[float, float]:
+    """One whole run of `command`: (wall ms, CPU ms of the child, user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
+    wall = (time.perf_counter() - start) * 1e3
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1e3
 
 
 def bench_cli_ratio(repeat: int) -> str:
-    """Whole-process `guidance-rules recommend` against a minimal pydantic program, same venv."""
+    """Whole-process `guidance-rules recommend` against a minimal pydantic program, same venv,
+    interleaved so a drift of the machine's speed touches both alike. The wall ratio is the
+    target's; on a loaded machine a wall time is mostly waiting for a core, so the ratio of the
+    CPU times the two processes used is printed beside it."""
     ours = [sys.executable, "-m", "guidance_rules", "recommend", "--site", "hip", "--injectate", "cell_based", "--json"]
-    minimal = [sys.executable, "-c", MINIMAL]
+    minimal = [sys.executable, str(ANCHORS / "minimal_pydantic.py")]
+    # As installed: pip writes bytecode at install; a checkout under PYTHONDONTWRITEBYTECODE (this
+    # machine sets it) would compile every module changed since setup on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "guidance_rules")], capture_output=True, check=False)
     for command in (ours, minimal):
-        subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
-    a: list[float] = []
-    b: list[float] = []
-    for _ in range(repeat):  # interleaved, so a drift of the machine's speed touches both alike
-        a.extend(t * 1e3 for t in timed(lambda: subprocess.run(ours, capture_output=True, check=True, cwd=ROOT), 1))
-        b.extend(t * 1e3 for t in timed(lambda: subprocess.run(minimal, capture_output=True, check=True, cwd=ROOT), 1))
-    ratio = statistics.median(a) / statistics.median(b)
-    return f"{ratio:.2f}x: median {statistics.median(a):.0f} ms vs minimal pydantic program {statistics.median(b):.0f} ms"
+        _process_ms(command)
+    a: list[tuple[float, float]] = []
+    b: list[tuple[float, float]] = []
+    loads = [os.getloadavg()[0]]
+    for _ in range(repeat):
+        a.append(_process_ms(ours))
+        b.append(_process_ms(minimal))
+        loads.append(os.getloadavg()[0])
+    wall_a, wall_b = statistics.median(w for w, _ in a), statistics.median(w for w, _ in b)
+    cpu_a, cpu_b = statistics.median(c for _, c in a), statistics.median(c for _, c in b)
+    return (
+        f"{wall_a / wall_b:.2f}x: median {wall_a:.0f} ms vs minimal pydantic program {wall_b:.0f} ms; CPU {cpu_a / cpu_b:.2f}x "
+        f"({cpu_a:.0f} vs {cpu_b:.0f} ms) ({repeat} interleaved rounds; load average {min(loads):.1f}-{max(loads):.1f} "
+        f"on {os.cpu_count()} cores)"
+    )
 
 
 def anchor_per_call() -> float | str:
     """One run of the durable-rules anchor (one fact per case into a fresh session, 12 rules) in a
     fresh process: the median µs of its single calls, or why it was not measured."""
     if not (ANCHORS / "bench.py").exists():
-        return "not measured: shared/anchors is not beside this checkout"
+        return f"not measured: {ANCHORS / 'bench.py'} is missing"
     done = subprocess.run([sys.executable, str(ANCHORS / "bench.py"), "eng_durable", "--reps", "1"], capture_output=True, text=True)
     if done.returncode != 0:
         return f"not measured: the anchor failed ({done.stderr.strip()[-200:]})"

@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pytest
@@ -42,15 +41,14 @@ def test_recommend_reads_a_case_file_saved_with_a_bom(tmp_path: Path) -> None:
     assert from_stdin.returncode == 0 and json.loads(from_stdin.stdout) == json.loads(from_file.stdout)
 
 
-def _batch_on_a_terminal(args: list[str], stop_after: float | None = None) -> tuple[int, str]:
-    """Run batch with standard error on a pseudo-terminal (so it draws progress); its exit status and what it said."""
+def _batch_on_a_terminal(args: list[str], stop_on: str | None = None) -> tuple[int, str]:
+    """Run batch with standard error on a pseudo-terminal (so it draws progress); its exit status and
+    what it said. With `stop_on`, Ctrl-C (SIGINT) is sent once the terminal shows that pattern: when
+    batch is known to be under way, however fast or loaded the machine (a fixed delay was not)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pseudo-terminal is 0 columns wide
     proc = subprocess.Popen([sys.executable, "-m", "guidance_rules", "batch", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower)
     os.close(follower)
-    if stop_after is not None:
-        time.sleep(stop_after)
-        proc.send_signal(signal.SIGINT)
     said = b""
     while True:
         try:
@@ -60,6 +58,9 @@ def _batch_on_a_terminal(args: list[str], stop_after: float | None = None) -> tu
         if not chunk:
             break
         said += chunk
+        if stop_on is not None and re.search(stop_on, said.decode(errors="replace")):
+            proc.send_signal(signal.SIGINT)
+            stop_on = None
     os.close(leader)
     return proc.wait(timeout=300), said.decode(errors="replace")
 
@@ -82,7 +83,7 @@ def test_ctrl_c_says_what_was_kept(tmp_path: Path, to_file: bool) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in distinct_cases(30_000)))
     target = tmp_path / "out.jsonl"
-    status, said = _batch_on_a_terminal([str(source), *(["--out", str(target)] if to_file else []), "--workers", "1"], stop_after=4)
+    status, said = _batch_on_a_terminal([str(source), *(["--out", str(target)] if to_file else []), "--workers", "1"], stop_on=r"[1-9][0-9,]* records")
     assert status == 130, said
     if to_file:
         assert f"batch: interrupted; nothing was kept: {target} was left as it was" in said and not target.exists()
