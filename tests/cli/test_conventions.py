@@ -83,7 +83,8 @@ def test_ctrl_c_says_what_was_kept(tmp_path: Path, to_file: bool) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(json.dumps(c).encode() + b"\n" for c in distinct_cases(30_000)))
     target = tmp_path / "out.jsonl"
-    status, said = _batch_on_a_terminal([str(source), *(["--out", str(target)] if to_file else []), "--workers", "1"], stop_on=r"[1-9][0-9,]* records")
+    args = [str(source), *(["--out", str(target)] if to_file else []), "--workers", "1"]
+    status, said = _batch_on_a_terminal(args, stop_on=r"[1-9][0-9,]* records")
     assert status == 130, said
     if to_file:
         assert f"batch: interrupted; nothing was kept: {target} was left as it was" in said and not target.exists()
