@@ -44,6 +44,8 @@ def rule(number: int, *tests: Check) -> Rule:
         rationale="capacity test",
         sources=(),
         cited=(),
+        figures=(),
+        bottom_line=False,
         fires=(),
         silent=(),
     )

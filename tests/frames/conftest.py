@@ -62,7 +62,7 @@ def one_by_one(engine_rows: list[dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
         answer = {
             "modality": rec.modality.value,
             "ratings": {m: getattr(rec.ratings, m).category.value for m in RATINGS},
-            "rules": [s.rule for s in rec.reasoning],
+            "rules": list(rec.chain_rules()),
             "ruleset": rec.ruleset.digest,
         }
         out[row["id"]] = compact("ok", answer, [])

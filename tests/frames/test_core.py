@@ -36,7 +36,7 @@ def expected(recommender: Recommender, row: dict[str, Any]) -> dict[str, Any]:
         "status": "ok",
         "modality": answer.modality.value,
         "ratings": [getattr(answer.ratings, m).category.value for m in ("ultrasound", "fluoroscopy", "both", "landmark")],
-        "rules": [step.rule for step in answer.reasoning],
+        "rules": list(answer.chain_rules()),
         "ruleset": answer.ruleset.digest,
     }
 

@@ -95,7 +95,12 @@ def test_a_replaced_database_file_is_detected(tmp_path: Path) -> None:
         assert order(srv).status_code == 200
         other.replace(db)
         assert_unavailable(srv, "replaced")
-        with sqlite3.connect(db) as conn:
+        # The replaced file alone: beside it lies the old file's write-ahead log (c.sqlite3-wal, holding
+        # the first order's record), which SQLite would replay into any file opened at that path.
+        alone = tmp_path / "alone" / "c.sqlite3"
+        alone.parent.mkdir()
+        shutil.copyfile(db, alone)
+        with sqlite3.connect(alone) as conn:
             assert conn.execute("SELECT count(*) FROM consultations").fetchone()[0] == 0  # nothing written to either
     finally:
         srv.stop()

@@ -58,7 +58,7 @@ def record(store: Store, recommender: Recommender) -> list[Consultation]:
                 ordered_guidance=None,
                 indicator="info",
                 ratings=rec.model_dump(mode="json")["ratings"],
-                rules=[s.rule for s in rec.reasoning],
+                rules=list(rec.chain_rules()),
                 problems=[],
                 ruleset_version=rec.ruleset.version,
                 ruleset_digest=rec.ruleset.digest,
@@ -115,7 +115,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def answer(recommender: Recommender, case: dict[str, Any]) -> tuple[Any, ...]:
     rec = recommender.recommend(case)
     ratings = tuple(getattr(rec.ratings, m).category.value for m in ("ultrasound", "fluoroscopy", "both", "landmark"))
-    return rec.modality.value, ratings, tuple(s.rule for s in rec.reasoning)
+    return rec.modality.value, ratings, rec.chain_rules()
 
 
 def test_replay_names_every_consultation_whose_answer_would_change(
