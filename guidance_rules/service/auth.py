@@ -26,6 +26,8 @@ from typing import Any
 import jwt
 import yaml
 
+from guidance_rules.errors import GuidanceRulesError
+
 from .errors import Unauthorized
 from .store import Store
 
@@ -37,7 +39,7 @@ MAX_JTI = 255  # the replay table's column holds 500
 MAX_LIFETIME = dt.timedelta(hours=1)
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(GuidanceRulesError, ValueError):
     """The trust configuration cannot be used: names the file and the key at fault."""
 
 

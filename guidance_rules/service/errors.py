@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from guidance_rules.errors import GuidanceRulesError
 
-class ServiceError(Exception):
-    """An error with its HTTP status and FHIR issue code (invalid, structure, security, ...)."""
+
+class ServiceError(GuidanceRulesError):
+    """An error with its HTTP status and FHIR issue code (invalid, structure, security, ...); part of
+    the package's one hierarchy, so a caller catching GuidanceRulesError catches these too."""
 
     status = 400
 
