@@ -33,7 +33,8 @@ from guidance_rules.model import Modality
 from guidance_rules.recommendation.explain import Evaluation
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD, Test
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import default_rules_dir, load
 
 SYNTHETIC_FILE = "synthetic.yaml"
 PREFIX = "SYN"

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     )
     from guidance_rules.recommendation.recommender import Recommender, process_recommender, recommend
     from guidance_rules.recommendation.whatif import AssumedInput, WhatIf, inputs_that_matter, what_if
-    from guidance_rules.rulebase.load import KnowledgeBase, load
+    from guidance_rules.rulebase.domain import KnowledgeBase
+    from guidance_rules.rulebase.load import load
 
 # Every public name is imported on first use, so that `import guidance_rules.<sub>` (the command
 # line's entry, a worker process) runs only what it needs, and what-if is never loaded by a plain

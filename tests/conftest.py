@@ -15,7 +15,8 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
 
 # The parsed-rule-base cache of this test session lives in a folder of its own (subprocesses inherit it).
 os.environ.setdefault("GUIDANCE_RULES_CACHE_DIR", tempfile.mkdtemp(prefix="guidance-rules-cache-"))

@@ -8,7 +8,7 @@ import pytest
 
 from guidance_rules import Modality, recommend
 from guidance_rules.model import Variance
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from tests.conftest import examples
 
 EXAMPLES = examples()

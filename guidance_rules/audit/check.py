@@ -35,7 +35,8 @@ from guidance_rules.model import Modality
 from guidance_rules.recommendation.explain import Parts
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, load
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import load
 from guidance_rules.rulebase.resolve import resolve
 from guidance_rules.rulebase.space import EQUIPMENT_SETS, VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
 

@@ -24,7 +24,8 @@ from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.recommendation.explain import Evaluation
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
-from guidance_rules.rulebase.load import KnowledgeBase, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import load
 from guidance_rules.rulebase.resolve import resolve
 from guidance_rules.rulebase.space import EQUIPMENT_SETS, Space, as_json_case, space_named, space_names
 

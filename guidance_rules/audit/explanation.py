@@ -16,7 +16,8 @@ from typing import Any
 
 from guidance_rules.model import Citation, Step
 from guidance_rules.recommendation.explain import Evaluation, Parts
-from guidance_rules.rulebase.load import KnowledgeBase, in_scope
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import in_scope
 
 
 def explanation_problems(parts: Parts, evaluation: Evaluation) -> list[tuple[str, str]]:

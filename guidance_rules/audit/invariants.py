@@ -20,8 +20,10 @@ from guidance_rules.audit.findings import Finding
 from guidance_rules.errors import RuleFileError
 from guidance_rules.model import Category, Citation, Modality
 from guidance_rules.rulebase.conditions import CASE_FIELDS, Test, holds, parse
-from guidance_rules.rulebase.load import OUTPUT_KINDS, CitationSpec, KnowledgeBase, check_schema, cite, read_rule_file
+from guidance_rules.rulebase.domain import OUTPUT_KINDS, KnowledgeBase
+from guidance_rules.rulebase.load import check_schema, cite, read_rule_file
 from guidance_rules.rulebase.resolve import resolve
+from guidance_rules.rulebase.schemas import CitationSpec
 from guidance_rules.rulebase.space import as_json_case
 
 if TYPE_CHECKING:

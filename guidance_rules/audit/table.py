@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from guidance_rules.model import Modality
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from guidance_rules.rulebase.space import VARIANCE_SETS
 
 FORMATS = ("md", "csv", "html")

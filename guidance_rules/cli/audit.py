@@ -14,7 +14,7 @@ from guidance_rules.audit.check import AuditReport, run_audit
 from guidance_rules.audit.report import write_html
 from guidance_rules.audit.table import decision_tables
 from guidance_rules.cli.render import count
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from guidance_rules.rulebase.space import audit_spaces
 
 

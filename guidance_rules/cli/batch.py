@@ -39,7 +39,8 @@ from guidance_rules.recommendation.cache import LRU
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.recommendation.rows import failed_problems
-from guidance_rules.rulebase.load import KnowledgeBase, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import load
 
 ANSWER_CACHE = 4_096  # distinct cases whose output text is kept (about 10 KB each)
 HEAD = 1 << 16  # bytes looked at to detect a CSV file's encoding and delimiter

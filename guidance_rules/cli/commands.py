@@ -8,7 +8,7 @@ import argparse
 import importlib
 
 from guidance_rules.cli.parser import Command
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def _module(name: str) -> Command:

@@ -13,7 +13,7 @@ from guidance_rules.audit.diff import DiffReport, run_diff
 from guidance_rules.audit.diff_report import write_html
 from guidance_rules.cli.render import count, wrap
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def format_text(report: DiffReport, old_dir: str, new_dir: str) -> str:

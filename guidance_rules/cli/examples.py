@@ -14,7 +14,8 @@ from guidance_rules.cli.case import answer, grouped
 from guidance_rules.cli.inputs import parse_json_case
 from guidance_rules.errors import InputError
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase, default_rules_dir
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_rules_dir
 
 
 def _examples_dir(args: argparse.Namespace) -> Path:

@@ -21,7 +21,8 @@ import guidance_rules.cli.exits as exits
 import guidance_rules.cli.notices as notices
 from guidance_rules.model import Case
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_knowledge
 
 Command = Callable[[argparse.Namespace, KnowledgeBase], int]
 CASE_OPTIONS = ("site", "region", "depth", "tissue", "target_size", "injectate", "approach")

@@ -8,7 +8,7 @@ import guidance_rules.cli.exits as exits
 import guidance_rules.cli.render as render
 from guidance_rules.cli.case import answer, case_data
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:

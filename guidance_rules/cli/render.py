@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from guidance_rules.model import Citation, Modality, Note, Recommendation
-from guidance_rules.rulebase.load import Policy, Rule
+from guidance_rules.rulebase.domain import Policy, Rule
 
 WIDTH = 96  # for output that is not a terminal: stable, and fits a printed page
 

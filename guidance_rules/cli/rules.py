@@ -9,7 +9,7 @@ from typing import Any
 import guidance_rules.cli.exits as exits
 import guidance_rules.cli.render as render
 from guidance_rules.errors import InputError
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:

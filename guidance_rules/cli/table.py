@@ -7,7 +7,7 @@ import sys
 
 import guidance_rules.cli.exits as exits
 from guidance_rules.audit.table import render as render_table
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:

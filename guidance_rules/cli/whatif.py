@@ -13,7 +13,7 @@ from guidance_rules.cli.render import value_text, wrap
 from guidance_rules.model import Case
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.recommendation.whatif import AssumedInput, Change, Outcome, WhatIf, what_if
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 SHOWN = 5  # routes shown per modality; --json lists every one
 

@@ -32,7 +32,8 @@ from typing import Any
 from guidance_rules.errors import RuleFileError
 from guidance_rules.rulebase import limits
 from guidance_rules.rulebase.conditions import Test
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, derivation_levels
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import derivation_levels
 
 STRATUM_KEY = "stratum"
 

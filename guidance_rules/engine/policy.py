@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from guidance_rules.errors import EngineError
 from guidance_rules.model import Category, Modality
-from guidance_rules.rulebase.load import KnowledgeBase, Rule
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
 
 
 @dataclass(frozen=True)

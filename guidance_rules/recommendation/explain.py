@@ -34,8 +34,10 @@ from guidance_rules.model import (
     Summary,
 )
 from guidance_rules.rulebase.conditions import holds
-from guidance_rules.rulebase.load import EvidenceSpec, KnowledgeBase, Rule, TieBreak, cite, in_scope, scope_of
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule, TieBreak
+from guidance_rules.rulebase.load import cite, in_scope, scope_of
 from guidance_rules.rulebase.resolve import Resolution
+from guidance_rules.rulebase.schemas import EvidenceSpec
 
 M = TypeVar("M", bound=BaseModel)
 K = TypeVar("K")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from guidance_rules.model import Case
 from guidance_rules.rulebase.conditions import CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 LIST_FIELDS = tuple(name for name, spec in CASE_FIELDS.items() if spec.is_list)
 

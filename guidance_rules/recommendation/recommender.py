@@ -30,7 +30,8 @@ from guidance_rules.model import Case, Modality, Recommendation
 from guidance_rules.recommendation.cache import LRU, Memo
 from guidance_rules.recommendation.explain import Evaluation, Parts
 from guidance_rules.rulebase.conditions import check_resolved
-from guidance_rules.rulebase.load import KnowledgeBase, Rule, default_knowledge, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
 from guidance_rules.rulebase.resolve import Resolution, resolve
 
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""Loading the rule base from `rules/`: safe YAML, a schema per file, cross-references checked.
+"""Loading the rule base from `rules/`: safe YAML, a schema per file (`schemas`), cross-references
+checked, the domain types (`domain`) built.
 
 This is where a rule is *loaded*. It is compiled in `compile`, fired in `engine` and
 explained in `explain`. Nothing here knows any clinical fact; it only reads them.
@@ -8,19 +9,40 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.model import Category, Citation, Modality
-from guidance_rules.rulebase.conditions import BOOL, CASE_FIELDS, EQUIPMENT_FIELD, MODALITY_FIELD, FieldSpec, Test, holds, parse
+from guidance_rules.model import Citation, Modality
+from guidance_rules.rulebase.conditions import CASE_FIELDS, Test, holds, parse
+from guidance_rules.rulebase.domain import (
+    OUTPUT_KINDS,
+    Constraint,
+    KnowledgeBase,
+    Policy,
+    Rule,
+    Scope,
+    Site,
+    TieBreak,
+)
 from guidance_rules.rulebase.files import RuleFiles
 from guidance_rules.rulebase.limits import check_limits
+from guidance_rules.rulebase.schemas import (
+    CitationSpec,
+    ConstraintsFileSpec,
+    DefaultsFileSpec,
+    EvidenceSpec,
+    FactsFileSpec,
+    PolicyFileSpec,
+    RuleFileSpec,
+    RulesetFileSpec,
+    SitesFileSpec,
+    SourcesFileSpec,
+    SourceSpec,
+)
 
-ARTICLE = "article"
 RULE_FILES_WITHOUT_RULES = {
     "invariants.yaml",
     "sources.yaml",
@@ -32,281 +54,6 @@ RULE_FILES_WITHOUT_RULES = {
     "ruleset.yaml",
     "fhir-mapping.yaml",
 }  # read by guidance_rules.service.mapping
-OUTPUT_KINDS = ("documentation", "caution", "question")
-# Fields a site record sets from its own evidence, which rules may read like case fields (a case
-# without a site has no such evidence: 'unknown'). See sites.yaml for what each value means.
-SITE_FIELDS: dict[str, FieldSpec] = {"landmark_evidence": FieldSpec("landmark_evidence", ("close", "gap", "unknown"))}
-NO_SITE_EVIDENCE = {"landmark_evidence": "unknown"}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class CitationSpec(_Strict):
-    source: str
-    locator: str
-
-
-class ExamplesSpec(_Strict):
-    fires: tuple[dict[str, Any], ...] = Field(min_length=1)
-    silent: tuple[dict[str, Any], ...] = ()
-
-
-class ThenSpec(_Strict):
-    derive: str | None = None
-    rate: dict[Modality, Category] | None = None
-    documentation: str | None = None
-    caution: str | None = None
-    question: str | None = None
-
-
-class RuleSpec(_Strict):
-    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
-    title: str = Field(min_length=3)
-    version: int = Field(ge=1)
-    status: Literal["active", "draft", "retired"]
-    when: dict[str, Any]
-    then: ThenSpec
-    overrides: tuple[str, ...] = ()
-    conclusion: str = Field(min_length=10)
-    rationale: str = Field(min_length=10)
-    sources: tuple[CitationSpec, ...] = Field(min_length=1)
-    figures: tuple[str, ...] = ()  # evidence points (sites.yaml) this step cites at the case's site
-    bottom_line: bool = False  # a note that belongs in the answer's bottom line (refer cautions)
-    examples: ExamplesSpec
-
-
-class RuleFileSpec(_Strict):
-    rules: tuple[RuleSpec, ...]
-
-
-class PropositionSpec(_Strict):
-    section: str
-    summary: str
-    scope: dict[str, Any] | list[dict[str, Any]] | None = None  # a proposition about one site (the hip's figures) is cited only there
-
-
-class SourceSpec(_Strict):
-    title: str
-    kind: str
-    propositions: dict[str, PropositionSpec] = {}
-    # The cases a study is evidence for (a `when:` over case values, e.g. {site: [hip]}); a step
-    # cites it only for a case that matches. Absent: evidence for every case (the article, reviews).
-    scope: dict[str, Any] | list[dict[str, Any]] | None = None  # a list: evidence for cases matching any of them
-
-
-class SourcesFileSpec(_Strict):
-    sources: dict[str, SourceSpec]
-
-
-class EvidenceSpec(_Strict):
-    measure: str
-    ultrasound: str | None = None
-    landmark: str | None = None
-    note: str | None = None
-    source: str
-    locator: str
-    # The points of reasoning this figure is the site's own evidence for; a rule naming a point
-    # under `figures` cites the figure at this site. `when`: only for cases matching (a knee path).
-    points: tuple[str, ...] = ()
-    when: dict[str, Any] | None = None
-
-
-class SiteSpec(_Strict):
-    title: str
-    defaults: dict[str, Any]
-    why: str
-    landmark_evidence: Literal["close", "gap", "unknown"]  # what the site's own figures show for blind vs guided
-    # Fields the site's anatomy fixes: what-if never changes them (a hip cannot become superficial).
-    fixed: tuple[str, ...] = ()
-    evidence: tuple[EvidenceSpec, ...] = ()
-
-
-class SitesFileSpec(_Strict):
-    identity_fields: tuple[str, ...]
-    sites: dict[str, SiteSpec]
-
-
-class DefaultsFileSpec(_Strict):
-    tissue: dict[str, dict[str, Any]]
-    fields: dict[str, Any]
-
-
-class ConstraintSpec(_Strict):
-    id: str
-    when: dict[str, Any] = Field(min_length=1)
-    message: str
-
-
-class ConstraintsFileSpec(_Strict):
-    constraints: tuple[ConstraintSpec, ...]
-
-
-class FactsFileSpec(_Strict):
-    facts: dict[str, str]
-
-
-class TieBreakSpec(_Strict):
-    prefer: Modality
-    over: tuple[Modality, ...] = Field(min_length=1)
-    reason: str = Field(min_length=10)
-    sources: tuple[CitationSpec, ...] = Field(min_length=1)
-    figures: tuple[str, ...] = ()  # evidence points the reason quotes from the case's site
-
-
-class PolicySpec(_Strict):
-    id: str
-    title: str
-    version: int
-    preference: tuple[Modality, ...]
-    landmark_requires: str
-    conclusion: str
-    rationale: str
-    sources: tuple[CitationSpec, ...] = Field(min_length=1)
-    # Why one modality goes before another when both are rated usually appropriate.
-    tie_breaks: tuple[TieBreakSpec, ...] = ()
-    # The evidence points whose figure the bottom line quotes, first found first.
-    summary_points: tuple[str, ...] = ()
-
-
-class PolicyFileSpec(_Strict):
-    policy: PolicySpec
-
-
-class RulesetFileSpec(_Strict):
-    name: str
-    version: str
-    rule_files: tuple[str, ...] = Field(min_length=1)
-
-
-@dataclass(frozen=True, eq=False)
-class Rule:
-    """A rule ready to compile: conditions parsed, sources expanded. Compared by identity."""
-
-    id: str
-    title: str
-    version: int
-    status: str
-    file: str
-    index: int
-    tests: tuple[Test, ...]
-    kind: str  # derive, rate, documentation, caution, question
-    derive: str | None
-    rate: Mapping[Modality, Category]
-    text: str | None
-    overrides: tuple[str, ...]
-    conclusion: str
-    rationale: str
-    sources: tuple[Citation, ...]
-    cited: tuple[tuple[str, str], ...]  # (source id, locator as written) for the audit
-    figures: tuple[str, ...]  # evidence points this step cites from the case's site record
-    bottom_line: bool
-    fires: tuple[dict[str, Any], ...]
-    silent: tuple[dict[str, Any], ...]
-
-    @functools.cached_property
-    def reads(self) -> tuple[str, ...]:
-        return tuple(test.field for test in self.tests)
-
-    @property
-    def is_output(self) -> bool:
-        return self.kind in OUTPUT_KINDS
-
-
-Scope = tuple[tuple[Test, ...], ...]  # the cases a citation is evidence for: those matching any of these
-
-
-@dataclass(frozen=True)
-class Constraint:
-    id: str
-    tests: tuple[Test, ...]
-    message: str
-
-
-@dataclass(frozen=True)
-class Site:
-    key: str
-    title: str
-    defaults: Mapping[str, Any]
-    why: str
-    evidence: tuple[EvidenceSpec, ...]
-    evidence_tests: tuple[tuple[Test, ...], ...] = ()  # each evidence row's `when`, parsed (empty: always)
-    landmark_evidence: str = "unknown"
-    fixed: tuple[str, ...] = ()
-
-    @property
-    def evidence_values(self) -> dict[str, Any]:
-        """The values of SITE_FIELDS this record gives rules to read."""
-        return {"landmark_evidence": self.landmark_evidence}
-
-
-@dataclass(frozen=True)
-class TieBreak:
-    prefer: Modality
-    over: tuple[Modality, ...]
-    reason: str
-    sources: tuple[Citation, ...]
-    figures: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Policy:
-    id: str
-    title: str
-    version: int
-    preference: tuple[Modality, ...]
-    landmark_requires: str  # the derived fact without which landmark may never be recommended
-    conclusion: str
-    rationale: str
-    sources: tuple[Citation, ...]
-    cited: tuple[tuple[str, str], ...]
-    tie_breaks: tuple[TieBreak, ...] = ()
-    summary_points: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class KnowledgeBase:
-    """Everything in `rules/`, checked and cross-referenced."""
-
-    directory: Path
-    name: str
-    version: str
-    digest: str
-    sources: Mapping[str, SourceSpec]
-    sites: Mapping[str, Site]
-    identity_fields: tuple[str, ...]
-    tissue_defaults: Mapping[str, Mapping[str, Any]]
-    field_defaults: Mapping[str, Any]
-    constraints: tuple[Constraint, ...]
-    facts: Mapping[str, str]
-    rules: tuple[Rule, ...]  # active rules only, in file order
-    inactive: tuple[Rule, ...]
-    policy: Policy
-    scopes: Mapping[str, Scope] = field(default_factory=dict)  # source (or source#locator) -> the cases it is evidence for
-    _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
-
-    def rule(self, rule_id: str) -> Rule:
-        return self._by_id[rule_id]
-
-    def site_evidence(self, site: str) -> dict[str, Any]:
-        """The values of SITE_FIELDS for a case at this site ('' : none given)."""
-        found = self.sites.get(site)
-        return found.evidence_values if found is not None else dict(NO_SITE_EVIDENCE)
-
-    def propositions(self) -> tuple[str, ...]:
-        return tuple(self.sources[ARTICLE].propositions) if ARTICLE in self.sources else ()
-
-    def vocabulary(self, output: bool) -> dict[str, FieldSpec]:
-        """Fields a rule may test. Only output rules may see equipment or the chosen modality,
-        so available equipment can never change the recommendation."""
-        fields = {name: spec for name, spec in CASE_FIELDS.items() if output or name != EQUIPMENT_FIELD}
-        fields["site"] = FieldSpec("site", (*self.sites, ""))
-        fields.update(SITE_FIELDS)
-        fields.update({name: FieldSpec(name, BOOL) for name in self.facts})
-        if output:
-            fields[MODALITY_FIELD.name] = MODALITY_FIELD
-        return fields
 
 
 def default_rules_dir() -> Path:

@@ -17,7 +17,7 @@ from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 
 if TYPE_CHECKING:
     from guidance_rules.model import Case
-    from guidance_rules.rulebase.load import KnowledgeBase
+    from guidance_rules.rulebase.domain import KnowledgeBase
 
 REQUIRED_WITHOUT_SITE = ("region", "depth", "tissue")
 

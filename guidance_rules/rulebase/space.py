@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def _subsets(values: Sequence[str]) -> tuple[tuple[str, ...], ...]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from guidance_rules._version import __version__
 from guidance_rules.model import Modality, Recommendation
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 from .fhir import OrderReading
 from .mapping import Mapping

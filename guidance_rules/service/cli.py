@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guidance_rules.errors import GuidanceRulesError
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 EXTRA_HINT = "the service needs its extra: pip install 'guidance-rules[service]'"
 

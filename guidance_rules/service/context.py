@@ -12,7 +12,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_knowledge, load
 
 from .auth import AuthConfig, Verifier
 from .errors import NotFound

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guidance_rules.errors import RuleFileError
 from guidance_rules.model import Injectate, Modality, Variance
-from guidance_rules.rulebase.load import KnowledgeBase, read_rule_file
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import read_rule_file
 
 FILE = "fhir-mapping.yaml"
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

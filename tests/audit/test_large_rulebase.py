@@ -21,7 +21,8 @@ from guidance_rules.engine import compile as compiler
 from guidance_rules.errors import EngineError, RuleFileError
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase import limits
-from guidance_rules.rulebase.load import KnowledgeBase, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import load
 from guidance_rules.rulebase.space import space_named
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from guidance_rules import recommend
 from guidance_rules.audit.table import decision_tables, to_csv, to_markdown
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from tests.conftest import ROOT
 
 

@@ -21,7 +21,7 @@ from guidance_rules.engine.durable import DurableEngine
 from guidance_rules.errors import EngineError
 from guidance_rules.rulebase import limits
 from guidance_rules.rulebase.conditions import Test as Check
-from guidance_rules.rulebase.load import Rule
+from guidance_rules.rulebase.domain import Rule
 
 Shape = Callable[[int], tuple[list[Rule], dict[str, Any]]]
 

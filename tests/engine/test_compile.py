@@ -7,7 +7,8 @@ from typing import Any
 from guidance_rules import Modality
 from guidance_rules.engine.compile import compile_rules
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import load
 from tests.conftest import find_rule
 
 

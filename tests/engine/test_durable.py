@@ -14,7 +14,7 @@ from guidance_rules.engine import durable
 from guidance_rules.engine.compile import compile_rules
 from guidance_rules.engine.durable import ENGINE_LOCK, DurableEngine
 from guidance_rules.recommendation.recommender import Recommender
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from tests.conftest import examples
 
 CASES = [example["case"] for _, example in examples()]

@@ -8,7 +8,7 @@ import pytest
 
 from guidance_rules import Category, EngineError, Modality, recommend
 from guidance_rules.engine.policy import RatingResult, rate, select
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 
 def test_override_removes_the_overridden_rating(knowledge: KnowledgeBase) -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from guidance_rules import Case, recommend
 from guidance_rules.rulebase.conditions import CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 
 BASE: dict[str, Any] = {"site": "knee", "injectate": "prp"}
 CUSTOM: dict[str, Any] = {"region": "peripheral", "depth": "superficial", "tissue": "joint", "injectate": "prp"}

@@ -12,7 +12,8 @@ import pytest
 
 from guidance_rules.engine.compile import compile_rules
 from guidance_rules.rulebase import files
-from guidance_rules.rulebase.load import KnowledgeBase, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_rules_dir, load
 from tests.conftest import ROOT
 
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.rulebase.load import KnowledgeBase, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_rules_dir, load
 from tests.conftest import ROOT, find_rule
 
 CONTRACT_SITES = [

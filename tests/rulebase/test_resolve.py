@@ -9,7 +9,7 @@ import pytest
 from guidance_rules.errors import CaseError
 from guidance_rules.model import Case
 from guidance_rules.rulebase.conditions import CASE_FIELDS
-from guidance_rules.rulebase.load import KnowledgeBase
+from guidance_rules.rulebase.domain import KnowledgeBase
 from guidance_rules.rulebase.resolve import REQUIRED_WITHOUT_SITE, resolve
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from guidance_rules.errors import RuleFileError
-from guidance_rules.rulebase.load import KnowledgeBase, default_knowledge, default_rules_dir, load
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
 from guidance_rules.service.mapping import FILE, load_mapping
 
 
