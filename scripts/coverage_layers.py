@@ -20,7 +20,7 @@ from pathlib import Path
 import coverage
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("model", "rulebase", "engine", "recommendation", "audit", "cli", "service")
+LAYERS = ("model", "rulebase", "engine", "recommendation", "audit", "cli", "service", "frames")
 # percent, about a point under the figures measured 2026-12-02 (the README's development section)
 FLOORS = {
     "model": 98.5,
@@ -30,6 +30,7 @@ FLOORS = {
     "audit": 80.5,
     "cli": 60.5,
     "service": 46.0,
+    "frames": 71.5,  # tests/frames/test_core.py; the adapters run in the engine tests, outside coverage
     "(top)": 76.5,
     "total": 69.5,
 }
