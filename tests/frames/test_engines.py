@@ -22,7 +22,9 @@ pytestmark = pytest.mark.xdist_group("frames-engines")
 
 def test_batch_and_one_by_one_agree_on_the_generated_rows(by_batch: dict[int, Any], one_by_one: dict[int, Any]) -> None:
     assert len(by_batch) == len(one_by_one) == ENGINE_ROWS
-    assert by_batch == one_by_one
+    # the first rows that differ, not a diff of 100,000 entries (difflib on those runs for hours)
+    differ = [key for key in one_by_one if by_batch.get(key) != one_by_one[key]][:3]
+    assert not differ, [(key, by_batch.get(key), one_by_one[key]) for key in differ]
     statuses = Counter(value[0] for value in by_batch.values())
     assert statuses["invalid"] > ENGINE_ROWS // 50 and statuses["ok"] > ENGINE_ROWS // 4, statuses
 
