@@ -85,6 +85,7 @@ def by_batch(engine_rows: list[dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
                 if rec is None:
                     found[record["id"]] = compact("invalid", None, record["errors"])
                 else:
-                    answer = {**rec, "rules": [r["rule"] for s in rec["reasoning"] for r in (s.get("reasons") or [s])], "ruleset": rec["ruleset"]["digest"]}
+                    rules = [r["rule"] for s in rec["reasoning"] for r in (s.get("reasons") or [s])]  # each grouped reason's
+                    answer = {**rec, "rules": rules, "ruleset": rec["ruleset"]["digest"]}
                     found[record["id"]] = compact("ok", answer, [])
     return found
