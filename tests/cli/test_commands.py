@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.model.test_case import CONTRACT_KEYS
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -32,18 +33,7 @@ def test_recommend_json_from_options_is_the_contract() -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["modality"] == "ultrasound"
-    assert set(data) == {
-        "summary",
-        "modality",
-        "ratings",
-        "reasoning",
-        "assumptions",
-        "documentation",
-        "cautions",
-        "questions",
-        "evidence",
-        "ruleset",
-    }
+    assert set(data) == CONTRACT_KEYS
     assert all(step["sources"] for step in data["reasoning"])
 
 

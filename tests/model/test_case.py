@@ -129,9 +129,9 @@ def test_recommendation_cannot_be_mutated_by_a_caller() -> None:
     assert again.model_dump() == rec.model_dump()
 
 
-def test_contract_json_keys() -> None:
-    data = recommend({"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]}).model_dump(mode="json")
-    assert set(data) == {
+# The contract's top-level output keys (docs/contract.md), pinned once for the library and the CLI.
+CONTRACT_KEYS = frozenset(
+    {
         "summary",
         "modality",
         "ratings",
@@ -143,6 +143,12 @@ def test_contract_json_keys() -> None:
         "evidence",
         "ruleset",
     }
+)
+
+
+def test_contract_json_keys() -> None:
+    data = recommend({"site": "hip", "injectate": "cell_based", "anatomy_variance": ["obesity"]}).model_dump(mode="json")
+    assert set(data) == CONTRACT_KEYS
     assert set(data["ratings"]) == {"ultrasound", "fluoroscopy", "both", "landmark"}
     for rating in data["ratings"].values():
         assert rating["category"] in {"usually_appropriate", "may_be_appropriate", "usually_not_appropriate"} and rating["rules"]
