@@ -48,9 +48,8 @@ LAYERS: dict[str, tuple[list[str], list[str]]] = {
 
 # Survivors no test can kill, by mutant name, with the reason (kept here so a run can subtract them).
 EQUIVALENT: dict[str, str] = {
-    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
-    "keeping nothing either way (the early return only saves the work)",
-    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
+    # --- model ---
+    # --- rulebase ---
     "guidance_rules.rulebase.resolve.x__plain__mutmut_1": "the str/bool test is a fast path: without it a str or bool falls "
     "through the Enum and list tests and is returned as it is",
     "guidance_rules.rulebase.resolve.x__plain__mutmut_2": "the same fast path (str and bool)",
@@ -60,6 +59,14 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_10": "sites.get(None) is None: the guard only saves a lookup",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_22": "get_close_matches with n=3: only the first match is used",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_25": "get_close_matches with n=2: only the first match is used",
+    # --- engine ---
+    # --- recommendation ---
+    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
+    "keeping nothing either way (the early return only saves the work)",
+    "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
+    # --- audit ---
+    # --- cli ---
+    # --- service ---
 }
 
 
