@@ -31,9 +31,9 @@ SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[%s]]
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d\\n", summary.requests, summary.errors.status + summary.errors.connect
-    + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(50), latency:percentile(99),
-    summary.duration))
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, e.status, e.connect, e.read + e.write,
+    e.timeout, latency:percentile(50), latency:percentile(99), latency.max, summary.duration))
 end
 """
 
@@ -43,16 +43,20 @@ def run(url: str, seconds: int, connections: int, folder: str) -> dict[str, Any]
     script.write_text(SCRIPT % json.dumps(request_body(0)), encoding="utf-8")
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"{url}/cds-services/guidance-rules-order-select"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    match = re.search(r"RESULT" + r" (\d+)" * 9, out)
     if match is None:
         raise RuntimeError(f"wrk printed no result:\n{out}")
-    requests, errors, p50_us, p99_us, duration_us = map(int, match.groups())
+    requests, status, connect, read_write, timeouts, p50_us, p99_us, max_us, duration_us = map(int, match.groups())
     return {
         "requests": requests,
-        "errors": errors,
+        "errors": status + connect + read_write + timeouts,
+        # wrk's kinds: an answer other than 2xx/3xx, a failed connect, a failed read or write, and no answer
+        # within wrk's 2 s timeout (counted, not in the latencies)
+        "errors_by_kind": {"status": status, "connect": connect, "read_write": read_write, "timeout": timeouts},
         "throughput_per_s": round(requests / (duration_us / 1e6), 1),
         "p50_ms": round(p50_us / 1000, 2),
         "p99_ms": round(p99_us / 1000, 2),
+        "max_ms": round(max_us / 1000, 2),
         "connections": connections,
     }
 

@@ -69,9 +69,8 @@ def _date(value: str | None, option: str) -> dt.datetime | None:
 
 def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     try:
-        import uvicorn
-
         from .app import create_app  # noqa: F401  (fails early without the extra)
+        from .listen import run
     except ImportError as error:
         print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
         return 1
@@ -103,16 +102,20 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     except (ValueError, GuidanceRulesError) as error:
         print(f"invalid input: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        "guidance_rules.service.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        http="guidance_rules.service.server:HeaderDeadlineProtocol",
-        access_log=False,
-        log_level="warning",
-    )
+    try:
+        run(
+            args.workers,
+            app="guidance_rules.service.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            http="guidance_rules.service.server:HeaderDeadlineProtocol",
+            access_log=False,
+            log_level="warning",
+        )
+    except OSError as error:  # the port taken or the address not this machine's
+        print(f"error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

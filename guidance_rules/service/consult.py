@@ -81,7 +81,7 @@ def _card(services: Services, reading: OrderReading, base_url: str) -> tuple[dic
         "modality": rec.modality.value if rec else None,
         "ordered_guidance": guidance.value if (guidance := reading.ordered_guidance) else None,
         "indicator": card["indicator"],
-        "ratings": rec.model_dump(mode="json")["ratings"] if rec else None,
+        "ratings": rec.model_dump(mode="json", include={"ratings"})["ratings"] if rec else None,  # not the whole explanation
         "rules": list(rec.chain_rules()) if rec else [],
         "problems": reading.problems,
         "ruleset_version": knowledge.version,
