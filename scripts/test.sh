@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 sh scripts/setup.sh dev,spark,dask,ray  # the engines too: the frames adapters are tested on Dask, Spark and Ray
 echo "== ruff"; "$VENV/bin/ruff" check guidance_rules tests benchmarks scripts
+echo "== ruff format --check"; "$VENV/bin/ruff" format --check guidance_rules tests benchmarks scripts
 echo "== mypy --strict"; "$VENV/bin/mypy" guidance_rules scripts/build_engine.py
 echo "== pytest (with branch coverage)"; HYPOTHESIS_PROFILE=ci "$VENV/bin/python" -m pytest -q -n auto --cov --cov-report= \
     --ignore=tests/frames/test_engines.py

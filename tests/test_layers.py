@@ -13,6 +13,7 @@ LAYERS = {
     "errors": 0,
     "_version": 0,
     "_sync": 0,
+    "_exits": 0,
     "model": 1,
     "rulebase": 2,
     "engine": 3,

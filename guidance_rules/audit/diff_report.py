@@ -18,7 +18,9 @@ from guidance_rules.audit.diff import DiffReport
 from guidance_rules.audit.report import BASE_CSS
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 
-CSS = BASE_CSS + """
+CSS = (
+    BASE_CSS
+    + """
 .same{background:#2e7d32}.changed{background:#c62828}
 .panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:18px}
 .panel h3{font-size:14px;margin:0 0 4px}
@@ -28,6 +30,7 @@ CSS = BASE_CSS + """
 .none{background:repeating-linear-gradient(45deg,#eee,#eee 4px,#f8f8f8 4px,#f8f8f8 8px)}
 code{font-size:12px;background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
+)
 
 
 def _e(value: Any) -> str:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from guidance_rules._exits import ERROR, INVALID, OK
 from guidance_rules.errors import GuidanceRulesError
 from guidance_rules.rulebase.domain import KnowledgeBase
 
@@ -73,10 +74,10 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         from .listen import run
     except ImportError as error:
         print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
-        return 1
+        return ERROR
     if not 0 < args.port < 65536:  # --workers is checked as the options are parsed
         print(f"invalid input: --port: {args.port} was given; a port is 1 to 65535", file=sys.stderr)
-        return 2
+        return INVALID
     env = {
         "GUIDANCE_RULES_RULES": str(knowledge.directory),
         "GUIDANCE_RULES_DB": args.db,
@@ -101,7 +102,7 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         check(Settings.from_env())  # configuration errors are reported here, once, before workers start
     except (ValueError, GuidanceRulesError) as error:
         print(f"invalid input: {error}", file=sys.stderr)
-        return 2
+        return INVALID
     try:
         run(
             args.workers,
@@ -115,25 +116,25 @@ def cmd_serve(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
         )
     except OSError as error:  # the port taken or the address not this machine's
         print(f"error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    return 0
+        return ERROR
+    return OK
 
 
 def cmd_consultations(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     if args.consultations_command != "report":
         print("invalid input: say 'guidance-rules consultations report'", file=sys.stderr)
-        return 2
+        return INVALID
     try:
         from .report import override_report, render
         from .store import DEFAULT_URL, Store
     except ImportError as error:
         print(f"error: {EXTRA_HINT} ({error})", file=sys.stderr)
-        return 1
+        return ERROR
     try:
         since, until = _date(args.since, "--since"), _date(args.until, "--until")
     except ServiceCommandError as error:
         print(f"invalid input: {error}", file=sys.stderr)
-        return 2
+        return INVALID
     from .errors import NoRecord, StoreUnavailable
 
     try:
@@ -145,10 +146,10 @@ def cmd_consultations(args: argparse.Namespace, knowledge: KnowledgeBase) -> int
     except NoRecord as error:
         hint = "give the URL the service was started with (--db or GUIDANCE_RULES_DB)"
         print(f"invalid input: --db: {error.message}; {hint}", file=sys.stderr)
-        return 2
+        return INVALID
     except StoreUnavailable as error:
         print(f"error: {error.message}", file=sys.stderr)
-        return 1
+        return ERROR
     report["period"] = {"since": args.since, "until": args.until}
     print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return OK
