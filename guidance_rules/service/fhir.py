@@ -315,7 +315,13 @@ class OrderReader:
         ref = _ref(order)
         procedure = next((m.procedures[k] for k in _codings(order.code) if k in m.procedures), None)
         reading = OrderReading(ref=ref, resource=order.model_dump(mode="json", exclude_none=True), procedure=procedure)
-        if procedure is None:
+        own_level = next((m.levels[k] for k in _codings(order.code) if k in m.levels), None)
+        if own_level is not None:  # an additional level ordered as if it were the injection
+            reading.problems.append(
+                f"its code {own_level.code} orders an additional level; order the first level "
+                f"({' or '.join(own_level.adds_to)}) with it, the additional level basedOn that order"
+            )
+        elif procedure is None:
             codes = ", ".join(f"{s}|{c}" for s, c in _codings(order.code)) or "none"
             reading.problems.append(
                 Said(
@@ -326,6 +332,8 @@ class OrderReader:
             )
             self._left_out(reading, _codings(order.code))
         for addon, _ in drafts.requests:
+            if addon is order:
+                continue
             if _belongs(_targets(addon.basedOn), names, ref, only) and any(k in m.addons for k in _codings(addon.code)):
                 entry = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
                 reading.addons.append((_ref(addon), entry, addon.model_dump(mode="json", exclude_none=True)))

@@ -122,6 +122,16 @@ def test_a_level_code_for_another_procedure_or_guidance_is_a_contradiction(first
     assert any("additional-level order" in p and f"not to {first}" in p for p in reading.problems), reading.problems
 
 
+def test_a_level_ordered_without_its_first_level_says_so() -> None:
+    """An injectate ordered for a level code alone: the card asks for the first level, not for a
+    code the mapping already lists."""
+    reading = read(injection(None, cpt="64484"))
+    assert reading.levels == [] and reading.problems[0] == (
+        "its code 64484 orders an additional level; order the first level (64483) with it, the additional level basedOn that order"
+    )
+    assert not any("not in rules/fhir-mapping.yaml (procedures)" in p for p in reading.problems)
+
+
 def test_a_suggestion_changes_the_levels_with_the_first_level_code(server: Server) -> None:
     """Ordered with the guidance the rules do not recommend, the card turns the first level and
     every additional level into the recommended guidance's codes."""
