@@ -110,6 +110,20 @@ def suggestions(consultation_id: str, rec: Recommendation, reading: OrderReading
             actions.append(
                 {"type": "update", "description": f"Change the order to {primary} ({target.value} guidance)", "resource": updated}
             )
+    for _, level, resource in reading.levels:  # each additional level follows its first-level code
+        code = mapping.spec.level_variants[level.level].get(target)
+        if code is None:
+            return []  # a half-changed order is worse than none: the card still names the modality
+        if code != level.code:
+            changed = copy.deepcopy(resource)
+            changed["code"] = {"coding": [_coding(mapping, code)], "text": mapping.procedure_by_code(code).display}
+            actions.append(
+                {
+                    "type": "update",
+                    "description": f"Change the additional level {level.code} to {code} ({target.value} guidance)",
+                    "resource": changed,
+                }
+            )
     present = {entry.code for _, entry, _ in reading.addons}
     for ref, entry, _ in reading.addons:
         if entry.code not in codes:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from guidance_rules.model import Injectate, Modality, Variance
 
 from .errors import BadRequest
-from .mapping import Addon, Mapping, Procedure
+from .mapping import Addon, LevelAddon, Mapping, Procedure
 from .said import Said
 
 INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
@@ -89,6 +89,7 @@ class OrderReading:
     resource: dict[str, Any]  # the order as received, for suggestions
     procedure: Procedure | None  # None: the order's procedure code is not in the mapping (or unreadable)
     addons: list[tuple[str, Addon, dict[str, Any]]] = field(default_factory=list)  # (ref, entry, resource)
+    levels: list[tuple[str, LevelAddon, dict[str, Any]]] = field(default_factory=list)  # additional levels: (ref, entry, resource)
     site: str | None = None
     injectate: Injectate | None = None
     variance: set[Variance] = field(default_factory=set)
@@ -314,7 +315,13 @@ class OrderReader:
         ref = _ref(order)
         procedure = next((m.procedures[k] for k in _codings(order.code) if k in m.procedures), None)
         reading = OrderReading(ref=ref, resource=order.model_dump(mode="json", exclude_none=True), procedure=procedure)
-        if procedure is None:
+        own_level = next((m.levels[k] for k in _codings(order.code) if k in m.levels), None)
+        if own_level is not None:  # an additional level ordered as if it were the injection
+            reading.problems.append(
+                f"its code {own_level.code} orders an additional level; order the first level "
+                f"({' or '.join(own_level.adds_to)}) with it, the additional level basedOn that order"
+            )
+        elif procedure is None:
             codes = ", ".join(f"{s}|{c}" for s, c in _codings(order.code)) or "none"
             reading.problems.append(
                 Said(
@@ -323,11 +330,17 @@ class OrderReader:
                     codes,
                 )
             )
+            self._left_out(reading, _codings(order.code))
         for addon, _ in drafts.requests:
+            if addon is order:
+                continue
             if _belongs(_targets(addon.basedOn), names, ref, only) and any(k in m.addons for k in _codings(addon.code)):
                 entry = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
                 reading.addons.append((_ref(addon), entry, addon.model_dump(mode="json", exclude_none=True)))
                 reading.related.add(_ref(addon))
+            levels = [m.levels[k] for k in _codings(addon.code) if k in m.levels]
+            if levels and _belongs(_targets(addon.basedOn), names, ref, only):
+                self._level(reading, _ref(addon), levels[0], addon.model_dump(mode="json", exclude_none=True))
         for med in drafts.medications:
             if _belongs(_targets(med.basedOn), names, ref, only):
                 reading.related.add(_ref(med))
@@ -341,6 +354,26 @@ class OrderReader:
         self._joint_size(reading)
         self._injectate(drafts, reading, names, only)
         return reading
+
+    def _level(self, reading: OrderReading, ref: str, level: LevelAddon, resource: dict[str, Any]) -> None:
+        """An additional level, read with the order it adds to (the same site, injectate and
+        guidance); one that adds to another code (so another procedure or guidance) contradicts it."""
+        reading.levels.append((ref, level, resource))
+        reading.related.add(ref)
+        own = reading.procedure.code if reading.procedure else None
+        if own is not None and own not in level.adds_to:
+            reading.problems.append(
+                Said(f"the additional-level order {{}} ({level.code}) adds a level to {' or '.join(level.adds_to)}, not to {own}", ref)
+            )
+        else:
+            reading.notes.append(Said(f"additional level ordered with it: {{}} ({level.code}), read as the same injection", ref))
+
+    def _left_out(self, reading: OrderReading, keys: list[tuple[str, str]]) -> None:
+        """Say why a code the mapping leaves out on purpose (unverified_codes) is not read."""
+        for system, code in keys:
+            left = self.mapping.unverified.get((system, code))
+            if left is not None:
+                reading.notes.append(Said(f"{{}} is not in the mapping on purpose: {left.why}", f"{system}|{code}"))
 
     def _broken(self, order: Unreadable, drafts: _Drafts, only: str | None) -> OrderReading:
         """An injection order that did not validate: its own card says so."""
@@ -370,6 +403,7 @@ class OrderReader:
                     continue  # the side, read by _side_of; never a site
                 else:
                     unread.append(f"{system}|{code}")
+                    self._left_out(reading, [(system, code)])
         reading.side = _side_of(m, order.bodySite)
         if reading.procedure is not None and reading.procedure.site:
             found.setdefault(reading.procedure.site, f"procedure code {reading.procedure.code}")
@@ -428,6 +462,7 @@ class OrderReader:
                     found[Injectate(code)] = f"{system}|{code}"
                 else:
                     unread.append(f"{system}|{code}")
+                    self._left_out(reading, [(system, code)])
         named = reading.procedure.injectate if reading.procedure else None
         if named is not None and reading.procedure is not None and named not in found:
             found[named] = f"procedure code {reading.procedure.code}"

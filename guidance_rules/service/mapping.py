@@ -54,6 +54,23 @@ class Addon(CodeEntry):
     guidance: Modality
 
 
+class LevelAddon(CodeEntry):
+    """An additional level of a spinal injection (64484 beside 64483): read with the order it adds
+    to, never a card of its own."""
+
+    adds_to: tuple[str, ...] = Field(min_length=1)  # the first-level procedure codes it adds a level to
+    level: str  # its row under level_variants: the code of each guidance
+
+
+class UnverifiedCode(_Strict):
+    """A code EHRs send that is deliberately not mapped, and why."""
+
+    system: str
+    code: str
+    kind: Literal["procedure", "medication", "body_site"]
+    why: str
+
+
 class Medication(CodeEntry):
     injectate: Injectate
     tty: Literal["IN", "PIN", "MIN", "SCD", "SBD"] | None = None  # RxNorm term type, for RxNorm codes
@@ -147,6 +164,9 @@ class MappingFile(_Strict):
     procedure_sites: tuple[str, ...] = ()
     procedures: tuple[Procedure, ...]
     guidance_addons: tuple[Addon, ...] = ()
+    level_addons: tuple[LevelAddon, ...] = ()
+    level_variants: dict[str, dict[Modality, str]] = Field(default_factory=dict)
+    unverified_codes: tuple[UnverifiedCode, ...] = ()
     variants: dict[str, dict[Modality, tuple[str, ...]]]
     keep_code_families: tuple[str, ...] = ()
     joint_sizes: JointSizes
@@ -171,7 +191,9 @@ class Mapping:
     laterality: dict[Key, LateralityCode]
     procedures: dict[Key, Procedure]
     addons: dict[Key, Addon]
+    levels: dict[Key, LevelAddon]
     medications: dict[Key, Medication]
+    unverified: dict[Key, UnverifiedCode]
     conditions: dict[Key, VarianceCode]
     observations: dict[Key, VarianceObservation]
     surgery: frozenset[Key]
@@ -194,9 +216,14 @@ class Mapping:
         key = (system, code)
         return self.procedures.get(key) or self.addons.get(key)
 
-    def procedure_by_code(self, code: str) -> Procedure | Addon:
-        """The procedure or add-on entry for a code named in `variants` (one code system there)."""
-        entries: tuple[Procedure | Addon, ...] = (*self.spec.procedures, *self.spec.guidance_addons)
+    def level_guidance(self, level: LevelAddon) -> Modality:
+        """The guidance a level code carries: the column of its row in level_variants."""
+        return next(m for m, code in self.spec.level_variants[level.level].items() if code == level.code)
+
+    def procedure_by_code(self, code: str) -> Procedure | Addon | LevelAddon:
+        """The procedure, add-on or level entry for a code named in `variants` or `level_variants`
+        (one code system there)."""
+        entries: tuple[Procedure | Addon | LevelAddon, ...] = (*self.spec.procedures, *self.spec.guidance_addons, *self.spec.level_addons)
         for entry in entries:
             if entry.code == code:
                 return entry
@@ -211,6 +238,28 @@ def _index(entries: tuple[Any, ...], file_key: str) -> dict[Key, Any]:
             raise RuleFileError(FILE, f"{entry.system}|{entry.code} is listed twice", key=file_key)
         out[key] = entry
     return out
+
+
+def _check_levels(spec: MappingFile) -> None:
+    """Each level code adds to a listed first-level code and has a column in its level_variants
+    row; each row names only level codes."""
+    first_level = {p.code for p in spec.procedures}
+    level_codes = {e.code for e in spec.level_addons}
+    for i, level in enumerate(spec.level_addons):
+        unknown = [c for c in level.adds_to if c not in first_level]
+        if unknown:
+            raise RuleFileError(FILE, f"adds_to {', '.join(unknown)}: not listed under procedures", key=f"level_addons.{i}.adds_to")
+        row = spec.level_variants.get(level.level)
+        if row is None or level.code not in row.values():
+            raise RuleFileError(
+                FILE,
+                f"code {level.code} has no column in level_variants.{level.level}; give the guidance it carries",
+                key=f"level_addons.{i}",
+            )
+    for name, row in spec.level_variants.items():
+        for modality, code in row.items():
+            if code not in level_codes:
+                raise RuleFileError(FILE, f"code '{code}' is not listed under level_addons", key=f"level_variants.{name}.{modality}")
 
 
 def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Mapping:
@@ -275,18 +324,28 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
                     raise RuleFileError(
                         FILE, f"code '{code}' is not listed under procedures or guidance_addons", key=f"variants.{family}.{modality}"
                     )
+    _check_levels(spec)
     every: list[tuple[str, CodeEntry]] = [
         *(("body_sites", e) for e in spec.body_sites),
         *(("region_codes", e) for e in spec.region_codes),
         *(("laterality", e) for e in spec.laterality),
         *(("procedures", e) for e in spec.procedures),
         *(("guidance_addons", e) for e in spec.guidance_addons),
+        *(("level_addons", e) for e in spec.level_addons),
         *(("medications", e) for e in spec.medications),
         *(("variance", e) for e in (*spec.variance.conditions, *spec.variance.observations, *spec.variance.surgery_categories)),
     ]
     for where, entry in every:
         if entry.source not in spec.sources:
             raise RuleFileError(FILE, f"unknown source '{entry.source}' for code {entry.code}; add it under sources", key=where)
+    mapped = {(e.system, e.code) for _, e in every}
+    for i, unverified in enumerate(spec.unverified_codes):
+        if (unverified.system, unverified.code) in mapped:
+            raise RuleFileError(
+                FILE,
+                f"{unverified.system}|{unverified.code} is listed as not mapped but is mapped; remove one",
+                key=f"unverified_codes.{i}",
+            )
     return Mapping(
         spec=spec,
         digest=knowledge.digest,  # the rule base digest covers this file (every *.yaml in rules/)
@@ -295,6 +354,8 @@ def load_mapping(knowledge: KnowledgeBase, directory: Path | None = None) -> Map
         laterality=_index(spec.laterality, "laterality"),
         procedures=_index(spec.procedures, "procedures"),
         addons=_index(spec.guidance_addons, "guidance_addons"),
+        levels=_index(spec.level_addons, "level_addons"),
+        unverified={(u.system, u.code): u for u in spec.unverified_codes},
         medications=_index(spec.medications, "medications"),
         conditions=_index(spec.variance.conditions, "variance.conditions"),
         observations=_index(spec.variance.observations, "variance.observations"),

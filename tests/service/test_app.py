@@ -371,7 +371,13 @@ def test_operations_endpoints(server: Server) -> None:
 
 
 def test_mapping_cpt_codes_are_one_system() -> None:
-    assert {e.system for e in (*MAPPING.spec.procedures, *MAPPING.spec.guidance_addons)} == {CPT}
+    """Suggestions look a code up by its code alone: every code they can write (variants, levels)
+    is CPT, and no procedure code is listed under two systems (G0260 is HCPCS and is never suggested)."""
+    suggested = {c for row in MAPPING.spec.variants.values() for codes in row.values() for c in codes}
+    suggested |= {c for row in MAPPING.spec.level_variants.values() for c in row.values()}
+    assert {MAPPING.procedure_by_code(c).system for c in suggested} == {CPT}
+    entries = [*MAPPING.spec.procedures, *MAPPING.spec.guidance_addons, *MAPPING.spec.level_addons]
+    assert len({e.code for e in entries}) == len(entries)
 
 
 def test_unlinked_orders_are_not_given_to_the_selected_one_of_several(server: Server) -> None:

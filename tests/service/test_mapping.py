@@ -100,3 +100,19 @@ def test_prefetch_asks_for_the_observation_codes_the_mapping_reads(rules_copy: P
     planted = load_mapping(load(rules_copy)).prefetch()["observations"]
     assert "code=http://loinc.org|39156-5,http://loinc.org|59574-4&" in planted
     assert "_count" not in planted and planted.startswith("Observation?patient={{context.patientId}}&")
+
+
+def test_a_level_code_must_add_to_a_listed_first_level_code(rules_copy: Path) -> None:
+    with pytest.raises(RuleFileError, match="adds_to 64999: not listed under procedures"):
+        load_mapping(planted(rules_copy, 'adds_to: ["64483"]', 'adds_to: ["64999"]'))
+
+
+def test_a_level_code_needs_its_guidance_column(rules_copy: Path) -> None:
+    with pytest.raises(RuleFileError, match=r"code 0231T has no column in level_variants\.transforaminal_level"):
+        load_mapping(planted(rules_copy, 'ultrasound: "0231T"}', "}"))
+
+
+def test_a_code_left_out_on_purpose_cannot_also_be_mapped(rules_copy: Path) -> None:
+    """The list of codes not mapped stays true: listing a mapped code there is refused."""
+    with pytest.raises(RuleFileError, match=r"HCPCSReleaseCodeSets\|J3301 is listed as not mapped but is mapped"):
+        load_mapping(planted(rules_copy, 'code: "J7329", kind: medication', 'code: "J3301", kind: medication'))
