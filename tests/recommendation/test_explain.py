@@ -385,3 +385,13 @@ def test_what_if_offers_ultrasound_where_the_site_trials_show_it_close_to_fluoro
     assert possible.modality.value == "ultrasound" and possible.rules == ("RATE-US-CLOSE",)
     assert "2 and 12 weeks" in possible.reason
     assert what_if({"site": "lumbar_medial_branch", "injectate": "corticosteroid"}).also_possible == ()
+
+
+def test_the_hip_fluoroscopy_rating_quotes_the_hip_comparison_with_fluoroscopy() -> None:
+    """The hip's ultrasound-against-fluoroscopy figures are its evidence for that point: the
+    fluoroscopy rating and a fluoroscopy bottom line quote them, not the landmark comparison."""
+    rec = recommend({"site": "hip", "injectate": "corticosteroid", "contrast_confirmation": True})
+    assert rec.modality.value == "fluoroscopy"
+    assert {"smith_hip", "hip_us_fluoro"} <= {c.source for c in step_of(rec, "RATE-FL-BONY").sources}
+    assert rec.summary.figure is not None and rec.summary.figure.source.source == "smith_hip"
+    assert "fluoroscopic contrast" in rec.summary.figure.text
