@@ -186,15 +186,23 @@ class Parts:
 
         return self._shared(self._steps, key, build)
 
-    def group(self, fact: str, rules: list[Rule], values: Mapping[str, Any], overruled_by: str | None = None) -> Step:
-        """One step for several reasons that derive the same fact, each listed with its sources."""
-        key = ("group", fact, overruled_by, *(self._context(rule, values) for rule in rules))
+    def group(
+        self, fact: str, rules: list[Rule], values: Mapping[str, Any], overruled_by: str | None = None, then: str | None = None
+    ) -> Step:
+        """One step for several reasons that derive the same fact, each listed with its sources;
+        `then`: a fact that follows from this one alone, its rule listed last."""
+        key = ("group", fact, overruled_by, then, *(self._context(rule, values) for rule in rules))
 
         def build() -> Step:
             reasons = tuple([self.explained(r, values) for r in rules])
             facts = FrozenMap({f: values[f] for r in rules for f in r.reads})
             sources = _unique(tuple(c for reason in reasons for c in reason.sources))
-            conclusion = f"{self.knowledge.facts[fact].rstrip('.')} ({len(reasons)} reasons)."
+            count = len(reasons) - (then is not None)
+            conclusion = f"{self.knowledge.facts[fact].rstrip('.')}{f' ({count} reasons)' if count > 1 else ''}"
+            if then is not None:
+                follows = self.knowledge.facts[then]
+                conclusion += f", so {follows[0].lower()}{follows[1:].rstrip('.')}"
+            conclusion += "."
             if overruled_by is not None:
                 conclusion = _marked(rules[0], overruled_by, conclusion)
             return make(
@@ -219,15 +227,20 @@ class Parts:
             if rule.derive is not None:
                 groups.setdefault(rule.derive, []).append(rule)
         overruled = self.overruled(chain, values, groups)
+        follows = _consequences(groups, overruled)
         steps: list[Step] = []
         placed: set[str] = set()
         waiting: dict[str, list[Step]] = {}  # rule id -> overruled steps shown after that rule's step
         for rule in chain:
             if rule.derive is None:
                 members, step = [rule], self.step(rule, values, overridden.get(rule.id))
-            elif groups[rule.derive][-1] is rule:
-                members, by = groups[rule.derive], overruled.get(rule.derive)
-                step = self.step(rule, values, by) if len(members) == 1 else self.group(rule.derive, members, values, by)
+            elif groups[rule.derive][-1] is rule and rule.derive not in follows.values():
+                members, by, then = groups[rule.derive], overruled.get(rule.derive), follows.get(rule.derive)
+                if then is not None:
+                    members = [*members, *groups[then]]
+                    step = self.group(rule.derive, members, values, by, then)
+                else:
+                    step = self.step(rule, values, by) if len(members) == 1 else self.group(rule.derive, members, values, by)
                 if by is not None and by not in placed:
                     waiting.setdefault(by, []).append(step)
                     continue
@@ -404,6 +417,18 @@ class Parts:
             f'"assumptions":{items(rec.assumptions)},"documentation":{items(rec.documentation)},"cautions":{items(rec.cautions)},'
             f'"questions":{items(rec.questions)},"evidence":{items(rec.evidence)},"ruleset":{frag(rec.ruleset)}}}'
         )
+
+
+def _consequences(groups: Mapping[str, list[Rule]], overruled: Mapping[str, str]) -> dict[str, str]:
+    """Facts that follow from one other fact alone, by one rule (imaging is indicated because
+    landmarks are unreliable), keyed by that fact: the reader sees them as the end of its step,
+    not as a step of their own, which shortens the chain without losing a rule (issue 19)."""
+    found: dict[str, str] = {}
+    for fact, members in groups.items():
+        reads = members[0].reads
+        if len(members) == 1 and len(reads) == 1 and reads[0] in groups and fact not in overruled and reads[0] not in overruled:
+            found.setdefault(reads[0], fact)
+    return {fact: then for fact, then in found.items() if fact not in found.values() and then not in found}
 
 
 def _marked(rule: Rule, by: str, conclusion: str) -> str:

@@ -56,7 +56,7 @@ def test_a_site_study_is_cited_only_at_its_site() -> None:
 def test_a_proposition_about_one_site_is_cited_only_there() -> None:
     hip = recommend({"site": "hip", "injectate": "corticosteroid"})
     subtalar = recommend({"site": "subtalar", "injectate": "corticosteroid"})
-    assert any("LM4" in c.locator for c in step_of(hip, "LU-BONE").reasons[-1].sources)
+    assert any("LM4" in c.locator for r in step_of(hip, "LU-BONE").reasons if r.rule == "LU-BONE" for c in r.sources)
     assert not any("LM4" in c.locator for r in step_of(subtalar, "LU-BONE").reasons for c in r.sources)
 
 
@@ -395,3 +395,22 @@ def test_the_hip_fluoroscopy_rating_quotes_the_hip_comparison_with_fluoroscopy()
     assert {"smith_hip", "hip_us_fluoro"} <= {c.source for c in step_of(rec, "RATE-FL-BONY").sources}
     assert rec.summary.figure is not None and rec.summary.figure.source.source == "smith_hip"
     assert "fluoroscopic contrast" in rec.summary.figure.text
+
+
+def test_a_typical_chain_reads_in_about_8_steps_and_keeps_every_rule() -> None:
+    """Issue 19: a typical chain reads in about 8 steps. A fact that follows from one other fact
+    alone (imaging indicated because landmarks are unreliable) ends that fact's step instead of
+    standing as a step of its own; its rule stays among the reasons."""
+    kb = default_knowledge()
+    lengths = sorted(len(recommend({"site": site, "injectate": "corticosteroid"}).reasoning) for site in kb.sites)
+    assert lengths[len(lengths) // 2] <= 8, lengths
+    hip = recommend({"site": "hip", "injectate": "corticosteroid"})
+    first = hip.reasoning[0]
+    assert [r.rule for r in first.reasons][-1] == "IMG-LANDMARKS-UNRELIABLE" and len(hip.reasoning) == 8
+    assert first.conclusion.endswith("(4 reasons), so imaging guidance is indicated for this case.")
+    assert "IMG-LANDMARKS-UNRELIABLE" in hip.chain_rules()
+    both = recommend({"site": "hip", "injectate": "cell_based"})  # two reasons for imaging: their own step
+    assert {r.rule for s in both.reasoning if s.rule.startswith("IMG-") for r in s.reasons} == {
+        "IMG-LANDMARKS-UNRELIABLE",
+        "IMG-DELIVERY-CRITICAL",
+    }
