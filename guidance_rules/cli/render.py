@@ -80,11 +80,11 @@ def use(style: Style) -> None:
     _style = style
 
 
-def bottom_line(rec: Recommendation, why: bool = True) -> list[str]:
-    """The answer's bottom line under the headline: the decisive reason (left out of --brief, which
-    names the rules instead), the site's key figure with its source, and any refer caution."""
+def bottom_line(rec: Recommendation) -> list[str]:
+    """The answer's bottom line under the headline, in the full and the --brief answer alike
+    (issue 19): the decisive reason, the site's key figure with its source, any refer caution."""
     summary = rec.summary
-    lines = [wrap(f"Why: {summary.reason}", "  ", "       ")] if why else []
+    lines = [wrap(f"Why: {summary.reason}", "  ", "       ")]
     if summary.figure is not None:
         source = summary.figure.source
         lines.append(wrap(f"Key figure: {summary.figure.text} ({source.source}, {source.locator})", "  ", "              "))
@@ -94,7 +94,7 @@ def bottom_line(rec: Recommendation, why: bool = True) -> list[str]:
 
 def brief(rec: Recommendation) -> str:
     """A few lines that still name every rule that decided the answer."""
-    lines = [f"Recommended guidance: {_style.bold(rec.modality.value.upper())}", *bottom_line(rec, why=False)]
+    lines = [f"Recommended guidance: {_style.bold(rec.modality.value.upper())}", *bottom_line(rec)]
     for modality in Modality:
         rating = rec.ratings[modality]
         lines.append(f"  {modality.value:<12} {rating.category.value.replace('_', ' '):<26} {', '.join(rating.rules)}")

@@ -88,7 +88,8 @@ class Reason(BaseModel):
 class Step(BaseModel):
     """One step of the chain. Reasons that lead to the same derived fact form one step and are
     listed under `reasons` (the step's `rule` is the first of them). A rating that another fired
-    rule overrides stays in the chain, marked with that rule under `overridden_by`."""
+    rule overrides stays in the chain, marked with that rule under `overridden_by`; so does a reason
+    the answer overrules (placed after the step that overrules it)."""
 
     model_config = _FROZEN_STRICT
     rule: str

@@ -40,6 +40,7 @@ from guidance_rules.rulebase.resolve import Resolution
 from guidance_rules.rulebase.schemas import EvidenceSpec
 
 M = TypeVar("M", bound=BaseModel)
+TRUE = frozenset({True})
 K = TypeVar("K")
 V = TypeVar("V")
 PART_LIMIT = 100_000
@@ -88,6 +89,16 @@ class Parts:
         tie_sources = tuple(c for tie in policy.tie_breaks for c in tie.sources)
         self._policy_fields = self._fields((*policy.sources, *tie_sources), any(t.figures for t in policy.tie_breaks))
         self._summary_fields = self._fields((), bool(policy.summary_points))
+        # The rules that use each derived fact (read it as true): a fact none of them used, because
+        # something else the chain found stands against them, is a reason the answer overrules.
+        self._consumers = {
+            fact: tuple(
+                r
+                for r in knowledge.rules
+                if not r.is_output and any(t.field == fact and t.values == TRUE and not t.negated for t in r.tests)
+            )
+            for fact in knowledge.facts
+        }
         self._ruleset = make(RulesetInfo, version=knowledge.version, digest=knowledge.digest)
         self._fragments: dict[int, tuple[BaseModel, str]] = {}  # id(part) -> (part, its JSON); the part is held, so ids stay unique
 
@@ -169,28 +180,41 @@ class Parts:
             reason = self.explained(rule, values)
             conclusion, sources = reason.conclusion, reason.sources
             if overridden_by is not None:
-                conclusion = f"Overridden by {overridden_by}: {conclusion[0].lower()}{conclusion[1:]}"
+                conclusion = _marked(rule, overridden_by, conclusion)
             facts = FrozenMap(zip(rule.reads, [values[f] for f in rule.reads], strict=True))
             return make(Step, rule=rule.id, conclusion=conclusion, facts=facts, sources=sources, reasons=(), overridden_by=overridden_by)
 
         return self._shared(self._steps, key, build)
 
-    def group(self, fact: str, rules: list[Rule], values: Mapping[str, Any]) -> Step:
-        """One step for several reasons that derive the same fact, each listed with its sources."""
-        key = ("group", fact, *(self._context(rule, values) for rule in rules))
+    def group(
+        self, fact: str, rules: list[Rule], values: Mapping[str, Any], overruled_by: str | None = None, then: str | None = None
+    ) -> Step:
+        """One step for several reasons that derive the same fact, each listed with its sources;
+        `then`: a fact that follows from this one alone, its rule listed last."""
+        key = ("group", fact, overruled_by, then, *(self._context(rule, values) for rule in rules))
 
         def build() -> Step:
             reasons = tuple([self.explained(r, values) for r in rules])
             facts = FrozenMap({f: values[f] for r in rules for f in r.reads})
             sources = _unique(tuple(c for reason in reasons for c in reason.sources))
-            conclusion = f"{self.knowledge.facts[fact].rstrip('.')} ({len(reasons)} reasons)."
-            return make(Step, rule=rules[0].id, conclusion=conclusion, facts=facts, sources=sources, reasons=reasons, overridden_by=None)
+            count = len(reasons) - (then is not None)
+            conclusion = f"{self.knowledge.facts[fact].rstrip('.')}{f' ({count} reasons)' if count > 1 else ''}"
+            if then is not None:
+                follows = self.knowledge.facts[then]
+                conclusion += f", so {follows[0].lower()}{follows[1:].rstrip('.')}"
+            conclusion += "."
+            if overruled_by is not None:
+                conclusion = _marked(rules[0], overruled_by, conclusion)
+            return make(
+                Step, rule=rules[0].id, conclusion=conclusion, facts=facts, sources=sources, reasons=reasons, overridden_by=overruled_by
+            )
 
         return self._shared(self._steps, key, build)
 
     def reasoning(self, evaluation: Evaluation) -> tuple[Step, ...]:
         """The chain as the reader sees it: reasons for one derived fact grouped at the place of the
-        last of them (after everything they read), overridden ratings marked, the policy last."""
+        last of them (after everything they read), overridden ratings marked, a reason the answer
+        overrules marked and placed after the step that overrules it, the policy last."""
         values, chain = evaluation.values, evaluation.chain
         fired = {rule.id for rule in chain}
         overridden: dict[str, str] = {}
@@ -202,15 +226,63 @@ class Parts:
         for rule in chain:
             if rule.derive is not None:
                 groups.setdefault(rule.derive, []).append(rule)
+        overruled = self.overruled(chain, values, groups)
+        follows = _consequences(groups, overruled)
         steps: list[Step] = []
+        placed: set[str] = set()
+        waiting: dict[str, list[Step]] = {}  # rule id -> overruled steps shown after that rule's step
         for rule in chain:
             if rule.derive is None:
-                steps.append(self.step(rule, values, overridden.get(rule.id)))
-            elif groups[rule.derive][-1] is rule:
-                members = groups[rule.derive]
-                steps.append(self.step(rule, values) if len(members) == 1 else self.group(rule.derive, members, values))
+                members, step = [rule], self.step(rule, values, overridden.get(rule.id))
+            elif groups[rule.derive][-1] is rule and rule.derive not in follows.values():
+                members, by, then = groups[rule.derive], overruled.get(rule.derive), follows.get(rule.derive)
+                if then is not None:
+                    members = [*members, *groups[then]]
+                    step = self.group(rule.derive, members, values, by, then)
+                else:
+                    step = self.step(rule, values, by) if len(members) == 1 else self.group(rule.derive, members, values, by)
+                if by is not None and by not in placed:
+                    waiting.setdefault(by, []).append(step)
+                    continue
+            else:
+                continue
+            steps.append(step)
+            for member in members:
+                placed.add(member.id)
+                steps.extend(waiting.pop(member.id, ()))
+        steps.extend(step for held in waiting.values() for step in held)
         steps.append(self.policy_step(values, evaluation.ratings, evaluation.modality))
         return tuple(steps)
+
+    def overruled(self, chain: list[Rule], values: Mapping[str, Any], groups: Mapping[str, list[Rule]]) -> dict[str, str]:
+        """Derived facts the answer overrules, each with the fired rule that overrules it: no rule
+        that reads the fact as true fired, and one of them failed on something another fired rule
+        found (a derived fact it needs false, or a case value another rule fired on). "Palpation
+        can be accurate" at a knee is overruled by a cell-based product; a fact merely unused (ultrasound
+        fits, where landmarks are justified) is not."""
+        fired = {rule.id for rule in chain}
+        found: dict[str, str] = {}
+        for fact, members in groups.items():
+            consumers = self._consumers.get(fact, ())
+            if not consumers or any(c.id in fired for c in consumers):
+                continue
+            against: set[str] = set()
+            for consumer in consumers:
+                for test in consumer.tests:
+                    if test.holds(values):
+                        continue
+                    if test.field in self.knowledge.facts:
+                        against.update(r.id for r in groups.get(test.field, ()) if values[test.field] is True)
+                    else:
+                        against.update(
+                            r.id
+                            for r in chain
+                            if r not in members and any(t.field == test.field and not t.negated and t.holds(values) for t in r.tests)
+                        )
+            first = next((rule.id for rule in chain if rule.id in against), None)
+            if first is not None:
+                found[fact] = first
+        return found
 
     def ties(self, ratings: Mapping[Modality, RatingResult], modality: Modality) -> tuple[TieBreak, ...]:
         """The tie-breaks that decided this case: the chosen modality over another also rated usually appropriate."""
@@ -345,6 +417,24 @@ class Parts:
             f'"assumptions":{items(rec.assumptions)},"documentation":{items(rec.documentation)},"cautions":{items(rec.cautions)},'
             f'"questions":{items(rec.questions)},"evidence":{items(rec.evidence)},"ruleset":{frag(rec.ruleset)}}}'
         )
+
+
+def _consequences(groups: Mapping[str, list[Rule]], overruled: Mapping[str, str]) -> dict[str, str]:
+    """Facts that follow from one other fact alone, by one rule (imaging is indicated because
+    landmarks are unreliable), keyed by that fact: the reader sees them as the end of its step,
+    not as a step of their own, which shortens the chain without losing a rule (issue 19)."""
+    found: dict[str, str] = {}
+    for fact, members in groups.items():
+        reads = members[0].reads
+        if len(members) == 1 and len(reads) == 1 and reads[0] in groups and fact not in overruled and reads[0] not in overruled:
+            found.setdefault(reads[0], fact)
+    return {fact: then for fact, then in found.items() if fact not in found.values() and then not in found}
+
+
+def _marked(rule: Rule, by: str, conclusion: str) -> str:
+    """A step the answer sets aside: a rating another rule overrides, a reason another overrules."""
+    verb = "Overruled" if rule.derive is not None else "Overridden"
+    return f"{verb} by {by}: {conclusion[0].lower()}{conclusion[1:]}"
 
 
 def figure_text(row: EvidenceSpec) -> str:

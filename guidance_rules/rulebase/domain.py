@@ -20,8 +20,12 @@ ARTICLE = "article"
 OUTPUT_KINDS = ("documentation", "caution", "question")
 # Fields a site record sets from its own evidence, which rules may read like case fields (a case
 # without a site has no such evidence: 'unknown'). See sites.yaml for what each value means.
-SITE_FIELDS: dict[str, FieldSpec] = {"landmark_evidence": FieldSpec("landmark_evidence", ("close", "gap", "unknown"))}
-NO_SITE_EVIDENCE = {"landmark_evidence": "unknown"}
+EVIDENCE_VALUES = ("close", "gap", "unknown")
+SITE_FIELDS: dict[str, FieldSpec] = {
+    "landmark_evidence": FieldSpec("landmark_evidence", EVIDENCE_VALUES),
+    "us_fluoroscopy_evidence": FieldSpec("us_fluoroscopy_evidence", EVIDENCE_VALUES),
+}
+NO_SITE_EVIDENCE = dict.fromkeys(SITE_FIELDS, "unknown")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,11 +82,12 @@ class Site:
     evidence_tests: tuple[tuple[Test, ...], ...] = ()  # each evidence row's `when`, parsed (empty: always)
     landmark_evidence: str = "unknown"
     fixed: tuple[str, ...] = ()
+    us_fluoroscopy_evidence: str = "unknown"
 
     @property
     def evidence_values(self) -> dict[str, Any]:
         """The values of SITE_FIELDS this record gives rules to read."""
-        return {"landmark_evidence": self.landmark_evidence}
+        return {"landmark_evidence": self.landmark_evidence, "us_fluoroscopy_evidence": self.us_fluoroscopy_evidence}
 
 
 @dataclass(frozen=True)

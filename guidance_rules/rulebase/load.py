@@ -232,6 +232,7 @@ def _with_scopes(base: KnowledgeBase, sites_file: SitesFileSpec) -> KnowledgeBas
             tuple(tests("sites.yaml", f"sites.{key}.evidence.{i}.when", row.when) for i, row in enumerate(site.evidence)),
             site.landmark_evidence,
             site.fixed,
+            site.us_fluoroscopy_evidence,
         )
         for key, site in base.sites.items()
     }
@@ -317,7 +318,17 @@ def _load_sites(spec: SitesFileSpec, citation: Any) -> dict[str, Site]:
             raise RuleFileError(
                 "sites.yaml", f"unknown field '{unknown[0]}'; valid fields: {', '.join(CASE_FIELDS)}", key=f"sites.{key}.fixed"
             )
-        sites[key] = Site(key, site.title, dict(site.defaults), site.why, site.evidence, (), site.landmark_evidence, site.fixed)
+        sites[key] = Site(
+            key,
+            site.title,
+            dict(site.defaults),
+            site.why,
+            site.evidence,
+            (),
+            site.landmark_evidence,
+            site.fixed,
+            site.us_fluoroscopy_evidence,
+        )
     return sites
 
 

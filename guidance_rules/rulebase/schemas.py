@@ -89,6 +89,8 @@ class SiteSpec(_Strict):
     defaults: dict[str, Any]
     why: str
     landmark_evidence: Literal["close", "gap", "unknown"]  # what the site's own figures show for blind vs guided
+    # ... for ultrasound vs fluoroscopy ("unknown", which changes no rating, where a rule base before 1.3.0 did not say)
+    us_fluoroscopy_evidence: Literal["close", "gap", "unknown"] = "unknown"
     # Fields the site's anatomy fixes: what-if never changes them (a hip cannot become superficial).
     fixed: tuple[str, ...] = ()
     evidence: tuple[EvidenceSpec, ...] = ()

@@ -230,12 +230,22 @@ def test_option_values_are_case_insensitive_and_flags_have_a_negative_form() -> 
 def test_brief_names_every_rule_that_decided_the_answer() -> None:
     full = json.loads(run("recommend", "--site", "hip", "--injectate", "cell_based", "--json").stdout)
     brief = run("recommend", "--site", "hip", "--injectate", "cell_based", "--brief").stdout
-    assert len(brief.splitlines()) < 18  # ratings, chain, assumptions and the cautions named: a few lines
+    assert len(brief.splitlines()) < 21  # the bottom line, ratings, chain, assumptions and the cautions named: a few lines
     deciding = {r["rule"] for step in full["reasoning"] for r in step["reasons"] or [step]} | {
         r for rating in full["ratings"].values() for r in rating["rules"]
     }
     assert all(rule in brief for rule in deciding), deciding
     assert full["modality"].upper() in brief
+
+
+def test_brief_opens_with_the_whole_bottom_line() -> None:
+    """The bottom line (issue 19) is the modality, the decisive reason, the key figure and any refer
+    caution, in --brief too: the brief answer named the deciding rules but not the reason."""
+    case = ("recommend", "--site", "sacroiliac", "--injectate", "corticosteroid", "--available", "ultrasound")
+    summary = json.loads(run(*case, "--json").stdout)["summary"]
+    head = " ".join(" ".join(run(*case, "--brief").stdout.split("\n  ultrasound ")[0].split()).split())
+    assert f"Why: {summary['reason']}" in head
+    assert summary["figure"]["text"] in head and "REFER:" in head
 
 
 def test_rules_json_policy_and_case_insensitive_ids() -> None:

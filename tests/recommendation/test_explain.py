@@ -7,6 +7,8 @@ import itertools
 import re
 from typing import Any
 
+import yaml
+
 from guidance_rules import recommend
 from guidance_rules.audit.explanation import explanation_problems
 from guidance_rules.model import Recommendation, Step
@@ -16,6 +18,14 @@ from guidance_rules.recommendation.whatif import inputs_that_matter, what_if
 from guidance_rules.rulebase.load import default_knowledge, in_scope, load
 from guidance_rules.rulebase.resolve import resolve
 from tests.conftest import find_rule
+
+
+def answer(case: dict[str, Any]) -> Recommendation | None:
+    """The answer, or None for a case the constraints refuse (an effusion at a nerve)."""
+    try:
+        return recommend(case)
+    except ValueError:
+        return None
 
 
 def step_of(rec: Recommendation, rule: str) -> Step:
@@ -46,7 +56,7 @@ def test_a_site_study_is_cited_only_at_its_site() -> None:
 def test_a_proposition_about_one_site_is_cited_only_there() -> None:
     hip = recommend({"site": "hip", "injectate": "corticosteroid"})
     subtalar = recommend({"site": "subtalar", "injectate": "corticosteroid"})
-    assert any("LM4" in c.locator for c in step_of(hip, "LU-BONE").reasons[-1].sources)
+    assert any("LM4" in c.locator for r in step_of(hip, "LU-BONE").reasons if r.rule == "LU-BONE" for c in r.sources)
     assert not any("LM4" in c.locator for r in step_of(subtalar, "LU-BONE").reasons for c in r.sources)
 
 
@@ -199,6 +209,96 @@ def test_every_site_states_what_its_evidence_shows() -> None:
         "radiocarpal",
         "greater_trochanteric_bursa",
     }
+    assert {s.us_fluoroscopy_evidence for s in kb.sites.values()} <= {"close", "gap", "unknown"}
+    written = yaml.safe_load((kb.directory / "sites.yaml").read_text())["sites"]
+    assert all("us_fluoroscopy_evidence" in site for site in written.values())  # every site reviewed, none left to the default
+    assert {k for k, s in kb.sites.items() if s.us_fluoroscopy_evidence == "close"} == {*US_CLOSE_SITES, "hip"}
+    assert kb.sites["lumbar_medial_branch"].us_fluoroscopy_evidence == "gap"
+
+
+# The less-favoured imaging modality (issue 19, point 5): where the site's own trials show
+# ultrasound close to fluoroscopy, ultrasound is may be appropriate (was usually not appropriate)
+# for an ordinary patient; fluoroscopy stays recommended. These are every changed cell.
+US_CLOSE_SITES = ("lumbar_facet", "sacroiliac")
+US_CLOSE_INJECTATES = ("corticosteroid", "hyaluronic_acid", "other", "prp")
+
+
+def test_ultrasound_is_possible_where_the_site_trials_show_it_close_to_fluoroscopy() -> None:
+    changed = set()
+    for site, injectate, variance, contrast in itertools.product(
+        default_knowledge().sites, (*ORDINARY, "cell_based"), ([], ["obesity"], ["effusion"], ["prior_surgery"]), (False, True)
+    ):
+        rec = answer({"site": site, "injectate": injectate, "anatomy_variance": variance, "contrast_confirmation": contrast})
+        if rec is not None and "RATE-US-CLOSE" in rec.ratings["ultrasound"].rules:
+            changed.add((site, injectate, tuple(variance), contrast))
+            assert rec.ratings["ultrasound"].category.value == "may_be_appropriate"
+            assert rec.modality.value == "fluoroscopy" and rec.ratings["fluoroscopy"].category.value == "usually_appropriate"
+            assert step_of(rec, "RATE-US-LIMITED").overridden_by == "RATE-US-CLOSE"
+            assert {"jee2014", "viderman2023"} & cited_by(rec, "RATE-US-CLOSE")
+    expected = {(s, i, v, False) for s in US_CLOSE_SITES for i in US_CLOSE_INJECTATES for v in ((), ("effusion",))}
+    assert changed == expected
+    for case in (
+        {"site": "lumbar_medial_branch", "injectate": "corticosteroid"},
+        {"site": "lumbar_facet", "injectate": "local_anesthetic"},
+        {"site": "sacroiliac", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]},
+        {"site": "sacroiliac", "injectate": "corticosteroid", "contrast_confirmation": True},
+        {"site": "epidural_transforaminal", "injectate": "corticosteroid"},
+    ):
+        assert recommend(case).ratings["ultrasound"].category.value == "usually_not_appropriate", case
+
+
+def test_the_sacroiliac_ultrasound_rating_quotes_the_trial_outcomes() -> None:
+    step = step_of(recommend({"site": "sacroiliac", "injectate": "corticosteroid"}), "RATE-US-CLOSE")
+    assert "2 and 12 weeks" in step.conclusion and "87.3%" in step.conclusion
+    assert "jee2014" in {c.source for c in step.sources} and "viderman2023" in {c.source for c in step.sources}
+    facet = step_of(recommend({"site": "lumbar_facet", "injectate": "prp"}), "RATE-US-CLOSE")
+    assert "jee2014" not in {c.source for c in facet.sources} and "no pain difference" in facet.conclusion
+
+
+# -- a reason the answer overrules (issue 19, point 3) --------------------------------------------
+
+
+def test_palpation_can_be_accurate_does_not_open_a_chain_the_answer_overrules() -> None:
+    for case, by in (
+        ({"site": "knee", "injectate": "cell_based"}, "DC-CELL-BASED"),
+        ({"site": "elbow", "injectate": "cell_based"}, "DC-CELL-BASED"),
+        ({"site": "knee", "injectate": "corticosteroid", "near_neurovascular": True}, "LU-NEUROVASCULAR"),
+        ({"site": "knee", "injectate": "corticosteroid", "approach": "anteromedial"}, "LU-APPROACH"),
+    ):
+        rec = recommend(case)
+        assert rec.reasoning[0].rule != "LM-FAVOURABLE", case
+        step = step_of(rec, "LM-FAVOURABLE")
+        assert step.overridden_by == by and step.conclusion.startswith(f"Overruled by {by}: the target is superficial"), case
+        index = {s.rule: i for i, s in enumerate(rec.reasoning)}
+        assert index["LM-FAVOURABLE"] > next(i for i, s in enumerate(rec.reasoning) if by in {s.rule, *(r.rule for r in s.reasons)})
+        assert "LM-FAVOURABLE" in rec.chain_rules()  # still in the JSON, marked
+    contrast = recommend({"site": "knee", "injectate": "corticosteroid", "contrast_confirmation": True})
+    assert step_of(contrast, "LM-FAVOURABLE").overridden_by in {"IMG-CONTRAST", "FL-BONY-CONTRAST-JOINT"}
+    for case in (
+        {"site": "knee", "injectate": "corticosteroid"},  # landmark recommended: the reason stands
+        {"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["effusion"]},  # landmark may be appropriate, for it
+        {"site": "a1_pulley", "injectate": "corticosteroid"},  # navigation wanted but unused: not overruled
+    ):
+        assert all(s.overridden_by is None or s.rule.startswith("RATE-") for s in recommend(case).reasoning), case
+
+
+def test_no_chain_opens_with_a_reason_the_answer_overrules() -> None:
+    """Over the site space: whenever "palpation can be accurate" fired and the answer neither
+    recommends landmark nor rates it possible for that reason, the step is marked and not first."""
+    kb = default_knowledge()
+    seen = 0
+    for site, injectate, variance, contrast in itertools.product(
+        kb.sites, (*ORDINARY, "cell_based"), ([], ["effusion"], ["obesity"]), (False, True)
+    ):
+        rec = answer({"site": site, "injectate": injectate, "anatomy_variance": variance, "contrast_confirmation": contrast})
+        if rec is None:
+            continue
+        assert rec.reasoning[0].overridden_by is None, (site, injectate, variance, contrast)
+        rules = rec.chain_rules()
+        if "LM-FAVOURABLE" in rules and not {"LM-SUITABLE", "RATE-LANDMARK-EFFUSION"} & set(rules):
+            seen += 1
+            assert step_of(rec, "LM-FAVOURABLE").overridden_by is not None, (site, injectate, variance, contrast)
+    assert seen
 
 
 # -- the specific points of review finding 6 -----------------------------------------------------
@@ -278,3 +378,39 @@ def test_what_if_offers_the_evidence_based_route() -> None:
     assert possible.modality.value == "landmark" and possible.rules == ("RATE-LANDMARK-CLOSE",)
     assert "12-24 weeks" in possible.reason
     assert what_if({"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]}).also_possible == ()
+
+
+def test_what_if_offers_ultrasound_where_the_site_trials_show_it_close_to_fluoroscopy() -> None:
+    (possible,) = what_if({"site": "sacroiliac", "injectate": "corticosteroid"}).also_possible
+    assert possible.modality.value == "ultrasound" and possible.rules == ("RATE-US-CLOSE",)
+    assert "2 and 12 weeks" in possible.reason
+    assert what_if({"site": "lumbar_medial_branch", "injectate": "corticosteroid"}).also_possible == ()
+
+
+def test_the_hip_fluoroscopy_rating_quotes_the_hip_comparison_with_fluoroscopy() -> None:
+    """The hip's ultrasound-against-fluoroscopy figures are its evidence for that point: the
+    fluoroscopy rating and a fluoroscopy bottom line quote them, not the landmark comparison."""
+    rec = recommend({"site": "hip", "injectate": "corticosteroid", "contrast_confirmation": True})
+    assert rec.modality.value == "fluoroscopy"
+    assert {"smith_hip", "hip_us_fluoro"} <= {c.source for c in step_of(rec, "RATE-FL-BONY").sources}
+    assert rec.summary.figure is not None and rec.summary.figure.source.source == "smith_hip"
+    assert "fluoroscopic contrast" in rec.summary.figure.text
+
+
+def test_a_typical_chain_reads_in_about_8_steps_and_keeps_every_rule() -> None:
+    """Issue 19: a typical chain reads in about 8 steps. A fact that follows from one other fact
+    alone (imaging indicated because landmarks are unreliable) ends that fact's step instead of
+    standing as a step of its own; its rule stays among the reasons."""
+    kb = default_knowledge()
+    lengths = sorted(len(recommend({"site": site, "injectate": "corticosteroid"}).reasoning) for site in kb.sites)
+    assert lengths[len(lengths) // 2] <= 8, lengths
+    hip = recommend({"site": "hip", "injectate": "corticosteroid"})
+    first = hip.reasoning[0]
+    assert [r.rule for r in first.reasons][-1] == "IMG-LANDMARKS-UNRELIABLE" and len(hip.reasoning) == 8
+    assert first.conclusion.endswith("(4 reasons), so imaging guidance is indicated for this case.")
+    assert "IMG-LANDMARKS-UNRELIABLE" in hip.chain_rules()
+    both = recommend({"site": "hip", "injectate": "cell_based"})  # two reasons for imaging: their own step
+    assert {r.rule for s in both.reasoning if s.rule.startswith("IMG-") for r in s.reasons} == {
+        "IMG-LANDMARKS-UNRELIABLE",
+        "IMG-DELIVERY-CRITICAL",
+    }

@@ -76,7 +76,8 @@ def test_the_chain_is_what_the_engine_fired_each_step_with_its_own_rule(
             # the site's own evidence
             said = reason.conclusion
             if isinstance(reason, type(step)) and reason.overridden_by:  # marked (issue 19), its text after the mark
-                mark = f"Overridden by {reason.overridden_by}: "
+                verb = "Overruled" if rule.derive else "Overridden"  # a reason the answer overrules, a rating overridden
+                mark = f"{verb} by {reason.overridden_by}: "
                 assert said.startswith(mark), reason.rule
                 said = said[len(mark) :]
                 assert said[:1] == rule.conclusion[:1].lower()
