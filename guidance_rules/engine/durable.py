@@ -115,8 +115,11 @@ MAX_SESSION_FACTS = 16_384
 SID_POOL = 64
 
 
+FACT_ID_PREFIX = "f"
+
+
 def fact_id(number: int) -> str:
-    return f"f{number}"
+    return f"{FACT_ID_PREFIX}{number}"
 
 
 def sid_name(number: int) -> str:
@@ -154,8 +157,18 @@ class Session:
         return self.fire_parts(stratum, [(stratum, facts)])
 
     def fire_parts(self, stratum: int, parts: Sequence[tuple[int, Sequence[Mapping[str, Any]]]]) -> list[list[str]]:
-        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`; return
-        each case's fired rule ids, in firing order within each part.
+        """`fire_encoded` for facts given as mappings (each encoded here with `json`)."""
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        try:
+            encoded = [(tag, [encode(dict(fact))[1:-1] for fact in facts]) for tag, facts in parts]
+        except (TypeError, ValueError) as error:
+            raise EngineError(f"a fact of stratum {stratum} cannot be given to the engine: {error}") from error
+        return self.fire_encoded(stratum, encoded)
+
+    def fire_encoded(self, stratum: int, parts: Sequence[tuple[int, Sequence[str]]]) -> list[list[str]]:
+        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`, each
+        fact given as the JSON text of its members without braces (`engine.compile.FactEncoder`);
+        return each case's fired rule ids, in firing order within each part.
 
         Every rule matches a single fact, so facts of different cases never interact; each
         carries its position as `case_no` (which also keeps identical cases distinct facts), and
@@ -164,37 +177,47 @@ class Session:
         cases = len(parts[0][1]) if parts else 0
         if not cases:
             return []
-        handle = self._engine.handle
         first = self.facts
         total = cases * len(parts)
         if first + total > MAX_SESSION_FACTS:
             raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + total})")
         self.facts += total
-        payload = [
-            {"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + p * cases + i), "stratum": tag}
+        tail = f'"sid":"{self.sid}","id":"{FACT_ID_PREFIX}'
+        payload = ",".join(
+            f'{{"case_no":{i},{fact}{"," if fact else ""}{tail}{first + p * cases + i}","stratum":{tag}}}'
             for p, (tag, facts) in enumerate(parts)
             for i, fact in enumerate(facts)
-        ]
+        )
+        return self._assert(stratum, cases, f"[{payload}]")
+
+    def _assert(self, stratum: int, cases: int, payload: str) -> list[list[str]]:
+        """Assert the facts of `payload` and drain every action they queued."""
+        engine = self._engine
+        handle = engine.handle
         fired: list[list[str]] = [[] for _ in range(cases)]
         self.touched = True
         try:
-            code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
+            code, state = _durable.assert_facts(handle, payload)
             # The code is that of the last fact asserted: "not handled" only says that one fact
             # matched no rule, so the actions queued for earlier facts must still be drained.
             if code == _OBSERVED:  # cannot happen with distinct id hashes: never let a fact drop silently
                 raise EngineError(f"the engine took a fact of stratum {stratum} for one it already held")
             action = _durable.start_action_for_state(handle, state)
             message = action[1] if action else None
+            rule_ids, on_fire, only = engine.rule_ids, engine.on_fire, fired[0] if cases == 1 else None
+            complete = _durable.complete_and_start_action
             while message:
                 try:
-                    rule_id = self._engine.rule_of(message)
-                    fired[_case_no(message)].append(rule_id)
-                    if self._engine.on_fire is not None:
-                        self._engine.on_fire(rule_id)
+                    rule_id = message[2 : message.find('"', 2)]  # the message is {"RULE-ID":{"m":{...fact...}}}
+                    if rule_id not in rule_ids:
+                        rule_id = engine.rule_of(message)
+                    (only if only is not None else fired[_case_no(message)]).append(rule_id)
+                    if on_fire is not None:
+                        on_fire(rule_id)
                 except BaseException:
                     _durable.abandon_action(handle, state)
                     raise
-                message = _durable.complete_and_start_action(handle, state)
+                message = complete(handle, state)
             return fired
         except _durable.error as error:
             raise EngineError(f"durable-rules failed at stratum {stratum}: {error}") from error
