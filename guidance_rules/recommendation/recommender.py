@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -30,7 +29,7 @@ from guidance_rules.errors import CaseError, EngineBusyError, EngineError, RuleF
 from guidance_rules.model import Case, Modality, Recommendation
 from guidance_rules.model.case import LIST_FIELDS
 from guidance_rules.recommendation.cache import LRU, Memo
-from guidance_rules.recommendation.explain import Evaluation, Parts
+from guidance_rules.recommendation.explain import Evaluation, Parts, values_of
 from guidance_rules.rulebase.conditions import check_resolved
 from guidance_rules.rulebase.domain import KnowledgeBase, Rule
 from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
@@ -55,7 +54,7 @@ class Recommender:
         # Strata after the first read only a few keys (stratum 2: six booleans), so their result
         # is memoised by exact input: durable fires each distinct input once. Bounded; exact.
         self._memo: dict[int, Memo[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: Memo(MEMO_LIMIT) for s in self.compiled.strata[1:]}
-        self._keys = {s.number: _values_of(s.fields) for s in self.compiled.strata[1:]}
+        self._keys = {s.number: values_of(s.fields) for s in self.compiled.strata[1:]}
         self._choices: Memo[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = Memo(MEMO_LIMIT)
         self._answers: LRU[tuple[Any, ...], Recommendation] = LRU(cache_size)
         self._json: LRU[tuple[Any, ...], str] = LRU(cache_size)
@@ -301,14 +300,6 @@ def invalid_case(error: CaseError, case: Case) -> ValidationError:
         for name in error.fields
     ]
     return ValidationError.from_exception_data("Case", details)
-
-
-def _values_of(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A function giving the values of `fields` as a tuple (a memo key)."""
-    if len(fields) == 1:
-        (name,) = fields
-        return lambda values: (values[name],)
-    return itemgetter(*fields) if fields else (lambda values: ())
 
 
 def _order(rule: Rule) -> int:
