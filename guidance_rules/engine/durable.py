@@ -40,6 +40,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from guidance_rules._sync import EntryGuard
@@ -72,12 +73,20 @@ _orphans: list[tuple[int, str | None]] = []  # rulesets (and live session) colle
 def engine_entered() -> Iterator[None]:
     """Hold the engine lock; refuse (EngineBusyError), rather than deadlock or crash, a second
     entry by this thread, at any point of an evaluation (`EntryGuard`)."""
-    with ENGINE.entered():
-        try:
-            yield
-        finally:
-            while _orphans:
-                _free(*_orphans.pop())
+    ENGINE.enter()
+    try:
+        yield
+    finally:
+        _leave_engine()
+
+
+def _leave_engine() -> None:
+    """Free what was collected inside the engine, then release the lock (always)."""
+    try:
+        while _orphans:
+            _free(*_orphans.pop())
+    finally:
+        ENGINE.leave()
 
 
 def _delete_ruleset(handle: int, closed: list[bool], live: list[str | None]) -> None:
@@ -236,6 +245,50 @@ def _case_no(message: str) -> int:
     return int(message[start:end])
 
 
+class SessionScope:
+    """`DurableEngine.session()`: a class rather than a generator, as it runs on every evaluation.
+    Entering takes the engine lock (`engine_entered`'s guard) and the live session; leaving
+    records what the evaluation asserted, or after an error deletes the session, then frees any
+    ruleset collected meanwhile and releases the lock."""
+
+    __slots__ = ("_engine", "_facts", "_live", "_session")
+
+    def __init__(self, engine: DurableEngine, facts: int) -> None:
+        self._engine, self._facts = engine, facts
+
+    def __enter__(self) -> Session:
+        engine = self._engine
+        ENGINE.enter()
+        try:
+            if engine._closed[0]:
+                raise EngineError(f"this engine ({engine.name}) is closed; build a new Recommender")
+            live = engine._live
+            if live is None or live.facts + self._facts > MAX_SESSION_FACTS:
+                engine._release()
+                live = engine._live = LiveSession(sid_name(next(engine._sids)))
+                engine._live_sid[0] = live.sid
+            session = Session(engine, live.sid)  # the engine keeps only `live`, never a Session on itself
+            session.facts, session.touched = live.facts, live.touched
+        except BaseException:
+            _leave_engine()
+            raise
+        self._live, self._session = live, session
+        return session
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        engine, session = self._engine, self._session
+        try:
+            if kind is None:
+                self._live.facts, self._live.touched = session.facts, session.touched
+                return
+            engine._live, engine._live_sid[0] = None, None
+            if session.touched:  # clean up, but never hide the error that got us here
+                with contextlib.suppress(_durable.error):
+                    _durable.delete_state(engine.handle, session.sid)
+        finally:
+            _leave_engine()
+
+
 class DurableEngine:
     """One compiled ruleset registered with the C engine."""
 
@@ -267,31 +320,13 @@ class DurableEngine:
             raise EngineError(f"the engine fired an unknown action {names!r}")
         return str(names[0])
 
-    @contextmanager
-    def session(self, facts: int = 0) -> Iterator[Session]:
+    def session(self, facts: int = 0) -> SessionScope:
         """Hold the engine lock for one evaluation that asserts up to `facts` facts, in the live
         session while it has room for them (creating and deleting a session costs about 20 µs
         per evaluation: durable clears state for every rule); a full session is deleted and a new
-        one started. A session that an evaluation leaves in an unknown state is removed at once."""
-        with engine_entered():
-            if self._closed[0]:
-                raise EngineError(f"this engine ({self.name}) is closed; build a new Recommender")
-            live = self._live
-            if live is None or live.facts + facts > MAX_SESSION_FACTS:
-                self._release()
-                live = self._live = LiveSession(sid_name(next(self._sids)))
-                self._live_sid[0] = live.sid
-            session = Session(self, live.sid)  # the engine keeps only `live`, never a Session on itself
-            session.facts, session.touched = live.facts, live.touched
-            try:
-                yield session
-            except BaseException:
-                self._live, self._live_sid[0] = None, None
-                if session.touched:  # clean up, but never hide the error that got us here
-                    with contextlib.suppress(_durable.error):
-                        _durable.delete_state(self.handle, session.sid)
-                raise
-            live.facts, live.touched = session.facts, session.touched
+        one started. A session that an evaluation leaves in an unknown state is removed at once.
+        Use as `with engine.session(n) as session:`."""
+        return SessionScope(self, facts)
 
     def release(self) -> None:
         """Delete the live session now (the next evaluation starts a new one)."""
