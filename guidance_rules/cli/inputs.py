@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from guidance_rules.errors import InputError
 from guidance_rules.model import Case, fold_case
+from guidance_rules.model.case import FIELD_NAMES
 from guidance_rules.recommendation.problems import suggest, then
 from guidance_rules.rulebase.conditions import BOOL_FIELDS, CASE_FIELDS
 
@@ -128,11 +129,11 @@ class Columns:
         stays in the case too: taking it out changed the case and every answer."""
         if not self.id_column:
             ident = None
-        elif self.id_column in Case.model_fields:
+        elif self.id_column in FIELD_NAMES:
             ident = data.get(self.id_column)
         else:
             ident = data.pop(self.id_column, None)
-        extra = [key for key in data if key not in Case.model_fields]
+        extra = [key for key in data if key not in FIELD_NAMES]
         if not extra:
             return ident, data, []
         if self.ignore_extra:

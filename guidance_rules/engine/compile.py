@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guidance_rules.errors import RuleFileError
+from guidance_rules.errors import EngineError, RuleFileError
 from guidance_rules.rulebase import limits
 from guidance_rules.rulebase.conditions import Test
 from guidance_rules.rulebase.domain import KnowledgeBase, Rule
@@ -46,6 +46,11 @@ class Part:
     rules: tuple[Rule, ...]
     keys: tuple[str, ...]  # the flattened snapshot keys its rules read
 
+    @functools.cached_property
+    def encode(self) -> FactEncoder:
+        """The JSON text of this part's fact, from fragments built once (`FactEncoder`)."""
+        return FactEncoder(self.keys)
+
 
 @dataclass(frozen=True)
 class Stratum:
@@ -54,6 +59,7 @@ class Stratum:
     keys: tuple[str, ...]  # the flattened snapshot keys its rules read
     produces: tuple[str, ...]  # derived facts completed by this stratum
     parts: tuple[Part, ...]
+    fields: tuple[str, ...] = ()  # the resolved fields its rules read: their values decide what fires
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,49 @@ def flatten(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: values[field] if item is None else item in values[field] for key, field, item in _plan(keys)}
 
 
+FRAGMENTS_PER_KEY = 256  # text values whose fragment one key keeps (the vocabulary is far smaller)
+
+
+class FactEncoder:
+    """A part's fact as JSON text, the members of `flatten(values, keys)` without the braces,
+    joined from fragments made once per key and value (`"depth":"deep"`, `"palpable":true`,
+    `"anatomy_variance__obesity":false`) instead of building a dict and encoding it per case.
+    Each fragment is `json.dumps`'s own text for that key and value, so the text is the same
+    (a test compares them); a value that is neither a bool nor a str is encoded every time."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self._plan: list[tuple[str, str | None, tuple[str, str], dict[str, str]]] = []
+        for key, field, item in _plan(keys):
+            name = json.dumps(key)
+            self._plan.append((field, item, (f"{name}:false", f"{name}:true"), {}))
+
+    def __call__(self, values: Mapping[str, Any]) -> str:
+        out = []
+        for field, item, flags, texts in self._plan:
+            value = values[field]
+            if item is not None:
+                out.append(flags[item in value])
+            elif value is True or value is False:
+                out.append(flags[value])
+            else:
+                text = texts.get(value) if value.__class__ is str else None
+                if text is None:
+                    text = self._fragment(field, flags[0], value, texts)
+                out.append(text)
+        return ",".join(out)
+
+    @staticmethod
+    def _fragment(field: str, false_text: str, value: Any, texts: dict[str, str]) -> str:
+        try:
+            text = false_text[: -len("false")] + json.dumps(value, separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise EngineError(f"{field}: {value!r} cannot be given to the engine ({error})") from None
+        if value.__class__ is str and len(texts) < FRAGMENTS_PER_KEY:
+            texts[value] = text
+        return text
+
+
 def _expression(test: Test) -> dict[str, Any]:
     """One test as a durable-rules JSON expression."""
     parts: list[dict[str, Any]]
@@ -127,7 +176,8 @@ def _keys(rules: list[Rule]) -> tuple[str, ...]:
 def _stratum(number: int, rules: list[Rule], tags: Iterator[int]) -> Stratum:
     produces = sorted({rule.derive for rule in rules if rule.derive})
     parts = tuple(Part(next(tags), tuple(group), _keys(group)) for group in _pack(rules))
-    return Stratum(number, tuple(rules), _keys(rules), tuple(produces), parts)
+    fields = tuple(sorted({test.field for rule in rules for test in rule.tests}))
+    return Stratum(number, tuple(rules), _keys(rules), tuple(produces), parts, fields)
 
 
 def compile_rules(knowledge: KnowledgeBase) -> Compiled:

@@ -40,6 +40,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from guidance_rules._sync import EntryGuard
@@ -72,12 +73,20 @@ _orphans: list[tuple[int, str | None]] = []  # rulesets (and live session) colle
 def engine_entered() -> Iterator[None]:
     """Hold the engine lock; refuse (EngineBusyError), rather than deadlock or crash, a second
     entry by this thread, at any point of an evaluation (`EntryGuard`)."""
-    with ENGINE.entered():
-        try:
-            yield
-        finally:
-            while _orphans:
-                _free(*_orphans.pop())
+    ENGINE.enter()
+    try:
+        yield
+    finally:
+        _leave_engine()
+
+
+def _leave_engine() -> None:
+    """Free what was collected inside the engine, then release the lock (always)."""
+    try:
+        while _orphans:
+            _free(*_orphans.pop())
+    finally:
+        ENGINE.leave()
 
 
 def _delete_ruleset(handle: int, closed: list[bool], live: list[str | None]) -> None:
@@ -115,8 +124,11 @@ MAX_SESSION_FACTS = 16_384
 SID_POOL = 64
 
 
+FACT_ID_PREFIX = "f"
+
+
 def fact_id(number: int) -> str:
-    return f"f{number}"
+    return f"{FACT_ID_PREFIX}{number}"
 
 
 def sid_name(number: int) -> str:
@@ -154,8 +166,18 @@ class Session:
         return self.fire_parts(stratum, [(stratum, facts)])
 
     def fire_parts(self, stratum: int, parts: Sequence[tuple[int, Sequence[Mapping[str, Any]]]]) -> list[list[str]]:
-        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`; return
-        each case's fired rule ids, in firing order within each part.
+        """`fire_encoded` for facts given as mappings (each encoded here with `json`)."""
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        try:
+            encoded = [(tag, [encode(dict(fact))[1:-1] for fact in facts]) for tag, facts in parts]
+        except (TypeError, ValueError) as error:
+            raise EngineError(f"a fact of stratum {stratum} cannot be given to the engine: {error}") from error
+        return self.fire_encoded(stratum, encoded)
+
+    def fire_encoded(self, stratum: int, parts: Sequence[tuple[int, Sequence[str]]]) -> list[list[str]]:
+        """Assert, in one call, one fact per case for each part (tag, facts) of `stratum`, each
+        fact given as the JSON text of its members without braces (`engine.compile.FactEncoder`);
+        return each case's fired rule ids, in firing order within each part.
 
         Every rule matches a single fact, so facts of different cases never interact; each
         carries its position as `case_no` (which also keeps identical cases distinct facts), and
@@ -164,37 +186,47 @@ class Session:
         cases = len(parts[0][1]) if parts else 0
         if not cases:
             return []
-        handle = self._engine.handle
         first = self.facts
         total = cases * len(parts)
         if first + total > MAX_SESSION_FACTS:
             raise EngineError(f"a session may hold {MAX_SESSION_FACTS} facts; split the batch (asked for {first + total})")
         self.facts += total
-        payload = [
-            {"case_no": i, **fact, "sid": self.sid, "id": fact_id(first + p * cases + i), "stratum": tag}
+        tail = f'"sid":"{self.sid}","id":"{FACT_ID_PREFIX}'
+        payload = ",".join(
+            f'{{"case_no":{i},{fact}{"," if fact else ""}{tail}{first + p * cases + i}","stratum":{tag}}}'
             for p, (tag, facts) in enumerate(parts)
             for i, fact in enumerate(facts)
-        ]
+        )
+        return self._assert(stratum, cases, f"[{payload}]")
+
+    def _assert(self, stratum: int, cases: int, payload: str) -> list[list[str]]:
+        """Assert the facts of `payload` and drain every action they queued."""
+        engine = self._engine
+        handle = engine.handle
         fired: list[list[str]] = [[] for _ in range(cases)]
         self.touched = True
         try:
-            code, state = _durable.assert_facts(handle, json.dumps(payload, separators=(",", ":")))
+            code, state = _durable.assert_facts(handle, payload)
             # The code is that of the last fact asserted: "not handled" only says that one fact
             # matched no rule, so the actions queued for earlier facts must still be drained.
             if code == _OBSERVED:  # cannot happen with distinct id hashes: never let a fact drop silently
                 raise EngineError(f"the engine took a fact of stratum {stratum} for one it already held")
             action = _durable.start_action_for_state(handle, state)
             message = action[1] if action else None
+            rule_ids, on_fire, only = engine.rule_ids, engine.on_fire, fired[0] if cases == 1 else None
+            complete = _durable.complete_and_start_action
             while message:
                 try:
-                    rule_id = self._engine.rule_of(message)
-                    fired[_case_no(message)].append(rule_id)
-                    if self._engine.on_fire is not None:
-                        self._engine.on_fire(rule_id)
+                    rule_id = message[2 : message.find('"', 2)]  # the message is {"RULE-ID":{"m":{...fact...}}}
+                    if rule_id not in rule_ids:
+                        rule_id = engine.rule_of(message)
+                    (only if only is not None else fired[_case_no(message)]).append(rule_id)
+                    if on_fire is not None:
+                        on_fire(rule_id)
                 except BaseException:
                     _durable.abandon_action(handle, state)
                     raise
-                message = _durable.complete_and_start_action(handle, state)
+                message = complete(handle, state)
             return fired
         except _durable.error as error:
             raise EngineError(f"durable-rules failed at stratum {stratum}: {error}") from error
@@ -211,6 +243,50 @@ def _case_no(message: str) -> int:
     while message[end] in " 0123456789":
         end += 1
     return int(message[start:end])
+
+
+class SessionScope:
+    """`DurableEngine.session()`: a class rather than a generator, as it runs on every evaluation.
+    Entering takes the engine lock (`engine_entered`'s guard) and the live session; leaving
+    records what the evaluation asserted, or after an error deletes the session, then frees any
+    ruleset collected meanwhile and releases the lock."""
+
+    __slots__ = ("_engine", "_facts", "_live", "_session")
+
+    def __init__(self, engine: DurableEngine, facts: int) -> None:
+        self._engine, self._facts = engine, facts
+
+    def __enter__(self) -> Session:
+        engine = self._engine
+        ENGINE.enter()
+        try:
+            if engine._closed[0]:
+                raise EngineError(f"this engine ({engine.name}) is closed; build a new Recommender")
+            live = engine._live
+            if live is None or live.facts + self._facts > MAX_SESSION_FACTS:
+                engine._release()
+                live = engine._live = LiveSession(sid_name(next(engine._sids)))
+                engine._live_sid[0] = live.sid
+            session = Session(engine, live.sid)  # the engine keeps only `live`, never a Session on itself
+            session.facts, session.touched = live.facts, live.touched
+        except BaseException:
+            _leave_engine()
+            raise
+        self._live, self._session = live, session
+        return session
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        engine, session = self._engine, self._session
+        try:
+            if kind is None:
+                self._live.facts, self._live.touched = session.facts, session.touched
+                return
+            engine._live, engine._live_sid[0] = None, None
+            if session.touched:  # clean up, but never hide the error that got us here
+                with contextlib.suppress(_durable.error):
+                    _durable.delete_state(engine.handle, session.sid)
+        finally:
+            _leave_engine()
 
 
 class DurableEngine:
@@ -244,31 +320,13 @@ class DurableEngine:
             raise EngineError(f"the engine fired an unknown action {names!r}")
         return str(names[0])
 
-    @contextmanager
-    def session(self, facts: int = 0) -> Iterator[Session]:
+    def session(self, facts: int = 0) -> SessionScope:
         """Hold the engine lock for one evaluation that asserts up to `facts` facts, in the live
         session while it has room for them (creating and deleting a session costs about 20 µs
         per evaluation: durable clears state for every rule); a full session is deleted and a new
-        one started. A session that an evaluation leaves in an unknown state is removed at once."""
-        with engine_entered():
-            if self._closed[0]:
-                raise EngineError(f"this engine ({self.name}) is closed; build a new Recommender")
-            live = self._live
-            if live is None or live.facts + facts > MAX_SESSION_FACTS:
-                self._release()
-                live = self._live = LiveSession(sid_name(next(self._sids)))
-                self._live_sid[0] = live.sid
-            session = Session(self, live.sid)  # the engine keeps only `live`, never a Session on itself
-            session.facts, session.touched = live.facts, live.touched
-            try:
-                yield session
-            except BaseException:
-                self._live, self._live_sid[0] = None, None
-                if session.touched:  # clean up, but never hide the error that got us here
-                    with contextlib.suppress(_durable.error):
-                        _durable.delete_state(self.handle, session.sid)
-                raise
-            live.facts, live.touched = session.facts, session.touched
+        one started. A session that an evaluation leaves in an unknown state is removed at once.
+        Use as `with engine.session(n) as session:`."""
+        return SessionScope(self, facts)
 
     def release(self) -> None:
         """Delete the live session now (the next evaluation starts a new one)."""

@@ -185,6 +185,7 @@ def _field_kinds() -> tuple[frozenset[str], frozenset[str]]:
 
 
 WORD_FIELDS, LIST_FIELDS = _field_kinds()
+FIELD_NAMES = frozenset(Case.model_fields)  # a set: `Case.model_fields` is a property, slow in a per-key test
 
 
 def fold_case(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -86,6 +87,8 @@ class Parts:
         self._evidence: dict[tuple[str, tuple[bool, ...]], tuple[Evidence, ...]] = {}
         policy = knowledge.policy
         self._cite_fields = {rule.id: self._fields(rule.sources, bool(rule.figures)) for rule in knowledge.rules}
+        # (the values a rule reads, the values its citations depend on) of a case, by rule: made once
+        self._getters = {rule.id: (values_of(rule.reads), values_of(self._cite_fields[rule.id])) for rule in knowledge.rules}
         tie_sources = tuple(c for tie in policy.tie_breaks for c in tie.sources)
         self._policy_fields = self._fields((*policy.sources, *tie_sources), any(t.figures for t in policy.tie_breaks))
         self._summary_fields = self._fields((), bool(policy.summary_points))
@@ -130,7 +133,7 @@ class Parts:
     def explained(self, rule: Rule, values: Mapping[str, Any]) -> Reason:
         """A rule's conclusion and citations for this case, kept per rule and the values its
         citations depend on (most cases share them)."""
-        key = (rule.id, tuple([values[f] for f in self._cite_fields[rule.id]]))
+        key = (rule.id, self._getters[rule.id][1](values))
         found = self._explanations.get(key)
         if found is None:
 
@@ -168,7 +171,8 @@ class Parts:
     # -- steps -----------------------------------------------------------------------------------
 
     def _context(self, rule: Rule, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (rule.id, tuple([values[f] for f in rule.reads]), tuple([values[f] for f in self._cite_fields[rule.id]]))
+        reads, cites = self._getters[rule.id]
+        return (rule.id, reads(values), cites(values))
 
     def step(self, rule: Rule, values: Mapping[str, Any], overridden_by: str | None = None) -> Step:
         key = (*self._context(rule, values), overridden_by)
@@ -435,6 +439,14 @@ def _marked(rule: Rule, by: str, conclusion: str) -> str:
     """A step the answer sets aside: a rating another rule overrides, a reason another overrules."""
     verb = "Overruled" if rule.derive is not None else "Overridden"
     return f"{verb} by {by}: {conclusion[0].lower()}{conclusion[1:]}"
+
+
+def values_of(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving the values of `fields` of a mapping as a tuple (`itemgetter`, always a tuple)."""
+    if len(fields) == 1:
+        (name,) = fields
+        return lambda values: (values[name],)
+    return itemgetter(*fields) if fields else (lambda values: ())
 
 
 def figure_text(row: EvidenceSpec) -> str:

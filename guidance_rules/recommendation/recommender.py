@@ -22,13 +22,14 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guidance_rules._sync import EntryGuard, ForkSafeLock
-from guidance_rules.engine.compile import Compiled, Stratum, compile_rules, flatten
+from guidance_rules.engine.compile import Compiled, Stratum, compile_rules
 from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine, FireHook, Session
 from guidance_rules.engine.policy import RatingResult, rate, select
 from guidance_rules.errors import CaseError, EngineBusyError, EngineError, RuleFileError
 from guidance_rules.model import Case, Modality, Recommendation
+from guidance_rules.model.case import LIST_FIELDS
 from guidance_rules.recommendation.cache import LRU, Memo
-from guidance_rules.recommendation.explain import Evaluation, Parts
+from guidance_rules.recommendation.explain import Evaluation, Parts, values_of
 from guidance_rules.rulebase.conditions import check_resolved
 from guidance_rules.rulebase.domain import KnowledgeBase, Rule
 from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
@@ -53,6 +54,7 @@ class Recommender:
         # Strata after the first read only a few keys (stratum 2: six booleans), so their result
         # is memoised by exact input: durable fires each distinct input once. Bounded; exact.
         self._memo: dict[int, Memo[tuple[Any, ...], tuple[Rule, ...]]] = {s.number: Memo(MEMO_LIMIT) for s in self.compiled.strata[1:]}
+        self._keys = {s.number: values_of(s.fields) for s in self.compiled.strata[1:]}
         self._choices: Memo[tuple[Rule, ...], tuple[dict[Modality, RatingResult], Modality]] = Memo(MEMO_LIMIT)
         self._answers: LRU[tuple[Any, ...], Recommendation] = LRU(cache_size)
         self._json: LRU[tuple[Any, ...], str] = LRU(cache_size)
@@ -157,26 +159,25 @@ class Recommender:
         return out  # type: ignore[return-value]
 
     def _fire(self, session: Session, stratum: Stratum, batch: list[dict[str, Any]]) -> list[tuple[Rule, ...]]:
-        """Fire one stratum for every case in the batch; strata after the first are memoised."""
-        facts = [flatten(values, stratum.keys) for values in batch]
+        """Fire one stratum for every case in the batch; strata after the first are memoised by the
+        values of the fields their rules read (those values decide what fires, so a hit is exact)."""
         memo = self._memo.get(stratum.number)
-        keys = [tuple(fact.values()) for fact in facts] if memo is not None else []
-        out: list[tuple[Rule, ...] | None] = [None] * len(facts)
-        missing: list[int] = []
-        for i in range(len(facts)):
-            found = memo.get(keys[i]) if memo is not None else None
-            if found is None:
-                missing.append(i)
-            else:
-                out[i] = found
-        if len(stratum.parts) == 1:  # the part reads every key the stratum reads
-            parts = [(stratum.parts[0].tag, [facts[i] for i in missing])]
+        if memo is None:
+            keys: list[tuple[Any, ...]] = []
+            out: list[tuple[Rule, ...] | None] = [None] * len(batch)
+            missing = list(range(len(batch)))
         else:
-            parts = [(part.tag, [flatten(batch[i], part.keys) for i in missing]) for part in stratum.parts]
-        fired_ids = session.fire_parts(stratum.number, parts)
-        for i, ids in zip(missing, fired_ids, strict=True):
+            key_of = self._keys[stratum.number]
+            keys = [key_of(values) for values in batch]
+            out = [memo.get(key) for key in keys]
+            missing = [i for i, found in enumerate(out) if found is None]
+            if not missing:
+                return out  # type: ignore[return-value]
+        parts = [(part.tag, [part.encode(batch[i]) for i in missing]) for part in stratum.parts]
+        by_id = self._by_id
+        for i, ids in zip(missing, session.fire_encoded(stratum.number, parts), strict=True):
             # A rule testing "list includes any of" fires once per matching value: one step each.
-            fired = tuple(sorted({self._by_id[r] for r in ids}, key=_order))
+            fired = tuple(sorted({by_id[r] for r in ids}, key=_order)) if len(ids) > 1 else tuple(by_id[r] for r in ids)
             out[i] = fired
             if memo is not None:
                 memo.put(keys[i], fired)
@@ -211,7 +212,12 @@ class Recommender:
 
     def _evaluate_session(self, batch: list[Mapping[str, Any]]) -> list[Evaluation | EngineError]:
         compiled = self.compiled
-        states = [{**resolved, **dict.fromkeys(compiled.underived, False)} for resolved in batch]
+        underived = dict.fromkeys(compiled.underived, False)
+        states = [{**resolved, **underived} for resolved in batch]
+        for state in states:  # a list value (allowed by `check_resolved`) as a tuple, so it can key a memo
+            for name in LIST_FIELDS:
+                if state.get(name).__class__ is list:
+                    state[name] = tuple(state[name])
         chains: list[list[Rule]] = [[] for _ in batch]
         results: list[Evaluation | EngineError | None] = [None] * len(batch)
         with self.engine.session(len(batch) * compiled.parts) as session:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from guidance_rules.errors import EngineError
 from guidance_rules.model import Case, Recommendation, fold_case
+from guidance_rules.model.case import FIELD_NAMES
 from guidance_rules.recommendation.cache import LRU
 from guidance_rules.recommendation.problems import problems_of, suggest, then
 from guidance_rules.recommendation.recommender import Recommender
@@ -66,10 +67,10 @@ def case_cells(row: Any, *, id_col: str | None = None, ignore_extra: bool = Fals
         return None, None, [("", f"expected a mapping of case fields, got {type(row).__name__}")]
     cells = {str(key): value for key, value in row.items()}
     ident = _plain(cells.get(id_col)) if id_col else None
-    if id_col and id_col not in Case.model_fields:
+    if id_col and id_col not in FIELD_NAMES:
         cells.pop(id_col, None)
     data = {key: plain for key, value in cells.items() if (plain := _plain(value)) is not None}
-    extra = [key for key in data if key not in Case.model_fields]
+    extra = [key for key in data if key not in FIELD_NAMES]
     if extra and ignore_extra:
         data = {key: value for key, value in data.items() if key not in extra}
     elif extra:
