@@ -154,7 +154,10 @@ def test_each_modality_a_rule_rates_is_compared() -> None:
     found = problems(PARTS.reasoning(ev), dataclasses.replace(ev, chain=chain))
     assert found == [
         ("override-unmarked", "RATE-US-CONTRAST shows ultrasound usually_appropriate unmarked, but the answer rates it may_be_appropriate"),
-        ("override-unmarked", "RATE-US-CONTRAST shows landmark usually_appropriate unmarked, but the answer rates it usually_not_appropriate"),
+        (
+            "override-unmarked",
+            "RATE-US-CONTRAST shows landmark usually_appropriate unmarked, but the answer rates it usually_not_appropriate",
+        ),
     ]
 
 

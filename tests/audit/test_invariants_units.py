@@ -186,7 +186,10 @@ def _esc(**changes: Any) -> dict[str, Any]:
 def test_an_invariant_loads_with_every_part(tmp_path: Path) -> None:
     must = {
         "hold": {"modality": {"not": ["both"]}, "landmark_suitable": True},
-        "ratings": {"ultrasound": {"at_least": "may_be_appropriate", "at_most": "usually_appropriate"}, "both": {"at_most": "may_be_appropriate"}},
+        "ratings": {
+            "ultrasound": {"at_least": "may_be_appropriate", "at_most": "usually_appropriate"},
+            "both": {"at_most": "may_be_appropriate"},
+        },
         "notes": ["DOC-LANDMARK-BASIS", "Q-UNGUIDED-BASIS"],
     }
     loaded = load_invariants(_kb_with(tmp_path, {"invariants": [_inv(must=must)]}))
@@ -301,7 +304,7 @@ def test_a_bad_invariant_file_names_the_invariant_and_key(tmp_path: Path, data: 
 
 
 def test_a_schema_error_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(RuleFileError, match="invariants.yaml"):
+    with pytest.raises(RuleFileError, match=r"^invariants\.yaml"):
         load_invariants(_kb_with(tmp_path, {"invariants": [_inv(id="not-an-id")]}))
 
 
