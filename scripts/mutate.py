@@ -65,6 +65,19 @@ EQUIVALENT: dict[str, str] = {
     "keeping nothing either way (the early return only saves the work)",
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
     # --- audit ---
+    "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
+    "(an unused parameter): None in its place changes nothing",
+    "guidance_rules.audit.invariants.x__list_steps__mutmut_6": "combinations of more values than the list holds are empty: "
+    "one more size adds no subset",
+    "guidance_rules.audit.invariants.x__list_steps__mutmut_17": "t is one value longer than s, so s <= t and s < t are the same test",
+    "guidance_rules.audit.invariants.x_check_case__mutmut_1": "'' and None are both false: `answer or answer_of(...)` builds the "
+    "answer either way",
+    "guidance_rules.audit.invariants.x_check_case__mutmut_28": "sorting whole (key, case, problem) items: within a chunk no two "
+    "share an index, so the keys alone decide the order",
+    "guidance_rules.audit.invariants.x_invariant_findings__mutmut_26": "only the default's empty list is read here, not its count",
+    "guidance_rules.audit.invariants.x_minimal_case__mutmut_10": "without its site a case never resolves to the same values (they "
+    "hold the site) or does not resolve: skipping the site only saves a resolution",
+    "guidance_rules.audit.invariants.x_minimal_case__mutmut_11": "the same skip of the site (upper case)",
     # --- cli ---
     # --- service ---
 }

@@ -261,13 +261,18 @@ LOAD_ERRORS = [
         {"invariants": [_inv(sources=[SOURCES[0], {"source": "article", "locator": "ZZ9"}])]},
         "INV-ONE",
         "sources.1",
-        "'ZZ9' is not a proposition of 'article'; valid: ",
+        f"'ZZ9' is not a proposition of 'article'; valid: {', '.join(KB.sources['article'].propositions)}",
     ),
     ({"invariants": [_inv(), _inv()]}, "INV-ONE", "id", "duplicate invariant id"),
     ({"invariants": [_inv(id="INV-ESC")], "escalations": [_esc()]}, "INV-ESC", "id", "duplicate invariant id"),
     ({"invariants": [_inv(when={"colour": "red"})]}, "INV-ONE", "when.colour", "unknown field 'colour'"),
     ({"invariants": [_inv(must={"hold": {"depth": "shallow"}})]}, "INV-ONE", "must.hold.depth", "'shallow' is not a value of depth"),
-    ({"invariants": [_inv(must={"ratings": {"fluoroscopy": {}}})]}, "INV-ONE", "must.ratings.fluoroscopy", "a rating bound needs"),
+    (
+        {"invariants": [_inv(must={"ratings": {"fluoroscopy": {}}})]},
+        "INV-ONE",
+        "must.ratings.fluoroscopy",
+        "a rating bound needs at_least or at_most",
+    ),
     (
         {"invariants": [_inv(must={"notes": ["DOC-LANDMARK-BASIS", "RATE-US-FIT"]})]},
         "INV-ONE",
@@ -275,7 +280,7 @@ LOAD_ERRORS = [
         "'RATE-US-FIT' is not an active documentation, caution or question rule",
     ),
     ({"invariants": [_inv(must={})]}, "INV-ONE", "must", "'must' must require something: hold, ratings or notes"),
-    ({"invariants": [_inv(must={"hold": {}})]}, "INV-ONE", "must", "'must' must require something"),
+    ({"invariants": [_inv(must={"hold": {}})]}, "INV-ONE", "must", "'must' must require something: hold, ratings or notes"),
     ({"escalations": [_esc(field="colour")]}, "INV-ESC", "field", "unknown case field 'colour'; valid: region, depth, tissue,"),
     ({"escalations": [_esc(steps="add")]}, "INV-ESC", "steps", "'add' is for list fields; give [from, to] pairs for depth"),
     ({"escalations": [_esc(field="anatomy_variance")]}, "INV-ESC", "steps", "anatomy_variance is a list field: use steps: add"),
@@ -295,12 +300,18 @@ LOAD_ERRORS = [
 ]
 
 
+WHOLE = {"duplicate invariant id", "a rating bound needs at_least or at_most", "'must' must require something: hold, ratings or notes"}
+
+
 @pytest.mark.parametrize(("data", "rule", "key", "said"), LOAD_ERRORS)
 def test_a_bad_invariant_file_names_the_invariant_and_key(tmp_path: Path, data: dict[str, Any], rule: str, key: str, said: str) -> None:
     with pytest.raises(RuleFileError) as caught:
         load_invariants(_kb_with(tmp_path, data))
     assert (caught.value.file, caught.value.rule, caught.value.key) == ("invariants.yaml", rule, key)
-    assert said in str(caught.value)
+    where = f"invariants.yaml, rule {rule}, key '{key}': "
+    assert str(caught.value).startswith(where + said)  # the message from its first word (the whole of it where `said` is whole)
+    if said in WHOLE:
+        assert str(caught.value) == where + said
 
 
 def test_a_schema_error_names_the_file(tmp_path: Path) -> None:
@@ -356,6 +367,15 @@ def test_check_case_counts_coverage_and_keeps_the_smallest_breaches() -> None:
     assert covered["INV-DEEP"] == 5 and covered["INV-FINE"] == 6 and breaches["INV-FINE"][0] == 1
 
 
+def test_check_case_goes_on_after_an_invariant_that_holds() -> None:
+    holds = invariant("INV-HOLDS", hold=(cond("depth", "deep"),))
+    breached = invariant("INV-BREACHED", hold=(cond("palpable", False),))
+    breaches: dict[str, Any] = {}
+    covered: Counter[str] = Counter()
+    check_case(InvariantSet((holds, breached), ()), _fake_evaluation({"depth": "deep", "palpable": True}), 0, {}, breaches, covered)
+    assert covered == Counter({"INV-HOLDS": 1, "INV-BREACHED": 1}) and list(breaches) == ["INV-BREACHED"]
+
+
 def test_minimal_case_leaves_out_what_resolution_would_fill_alike() -> None:
     # palpable and bone_obscures_path are the knee's own values, contrast_confirmation the field default
     case = {**KNEE, "palpable": True, "bone_obscures_path": False, "contrast_confirmation": False, "near_neurovascular": True}
@@ -407,6 +427,20 @@ def test_invariant_findings_sum_over_spaces_and_show_the_smallest_case() -> None
     assert invariant_findings(_Holder(), invariants, [], quick=False)[0].check == "invariant-vacuous"  # type: ignore[arg-type]
 
 
+def test_spaces_without_the_breach_and_equal_keys_in_two_spaces() -> None:
+    """Two spaces may hold a counterexample at the same index with the same weight: the first
+    space's is shown (cases themselves are never compared)."""
+    first = {**KNEE, "near_neurovascular": True}
+    second = {**KNEE, "contrast_confirmation": True}
+    results = [
+        _result("none", {}, {"INV-T": 4}),
+        _result("a", {"INV-T": [1, [((1, 4), first, "p")]]}, {"INV-T": 1}),
+        _result("b", {"INV-T": [1, [((1, 4), second, "q")]]}, {"INV-T": 1}),
+    ]
+    [finding] = invariant_findings(_Holder(), InvariantSet((invariant(),), ()), results, quick=False)  # type: ignore[arg-type]
+    assert finding.message.startswith("INV-T fails on 2 of 6 cases") and "Here p." in finding.message and finding.case == first
+
+
 def test_large_counts_are_written_with_thousands_separators() -> None:
     results = [_result("a", {"INV-T": [1234, [((0, 0), KNEE, "p")]]}, {"INV-T": 56789})]
     [finding] = invariant_findings(_Holder(), InvariantSet((invariant(),), ()), results, quick=False)  # type: ignore[arg-type]
@@ -429,31 +463,31 @@ def test_each_misfit_example_is_a_finding() -> None:
         "INV-X",
         tests=(KNEE_LANDMARK,),
         hold=(cond("modality", "ultrasound"),),
-        covers=(HIP, KNEE, {"site": "kne", "injectate": "prp"}),
+        covers=({"site": "kne", "injectate": "prp"}, HIP, KNEE),  # a failing example first: the rest are still checked
         outside=(KNEE, HIP),
     )
     esc = escalation(
         "INV-E",
         "near_neurovascular",
         ((False, True),),
-        covers=[{**KNEE, "near_neurovascular": True}, {"site": "nowhere", "injectate": "prp"}],
+        covers=[{"site": "nowhere", "injectate": "prp"}, {**KNEE, "near_neurovascular": True}],
         outside=[KNEE],
     )
     found = invariant_example_findings(REC, InvariantSet((inv,), (esc,)))
     assert [(f.level, f.check, f.case) for f in found] == [
+        ("error", "invariant-example", {"site": "kne", "injectate": "prp"}),
         ("error", "invariant-example", HIP),
         ("error", "invariant", KNEE),
-        ("error", "invariant-example", {"site": "kne", "injectate": "prp"}),
         ("error", "invariant-example", KNEE),
-        ("error", "invariant-example", {**KNEE, "near_neurovascular": True}),
         ("error", "invariant-example", {"site": "nowhere", "injectate": "prp"}),
+        ("error", "invariant-example", {**KNEE, "near_neurovascular": True}),
         ("error", "invariant-example", KNEE),
     ]
     messages = [f.message for f in found]
-    assert messages[0] == "INV-X does not cover its own 'covers' example"
-    assert messages[1] == "INV-X fails on its own example: required modality is ultrasound, but modality is landmark"
-    assert messages[2].startswith("INV-X: example {'site': 'kne', 'injectate': 'prp'} fails: ") and "kne" in messages[2][40:]
+    assert messages[0].startswith("INV-X: example {'site': 'kne', 'injectate': 'prp'} fails: ") and "kne" in messages[0][40:]
+    assert messages[1] == "INV-X does not cover its own 'covers' example"
+    assert messages[2] == "INV-X fails on its own example: required modality is ultrasound, but modality is landmark"
     assert messages[3] == "INV-X covers its own 'outside' example"
-    assert messages[4] == "INV-E does not cover its own 'covers' example"
-    assert messages[5].startswith("INV-E: example {'site': 'nowhere', 'injectate': 'prp'} fails: ") and "nowhere" in messages[5][50:]
+    assert messages[4].startswith("INV-E: example {'site': 'nowhere', 'injectate': 'prp'} fails: ") and "nowhere" in messages[4][50:]
+    assert messages[5] == "INV-E does not cover its own 'covers' example"
     assert messages[6] == "INV-E covers its own 'outside' example"
