@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from guidance_rules.audit.diff import DiffReport, Group
-from guidance_rules.audit.diff_report import render, write_html
+from guidance_rules.audit.diff_report import CSS, render, write_html
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 
 INJECTATES = list(CASE_FIELDS["injectate"].values)
@@ -137,4 +137,84 @@ def test_write_html_writes_the_page(tmp_path: Path) -> None:
     write_html(diff([group()], {}), path, "ä", "ö")
     assert path.read_text(encoding="utf-8") == render(diff([group()], {}), "ä", "ö")
     write_html(diff([], {}), path)
-    assert "<code>old</code>" in path.read_text(encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == render(diff([], {}))  # the default names: old, new
+
+
+# ---- whole pages, part by part ---------------------------------------------------------------
+
+
+def _expected_grid(label: str, rows: list[tuple[str, dict[str, str]]], cols: list[str]) -> str:
+    """A grid as the page must draw it: `rows` are (row label, column -> cell div)."""
+    none = '<div class="cell none" title="no valid case"></div>'
+    head = "<tr><th></th>" + "".join(f'<th class="col">{c}</th>' for c in cols) + "</tr>"
+    body = "".join(f"<tr><th>{name}</th>" + "".join(f"<td>{cells.get(c, none)}</td>" for c in cols) + "</tr>" for name, cells in rows)
+    return f'<table class="grid" aria-label="{label}">{head}{body}</table>'
+
+
+HALF = '<div class="cell" style="background:rgba(198,40,40,0.560)" title="1 of 2 changed (50.0%)" data-changed="1"></div>'
+NONE_CHANGED = '<div class="cell" style="background:#fff" title="0 of 1 changed (0.0%)" data-changed="0"></div>'
+HEAD = [
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Rule-change impact</title>",
+    f"<style>{CSS}</style>",
+    "<h1>Rule-change impact</h1>",
+    "<p><code>old</code> (1.0.0, sha256:0123456789ab) → <code>new</code> (1.1.0, sha256:fedcba987654)</p>",
+]
+CASES = [
+    "<table><tr><th>space</th><th>enumerated</th><th>valid before</th><th>valid after</th><th>changed</th></tr>",
+    "<tr><td>sites</td><td>10</td><td>9</td><td>8</td><td>1</td></tr>",
+    "</table>",
+    "<h2>Where the answers changed</h2>",
+    "<p>Each cell is shaded by the share of its valid cases whose answer changed; hover for counts. Hatched: no valid case.</p>",
+]
+
+
+def test_a_page_with_site_and_approach_grids_and_a_group_part_by_part() -> None:
+    sites: Counter[tuple[str, ...]] = Counter({("knee", "prp", "valid"): 2, ("knee", "prp", "changed"): 1})
+    approach: Counter[tuple[str, ...]] = Counter({("knee superolateral", "prp", "valid"): 1})
+    cases = {"sites": {"enumerated": 10, "valid_old": 9, "valid_new": 8, "changed": 1}}
+    bare = Group("sites", "knee", "landmark", "ultrasound", 1)
+    page = render(diff([bare], {"sites": sites, "approach": approach}, cases))
+    assert page == "\n".join(
+        [
+            *HEAD,
+            '<p><span class="verdict changed">CHANGED: 1 cases</span></p>',
+            *CASES,
+            '<div class="panel"><h3>Site cases (with every set of equipment): site x injectate</h3>',
+            _expected_grid("site cases", [("knee", {"prp": HALF})], INJECTATES),
+            "</div>",
+            '<div class="panel"><h3>Approach cases: site and approach x injectate</h3>',
+            _expected_grid("approach cases", [("knee superolateral", {"prp": NONE_CHANGED})], INJECTATES),
+            "</div>",
+            "<h2>Groups</h2>",
+            "<table><tr><th>space</th><th>site</th><th>old → new</th><th>cases</th><th>changed</th><th>rules firing differently</th>"
+            "<th>example</th></tr>",
+            "<tr><td>sites</td><td>knee</td><td>landmark → ultrasound</td><td>1</td><td></td><td>—</td><td><code>null</code></td></tr>",
+            "</table>",
+            "</html>",
+        ]
+    )
+
+
+def test_a_page_with_free_panels_and_no_group_part_by_part() -> None:
+    free: Counter[tuple[str, ...]] = Counter(
+        {("prp", "spinal deep", "epidural", "valid"): 2, ("prp", "spinal deep", "epidural", "changed"): 1}
+    )
+    cases = {"sites": {"enumerated": 10, "valid_old": 9, "valid_new": 8, "changed": 1}}
+    page = render(diff([], {"free": free}, cases))
+    panels = []
+    for injectate in INJECTATES:
+        rows = [(row, {"epidural": HALF} if (injectate, row) == ("prp", "spinal deep") else {}) for row in ROWS]
+        panels += [f'<div class="panel"><h3>{injectate}</h3>', _expected_grid(f"free cases, {injectate}", rows, TISSUES), "</div>"]
+    assert page == "\n".join(
+        [
+            *HEAD,
+            '<p><span class="verdict same">UNCHANGED</span></p>',
+            *CASES,
+            '<h3>Field-by-field cases: region and depth x tissue, one panel per injectate</h3><div class="panels">',
+            *panels,
+            "</div>",
+            "<h2>Groups</h2>",
+            "<p>No case's answer differs.</p>",
+            "</html>",
+        ]
+    )
