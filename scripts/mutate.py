@@ -78,6 +78,32 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.invariants.x_minimal_case__mutmut_10": "without its site a case never resolves to the same values (they "
     "hold the site) or does not resolve: skipping the site only saves a resolution",
     "guidance_rules.audit.invariants.x_minimal_case__mutmut_11": "the same skip of the site (upper case)",
+    "guidance_rules.audit.report.x_render_html__mutmut_32": "max's default is read only when no rule exists, and then no bar is drawn",
+    "guidance_rules.audit.report.x_render_html__mutmut_37": "the same default of max (2 for 1)",
+    "guidance_rules.audit.report.x_render_html__mutmut_38": "`or 2` for `or 1`: the fallback applies only when every count is 0, "
+    "and every bar is then 0 wide whatever it is divided by",
+    "guidance_rules.audit.report.x_render_html__mutmut_133": "standalone=None for False: to_html tests `not standalone`, so it "
+    "gives the fragment either way",
+    "guidance_rules.audit.report.x_widths__mutmut_9": "<= for < MIN_SHARE: a share of exactly MIN_SHARE is drawn MIN_SHARE wide "
+    "either way, and the others scale to the same widths",
+    "guidance_rules.audit.report.x_write_html__mutmut_10": "'UTF-8' and 'utf-8' name the same codec",
+    "guidance_rules.audit.report.x_write_html__mutmut_2": "encoding=None writes in the locale's encoding, UTF-8 wherever the tests "
+    "run (a UTF-8 locale or Python's UTF-8 mode); no in-process test can change it",
+    "guidance_rules.audit.report.x_write_html__mutmut_4": "the encoding left out: the same as None",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_16": "'UTF-8' and 'utf-8' name the same codec",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_6": "encoding=None: the locale's encoding, UTF-8 wherever the tests run",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_8": "the encoding left out: the same as None",
+    "guidance_rules.audit.diff_report.x_render__mutmut_150": "no free space: None and an empty Counter are both false, so "
+    "`if free` skips the panels either way",
+    "guidance_rules.audit.diff_report.x_render__mutmut_152": "the same default left out (None)",
+    "guidance_rules.audit.table.x__show__mutmut_2": "lower-casing every value, not only bools: every site default shown is a "
+    "vocabulary value, all lower case",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_6": "the recommender's default cache size: a cache only saves work, and "
+    "the table asks each case once",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_7": "a cache of 1 for 0: the same",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_37": "include_url adds a 'url' key to each error; its 'msg' is the same",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_65": "the defaults line from the second case: the same site and variance "
+    "set, another injectate, which the line does not show",
     # --- cli ---
     # --- service ---
 }

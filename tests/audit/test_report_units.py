@@ -211,3 +211,82 @@ def test_write_html_writes_the_page(tmp_path: Path) -> None:
     tables = [SiteTable("hip", "Hip", "d", ("prp",), (((), (Modality.FLUOROSCOPY,)),))]
     write_html(report(), path, tables)
     assert "<h2>Decision table</h2>" in path.read_text(encoding="utf-8")
+
+
+# ---- sections compared whole -----------------------------------------------------------------
+
+
+def test_a_share_just_under_the_minimum_is_raised_to_it() -> None:
+    got = widths(Counter({"ultrasound": 881, "landmark": 119}))  # 11.9 %
+    assert got == {"ultrasound": 100 - MIN_SHARE, "landmark": MIN_SHARE}
+
+
+def _between(page: str, start: str, end: str) -> str:
+    """The text from `start` up to and including the first `end` after it."""
+    i = page.index(start)
+    return page[i : page.index(end, i) + len(end)]
+
+
+LEGEND = (
+    '<p class="legend"><span><i class="sw" style="background:#2f6fb3"></i>ultrasound</span>'
+    '<span><i class="sw" style="background:#d9822b"></i>fluoroscopy</span>'
+    '<span><i class="sw" style="background:#7b4fa6"></i>both</span>'
+    '<span><i class="sw" style="background:#3f9a4a"></i>landmark</span>'
+    '<span><i class="sw" style="background:#eee"></i>no valid case (contradiction)</span></p>'
+    '<p class="legend">Any modality present in a cell gets at least 12% of its width; hover for exact counts.</p>'
+)
+
+
+def test_the_tables_of_the_page_compared_whole() -> None:
+    free = SpaceResult("free", 1_500, evaluated=1_500, valid=1_000)
+    sites = SpaceResult("sites", 20, evaluated=20, valid=5)
+    findings = [Finding("error", "gap", "g", {"site": "knee"}), Finding("warning", "w", "m")]
+    page = render_html(report(findings, [free, sites], {"B": 0, "A": 10, "C": 0}))
+    assert '<h1>Rule-coverage audit <span class="verdict fail">FAILED</span></h1>' in page
+    assert _between(page, '<table id="cases">', "</table>") == (
+        '<table id="cases"><tr><th>space</th><th>enumerated</th><th>evaluated once</th><th>valid</th></tr>'
+        "<tr><td>free</td><td>1,500</td><td>1,500</td><td>1,000</td></tr>"
+        "<tr><td>sites</td><td>20</td><td>20</td><td>5</td></tr></table>"
+    )
+    assert _between(page, '<table id="findings">', "</table>") == (
+        '<table id="findings"><tr><th>level</th><th>check</th><th>detail</th></tr>'
+        '<tr><td class="error">error</td><td>gap</td><td>g<br><code>{&quot;site&quot;: &quot;knee&quot;}</code></td></tr>'
+        '<tr><td class="warning">warning</td><td>w</td><td>m</td></tr></table>'
+    )
+    assert _between(page, '<table id="modalities">', "</table>") == (
+        '<table id="modalities"><tr><td><i class="sw" style="background:#2f6fb3"></i>ultrasound</td><td>1,234</td></tr>'
+        '<tr><td><i class="sw" style="background:#d9822b"></i>fluoroscopy</td><td>5</td></tr>'
+        '<tr><td><i class="sw" style="background:#7b4fa6"></i>both</td><td>0</td></tr>'
+        '<tr><td><i class="sw" style="background:#3f9a4a"></i>landmark</td><td>7</td></tr></table>'
+    )
+    assert _between(page, '<table id="rules">', "</table>") == (
+        '<table id="rules"><tr><th>rule</th><th>cases</th><th></th></tr>'
+        "<tr><td><code>A</code></td><td>10</td><td><span class='bar' style='width:300.0px'></span></td></tr>"
+        "<tr><td><code>B</code></td><td>0</td><td><span class='bar' style='width:0.0px'></span></td></tr>"
+        "<tr><td><code>C</code></td><td>0</td><td><span class='bar' style='width:0.0px'></span></td></tr></table>"
+    )
+    assert "<p>Never fired: B, C</p>" in page
+    assert f"cases by recommended modality; hover for counts.</p>\n{LEGEND}\n{heatmaps(free.heat)}\n<h2>" in page
+    assert f"every set of anatomy variances and every flag.</p>\n{site_heatmap(sites.heat)}\n\n<h2>Modality counts" in page
+
+
+def test_a_page_without_findings_or_spaces_compared_by_section() -> None:
+    page = render_html(report())
+    assert '<h1>Rule-coverage audit <span class="verdict pass">PASSED</span></h1>' in page
+    assert _between(page, '<table id="findings">', "</table>") == (
+        '<table id="findings"><tr><th>level</th><th>check</th><th>detail</th></tr><tr><td colspan=3>No findings.</td></tr></table>'
+    )
+    assert f"hover for counts.</p>\n{LEGEND}\n<p>No case space was enumerated.</p>\n<h2>" in page
+    assert "every flag.</p>\n<p>The site space was not enumerated.</p>\n\n<h2>Modality counts" in page
+
+
+def test_grids_have_nothing_between_their_cells_rows_and_panels() -> None:
+    page = heatmaps(Counter())
+    panels = len(INJECTATES) * len(REGIONS)
+    assert page.count('</table></div><div class="panel">') == panels - 1
+    assert page.count("</td><td>") == panels * len(DEPTHS) * (len(TISSUES) - 1)
+    assert page.count("</tr><tr>") == panels * len(DEPTHS)  # the head row, then each depth
+    assert page.count('<td><div class="cell" title="no valid case"></div></td>') == panels * len(DEPTHS) * len(TISSUES)
+    grid = site_heatmap(Counter({("prp", "a", "b", "c", "landmark", "knee"): 1, ("prp", "a", "b", "c", "landmark", "hip"): 1}))
+    assert grid.count("</td><td>") == 2 * (len(INJECTATES) - 1) and grid.count("</tr><tr>") == 2
+    assert grid.count('<td><div class="cell" title="no valid case"></div></td>') == 2 * (len(INJECTATES) - 1)

@@ -6,7 +6,8 @@ mutation testing of the audit)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ from guidance_rules.errors import EngineError
 from guidance_rules.model import Modality
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
-from guidance_rules.rulebase.load import default_knowledge
+from guidance_rules.rulebase.load import default_knowledge, load
 from guidance_rules.rulebase.space import VARIANCE_SETS
+from tests.conftest import find_rule
 
 KB = default_knowledge()
 REC = Recommender(KB, cache_size=0)
@@ -92,7 +94,8 @@ def test_an_engine_fault_is_raised() -> None:
 
 def test_a_contradiction_no_constraint_names_is_said_as_given() -> None:
     row = range(len(INJECTATES) * 2, len(INJECTATES) * 3)  # the third variance set, every injectate
-    [table] = decision_tables(ONE, Planted(dict.fromkeys(row, _invalid("strange"))))  # type: ignore[arg-type]
+    errors: dict[int, Exception] = {i: _invalid("strange" if i == row[0] else "another") for i in row}  # the first injectate's is said
+    [table] = decision_tables(ONE, Planted(errors))  # type: ignore[arg-type]
     assert table.omitted == ((VARIANCE_SETS[2], "Value error, strange"),)
     assert len(table.rows) == len(VARIANCE_SETS) - 1 and VARIANCE_SETS[2] not in [v for v, _ in table.rows]
 
@@ -181,6 +184,29 @@ def test_html_page_wraps_the_fragment() -> None:
         f"site's defaults.</p>{to_html([PLAIN], standalone=False)}</body></html>\n"
     )
     assert to_html([PLAIN], True) == page
+
+
+def test_a_table_row_without_a_cell_per_injectate_is_an_error() -> None:
+    short = SiteTable("hip", "Hip", "d", ("prp", "other"), (((), (FL,)),))
+    with pytest.raises(ValueError, match="zip"):
+        to_csv([short])
+
+
+def test_the_tables_are_the_given_rule_base_s_own(rule_copy: Callable[..., Path]) -> None:
+    """Without a recommender the table compiles the rule base it is given (not the shipped one)."""
+
+    def retire(data: dict[str, Any]) -> None:
+        find_rule(data, "LU-EFFUSION")["status"] = "retired"
+
+    changed = load(rule_copy("landmark.yaml", retire))
+    knee = dataclasses.replace(changed, sites={"knee": changed.sites["knee"]})
+    [table] = decision_tables(knee)
+    [shipped] = decision_tables(ONE, REC)
+    assert table.rows != shipped.rows
+    new = Recommender(changed, cache_size=0)
+    for variances, modalities in table.rows:
+        for injectate, modality in zip(INJECTATES, modalities, strict=True):
+            assert new.recommend({"site": "knee", "injectate": injectate, "anatomy_variance": list(variances)}).modality is modality
 
 
 def test_render_gives_each_format_for_the_rule_base() -> None:
