@@ -104,6 +104,16 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.table.x_decision_tables__mutmut_37": "include_url adds a 'url' key to each error; its 'msg' is the same",
     "guidance_rules.audit.table.x_decision_tables__mutmut_65": "the defaults line from the second case: the same site and variance "
     "set, another injectate, which the line does not show",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_30": "zip of a rule's fields with one combination of their values: "
+    "always the same length, so strict never raises",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_33": "the same zip, strict left out",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_34": "the same zip, strict=False",
+    "guidance_rules.audit.check.x_monotone_findings__mutmut_25": "<= for < len(MODALITIES): no code equals it (answers are 0-3, "
+    "the others 253-255)",
+    "guidance_rules.audit.check.x_analyse_marks__mutmut_24": "a > b for a >= b: a rule against itself is skipped by `a != b` below",
+    "guidance_rules.audit.check.x_analyse_marks__mutmut_61": "x.id > y.id for >=: a rule never rates a modality differently from "
+    "itself, so no clash",
+    "guidance_rules.audit.check.x_assert_complete__mutmut_10": "start >= where for >: start == where never reaches this line",
     # --- cli ---
     # --- service ---
 }

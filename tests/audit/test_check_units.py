@@ -155,7 +155,7 @@ def test_a_rule_whose_own_tests_contradict_is_statically_dead() -> None:
     contradictory = rule("RATE-US-FIT", id="DEAD-1", tests=(_t("depth", "deep"), _t("depth", "superficial")))
     possible = rule("RATE-US-FIT", id="LIVE-1", tests=(_t("depth", "deep"), _t("depth", "superficial", negated=True)))
     facts_only = rule("RATE-US-FIT", id="LIVE-2", tests=(_t("ultrasound_fit", True), _t("ultrasound_fit", False)))
-    found = statically_dead(kb_with(rules=(possible, contradictory, facts_only)))
+    found = statically_dead(kb_with(rules=(facts_only, possible, contradictory)))  # a rule of facts only is passed over, not the end
     assert found == [
         Finding("error", "dead-rule", f"DEAD-1 ({contradictory.file}) can never fire: its conditions contradict each other or a constraint")
     ]
@@ -237,6 +237,12 @@ def test_rating_rules_that_clash_on_shared_cases_conflict_unless_one_overrides()
     assert [
         f.check for f in analyse_marks(kb_with(rules=(c, dataclasses.replace(derive, rate={US: USUALLY}))), {"R-C": 1, derive.id: 1}, set())
     ] == []
+
+
+def test_a_rating_rule_absent_from_the_marks_never_fired() -> None:
+    a, _, c = raters()
+    kb = kb_with(rules=(a, c))
+    assert analyse_marks(kb, {"R-A": 0b1}, set()) == [] and analyse_marks(kb, {"R-C": 0b1}, set()) == []
 
 
 def test_rules_absent_from_the_marks_are_neither_dead_twice_nor_compared() -> None:
