@@ -114,6 +114,26 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.check.x_analyse_marks__mutmut_61": "x.id > y.id for >=: a rule never rates a modality differently from "
     "itself, so no clash",
     "guidance_rules.audit.check.x_assert_complete__mutmut_10": "start >= where for >: start == where never reaches this line",
+    "guidance_rules.audit.diff.x__recommender__mutmut_4": "a worker's recommender cache size: a cache only saves work, never "
+    "changes an answer (the recommendation layer's cache tests), and each case is asked once",
+    "guidance_rules.audit.diff.x__recommender__mutmut_6": "the same cache size, left at its default",
+    "guidance_rules.audit.diff.x__recommender__mutmut_8": "the same cache size, 1",
+    "guidance_rules.audit.diff.x__evaluated__mutmut_5": "evaluate_many of no case gives no evaluation: the same empty iterator",
+    "guidance_rules.audit.diff.x__resolution_inputs__mutmut_12": "field defaults sorted as (name, value) pairs without key=str: "
+    "names are unique, so values are never compared and the order is the same",
+    "guidance_rules.audit.diff.x__resolution_inputs__mutmut_14": "the same sort, key left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_11": "same_resolution None: every block resolved again under the new base, "
+    "which gives the same values when the inputs are the same; only the shortcut is lost",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_47": "the same shortcut never taken",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_56": "zip of the two bases' evaluations of one block: one each per case, "
+    "so strict never raises",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_59": "the same zip, strict left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_68": "the same zip, strict=False",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_72": "zip of a block's indices, cases and evaluations: one each per case",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_76": "the same zip, strict left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_77": "the same zip, strict=False",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_102": "fired = None only turns the same-rules shortcut off: the full "
+    "comparison finds the same differences",
     # --- cli ---
     # --- service ---
 }

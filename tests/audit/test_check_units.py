@@ -35,6 +35,7 @@ from guidance_rules.audit.invariants import Escalation
 from guidance_rules.errors import AuditError
 from guidance_rules.model import Category, Modality
 from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.conditions import Test as Cond
 from guidance_rules.rulebase.domain import KnowledgeBase, Rule
 from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
@@ -46,6 +47,7 @@ REC = Recommender(KB, cache_size=0)
 US, FL, BOTH, LM = Modality.ULTRASOUND, Modality.FLUOROSCOPY, Modality.BOTH, Modality.LANDMARK
 NOT, MAY, USUALLY = Category.USUALLY_NOT_APPROPRIATE, Category.MAY_BE_APPROPRIATE, Category.USUALLY_APPROPRIATE
 CODE = {m: MODALITIES.index(m) for m in Modality}
+CASE_FIELDS_INJECTATES = list(CASE_FIELDS["injectate"].values)
 
 
 def report(findings: list[Finding], spaces: list[SpaceResult] | None = None) -> AuditReport:
@@ -444,3 +446,17 @@ def test_a_cached_rule_base_must_equal_the_files() -> None:
         assert cache_findings(str(default_rules_dir()), altered) == [
             Finding("error", "knowledge-cache", "the rule base loaded through the parsed-data cache differs from one parsed now")
         ], field
+
+
+def test_a_modality_change_after_an_engine_fault_is_still_found() -> None:
+    from guidance_rules.errors import EngineError
+
+    def gap_then_change(values: Mapping[str, Any]) -> Any:
+        available = list(values["available_modalities"])
+        if available == []:
+            raise EngineError("gap")
+        ev = REC.evaluate(values)
+        return dataclasses.replace(ev, modality=LM) if available == ["ultrasound"] else ev
+
+    found = equipment_findings(Holder(kb_with(sites={"hip": KB.sites["hip"]}), gap_then_change), set())  # type: ignore[arg-type]
+    assert [f.case for f in found] == [{"site": "hip", "injectate": i} for i in CASE_FIELDS_INJECTATES]
