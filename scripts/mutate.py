@@ -134,6 +134,8 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.diff.x_diff_chunk__mutmut_77": "the same zip, strict=False",
     "guidance_rules.audit.diff.x_diff_chunk__mutmut_102": "fired = None only turns the same-rules shortcut off: the full "
     "comparison finds the same differences",
+    "guidance_rules.audit.check.x_cache_findings__mutmut_3": "cache=None for False: the loader tests `if self.cache`, so None "
+    "parses from YAML too",
     # --- cli ---
     # --- service ---
 }

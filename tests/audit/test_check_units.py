@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -460,3 +461,21 @@ def test_a_modality_change_after_an_engine_fault_is_still_found() -> None:
 
     found = equipment_findings(Holder(kb_with(sites={"hip": KB.sites["hip"]}), gap_then_change), set())  # type: ignore[arg-type]
     assert [f.case for f in found] == [{"site": "hip", "injectate": i} for i in CASE_FIELDS_INJECTATES]
+
+
+def test_a_stale_cache_entry_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule_copy: Callable[..., Path]) -> None:
+    """A parsed-data cache entry whose content differs from the files (a tampered or stale cache):
+    the rule base loaded through it differs from one parsed now."""
+    import json
+
+    monkeypatch.setenv("GUIDANCE_RULES_CACHE_DIR", str(tmp_path / "cache"))
+    folder = rule_copy("ruleset.yaml", lambda data: None)
+    assert cache_findings(str(folder), load(folder)) == []  # the first load fills the cache
+    [entry] = (tmp_path / "cache").glob("rules-*.json")
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    tampered = data["files"]["imaging.yaml"]["rules"][0]
+    tampered["title"] = "Tampered in the cache"
+    entry.write_text(json.dumps(data), encoding="utf-8")
+    cached = load(folder)
+    assert cached.rule(tampered["id"]).title == "Tampered in the cache"  # the load was answered from the cache
+    assert [f.check for f in cache_findings(str(folder), cached)] == ["knowledge-cache"]
