@@ -65,6 +65,77 @@ EQUIVALENT: dict[str, str] = {
     "keeping nothing either way (the early return only saves the work)",
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
     # --- audit ---
+    "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
+    "(an unused parameter): None in its place changes nothing",
+    "guidance_rules.audit.invariants.x__list_steps__mutmut_6": "combinations of more values than the list holds are empty: "
+    "one more size adds no subset",
+    "guidance_rules.audit.invariants.x__list_steps__mutmut_17": "t is one value longer than s, so s <= t and s < t are the same test",
+    "guidance_rules.audit.invariants.x_check_case__mutmut_1": "'' and None are both false: `answer or answer_of(...)` builds the "
+    "answer either way",
+    "guidance_rules.audit.invariants.x_check_case__mutmut_28": "sorting whole (key, case, problem) items: within a chunk no two "
+    "share an index, so the keys alone decide the order",
+    "guidance_rules.audit.invariants.x_invariant_findings__mutmut_26": "only the default's empty list is read here, not its count",
+    "guidance_rules.audit.invariants.x_minimal_case__mutmut_10": "without its site a case never resolves to the same values (they "
+    "hold the site) or does not resolve: skipping the site only saves a resolution",
+    "guidance_rules.audit.invariants.x_minimal_case__mutmut_11": "the same skip of the site (upper case)",
+    "guidance_rules.audit.report.x_render_html__mutmut_32": "max's default is read only when no rule exists, and then no bar is drawn",
+    "guidance_rules.audit.report.x_render_html__mutmut_37": "the same default of max (2 for 1)",
+    "guidance_rules.audit.report.x_render_html__mutmut_38": "`or 2` for `or 1`: the fallback applies only when every count is 0, "
+    "and every bar is then 0 wide whatever it is divided by",
+    "guidance_rules.audit.report.x_render_html__mutmut_133": "standalone=None for False: to_html tests `not standalone`, so it "
+    "gives the fragment either way",
+    "guidance_rules.audit.report.x_widths__mutmut_9": "<= for < MIN_SHARE: a share of exactly MIN_SHARE is drawn MIN_SHARE wide "
+    "either way, and the others scale to the same widths",
+    "guidance_rules.audit.report.x_write_html__mutmut_10": "'UTF-8' and 'utf-8' name the same codec",
+    "guidance_rules.audit.report.x_write_html__mutmut_2": "encoding=None writes in the locale's encoding, UTF-8 wherever the tests "
+    "run (a UTF-8 locale or Python's UTF-8 mode); no in-process test can change it",
+    "guidance_rules.audit.report.x_write_html__mutmut_4": "the encoding left out: the same as None",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_16": "'UTF-8' and 'utf-8' name the same codec",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_6": "encoding=None: the locale's encoding, UTF-8 wherever the tests run",
+    "guidance_rules.audit.diff_report.x_write_html__mutmut_8": "the encoding left out: the same as None",
+    "guidance_rules.audit.diff_report.x_render__mutmut_150": "no free space: None and an empty Counter are both false, so "
+    "`if free` skips the panels either way",
+    "guidance_rules.audit.diff_report.x_render__mutmut_152": "the same default left out (None)",
+    "guidance_rules.audit.table.x__show__mutmut_2": "lower-casing every value, not only bools: every site default shown is a "
+    "vocabulary value, all lower case",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_6": "the recommender's default cache size: a cache only saves work, and "
+    "the table asks each case once",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_7": "a cache of 1 for 0: the same",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_37": "include_url adds a 'url' key to each error; its 'msg' is the same",
+    "guidance_rules.audit.table.x_decision_tables__mutmut_65": "the defaults line from the second case: the same site and variance "
+    "set, another injectate, which the line does not show",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_30": "zip of a rule's fields with one combination of their values: "
+    "always the same length, so strict never raises",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_33": "the same zip, strict left out",
+    "guidance_rules.audit.check.x_statically_dead__mutmut_34": "the same zip, strict=False",
+    "guidance_rules.audit.check.x_monotone_findings__mutmut_25": "<= for < len(MODALITIES): no code equals it (answers are 0-3, "
+    "the others 253-255)",
+    "guidance_rules.audit.check.x_analyse_marks__mutmut_24": "a > b for a >= b: a rule against itself is skipped by `a != b` below",
+    "guidance_rules.audit.check.x_analyse_marks__mutmut_61": "x.id > y.id for >=: a rule never rates a modality differently from "
+    "itself, so no clash",
+    "guidance_rules.audit.check.x_assert_complete__mutmut_10": "start >= where for >: start == where never reaches this line",
+    "guidance_rules.audit.diff.x__recommender__mutmut_4": "a worker's recommender cache size: a cache only saves work, never "
+    "changes an answer (the recommendation layer's cache tests), and each case is asked once",
+    "guidance_rules.audit.diff.x__recommender__mutmut_6": "the same cache size, left at its default",
+    "guidance_rules.audit.diff.x__recommender__mutmut_8": "the same cache size, 1",
+    "guidance_rules.audit.diff.x__evaluated__mutmut_5": "evaluate_many of no case gives no evaluation: the same empty iterator",
+    "guidance_rules.audit.diff.x__resolution_inputs__mutmut_12": "field defaults sorted as (name, value) pairs without key=str: "
+    "names are unique, so values are never compared and the order is the same",
+    "guidance_rules.audit.diff.x__resolution_inputs__mutmut_14": "the same sort, key left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_11": "same_resolution None: every block resolved again under the new base, "
+    "which gives the same values when the inputs are the same; only the shortcut is lost",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_47": "the same shortcut never taken",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_56": "zip of the two bases' evaluations of one block: one each per case, "
+    "so strict never raises",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_59": "the same zip, strict left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_68": "the same zip, strict=False",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_72": "zip of a block's indices, cases and evaluations: one each per case",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_76": "the same zip, strict left out",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_77": "the same zip, strict=False",
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_102": "fired = None only turns the same-rules shortcut off: the full "
+    "comparison finds the same differences",
+    "guidance_rules.audit.check.x_cache_findings__mutmut_3": "cache=None for False: the loader tests `if self.cache`, so None "
+    "parses from YAML too",
     # --- cli ---
     # --- service ---
 }
