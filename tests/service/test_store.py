@@ -14,27 +14,21 @@ import pytest
 
 from guidance_rules.service.store import Consultation, Store
 
+from .conftest import empty_postgres_database
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty record on each database (PostgreSQL: a database of its own in the shared cluster,
-    so the other tests' counts are not touched)."""
+    """An empty record on each database (PostgreSQL: a database of its own in the shared cluster)."""
     if request.param == "sqlite":
         opened = Store(f"sqlite:///{tmp_path}/c.sqlite3")
         yield opened
         opened.close()
         return
-    import psycopg
-
-    server = request.getfixturevalue("postgres_url")
-    name = f"gr_{uuid.uuid4().hex}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    opened = Store(f"{server.rsplit('/', 1)[0]}/{name}")
-    yield opened
-    opened.close()
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name}")
+    with empty_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        opened = Store(url)
+        yield opened
+        opened.close()
 
 
 def consultation(store: Store) -> str:
