@@ -68,6 +68,40 @@ EQUIVALENT: dict[str, str] = {
     # --- audit ---
     # --- cli ---
     # --- service ---
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_5": "_file '' for None: a writing store (create=True) sets it at once; a "
+    "reader (create=False) only reads, and only writes and readiness look at it",
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_48": "pool_size=5 left out: 5 is SQLAlchemy's default",
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_56": "checkfirst=True left out: it is create_all's default",
+    "guidance_rules.service.store.xǁStoreǁ_insert_new__mutmut_3": "the PostgreSQL insert on SQLite too: it compiles to the same INSERT "
+    "... ON CONFLICT DO NOTHING RETURNING there",
+    "guidance_rules.service.store.xǁStoreǁ_insert_new__mutmut_8": "no conflict target: each table has one unique key a row can collide on "
+    "(feedback's id is generated), so DO NOTHING on any conflict is the same",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_7": "the probe's row is rolled back: its issuer text is never seen",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_8": "the same (the probe's issuer)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_11": "the probe's jti 'None' for a uuid: rolled back, and only probes use the "
+    "issuer 'readiness probe'",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_23": "typing.cast does nothing at run time",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_1": "the check before the lock only saves taking it: the check under the "
+    "lock finds the column too",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_2": "the same (the check before the lock)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_29": "SQL keywords and unquoted names are case-insensitive (SQLite; PostgreSQL "
+    "folds them to lower case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_30": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_33": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_39": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_40": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_47": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_15": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_19": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_20": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__backfill_report_keys__mutmut_4": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__backfill_report_keys__mutmut_5": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_4": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_5": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_8": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_9": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_12": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_13": "the same (SQL and pragma words in another case)",
 }
 
 

@@ -48,7 +48,12 @@ def store(db: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def pg_store(postgres_url: str) -> Iterator[Store]:
+    """A record on a server whose sessions run in another time zone than UTC (instants come back with +05:30)."""
+    import psycopg
+
     with empty_postgres_database(postgres_url) as url:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET timezone = 'Asia/Kolkata'")
         opened = Store(url)
         yield opened
         opened.close()
@@ -135,6 +140,14 @@ def test_a_reader_refuses_what_holds_no_record(tmp_path: Path) -> None:
     assert refused.value.message == f"sqlite:///{other} holds no consultation record (no table consultations, jwt_seen)"
 
 
+def test_a_reader_never_takes_memory_for_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite:///:memory: is an empty database in memory, also where a file of that name lies."""
+    monkeypatch.chdir(tmp_path)
+    Store(f"sqlite:///{tmp_path / ':memory:'}").close()  # a real record in a file named ':memory:'
+    with pytest.raises(NoRecord, match="no such file"):
+        Store("sqlite:///:memory:", create=False)
+
+
 def test_a_reader_opens_a_record_as_it_is(store: Store, db: Path) -> None:
     store.add_consultations([row("c-1")])
     reader = Store(f"sqlite:///{db}", create=False)
@@ -212,6 +225,21 @@ def test_every_field_of_a_consultation_is_kept_and_read_back(store: Store, clock
         "c-1": {"id": "c-1", "service_id": "guidance-rules-order-sign", "status": "recommended", "modality": "ultrasound"},
         "c-2": {"id": "c-2", "service_id": "guidance-rules-order-sign", "status": "unreadable", "modality": None},
     }
+
+
+def test_the_record_holds_canonical_json_and_sql_null(store: Store) -> None:
+    """The same case is the same text in the record (keys sorted), and a consultation without a
+    case or ratings holds SQL NULL there, not the JSON text null (SQL over the record can tell)."""
+    store.add_consultations([row("c-1"), row("c-2", case=None, ratings=None)])
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT case_json, ratings_json FROM consultations ORDER BY id")).all()
+    assert stored == [
+        (
+            '{"anatomy_variance": ["obesity"], "injectate": "corticosteroid", "site": "glenohumeral"}',
+            '{"landmark": "may_be_appropriate", "ultrasound": "usually_appropriate"}',
+        ),
+        (None, None),
+    ]
 
 
 def test_no_rows_is_no_write(store: Store) -> None:
@@ -292,6 +320,18 @@ def test_the_report_key_is_the_stored_one() -> None:
     assert report_key({**sent, "outcome_at": dt.datetime(2026, 1, 2, 3, 4, 5)}) == report_key(sent)  # SQLite gives it back without offset
     untimed = {"consultation_id": "c-1", "outcome": "accepted"}
     assert report_key(untimed) == hashlib.sha256(json.dumps(["c-1", "accepted", None, None]).encode()).hexdigest()
+
+
+def test_the_report_key_does_not_depend_on_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = item("c-1")
+    in_utc = report_key(sent)
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert report_key(sent) == in_utc
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize(
@@ -444,6 +484,29 @@ def test_a_file_replaced_during_a_write_fails_the_write(store: Store, db: Path, 
         other.replace(db)
 
 
+def test_a_report_key_added_by_another_process_meanwhile_is_not_added_again(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes open a record made before the report key: the one that waited for the lock
+    finds the column the other added and leaves it (adding it again would fail the start)."""
+    real = store_module.inspect
+    looks = 0
+
+    class Stale:  # the first look, taken before the lock: the column is not there yet
+        def __init__(self, bind: Any):
+            self.inspector = real(bind)
+
+        def get_columns(self, table: str) -> list[dict[str, Any]]:
+            nonlocal looks
+            looks += 1
+            return [c for c in self.inspector.get_columns(table) if looks > 1 or c["name"] != "report_key"]
+
+    monkeypatch.setattr(store_module, "inspect", Stale)
+    store_module._add_report_keys(store.engine)
+    assert looks == 2
+    monkeypatch.undo()
+    store.add_consultations([row("c-1")])
+    assert store.add_feedback([item("c-1")]) == [item("c-1")]
+
+
 def test_the_first_line_of_a_database_error_is_its_reason() -> None:
     assert (
         store_module._reason(OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked\nmore"))) == "database is locked"
@@ -550,3 +613,16 @@ def test_postgresql_round_trip_and_replay(pg_store: Store, clock: list[dt.dateti
     assert pg_store.remember_token(ISS, "j1", T0 + dt.timedelta(minutes=5)) is False
     with pg_store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM jwt_seen")).scalar() == 1
+
+
+def test_postgresql_gives_rows_in_the_order_received(pg_store: Store) -> None:
+    """PostgreSQL returns rows in no set order (an updated row moves to the end of its table):
+    feedback is read in the order received, and the latest report is the outcome."""
+    pg_store.add_consultations([row("c-1")])
+    pg_store.add_feedback([item("c-1")])
+    pg_store.add_feedback([item("c-1", "accepted", None)])
+    with pg_store.engine.begin() as conn:
+        conn.execute(text("UPDATE feedback SET user_comment = 'moved' WHERE outcome = 'overridden'"))
+        assert [r[0] for r in conn.execute(text("SELECT outcome FROM feedback"))] == ["accepted", "overridden"]
+    assert [f["outcome"] for f in pg_store.consultation("c-1")["feedback"]] == ["overridden", "accepted"]
+    assert [r["outcome"]["outcome"] for r in pg_store.rows()] == ["accepted"]
