@@ -49,9 +49,9 @@ def jwk(alg: str, kid: str) -> dict[str, Any]:
 
 def write_trust(folder: Path, keys: list[tuple[str, str]], **more: Any) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "jwks.json").write_text(json.dumps({"keys": [jwk(alg, kid) for alg, kid in keys]}))
+    (folder / "jwks.json").write_text(json.dumps({"keys": [jwk(alg, kid) for alg, kid in keys]}, ensure_ascii=False), encoding="utf-8")
     config = {"audience": [AUDIENCE], "issuers": {ISS: {"jwks_file": "jwks.json"}, FETCHED: {"jwks_url": FETCHED + "/jwks"}}, **more}
-    (folder / "trust.yaml").write_text(json.dumps(config))
+    (folder / "trust.yaml").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
     return folder / "trust.yaml"
 
 
@@ -144,21 +144,31 @@ def test_a_configuration_or_key_file_that_cannot_be_read_is_named(tmp_path: Path
         assert_unusable_key_file(tmp_path, content)
 
 
-def assert_unusable_key_file(folder: Path, content: str | None) -> None:
+def assert_unusable_key_file(folder: Path, content: str | None, why: str = "") -> None:
     config, jwks = folder / "trust.yaml", folder / "keys.json"
     jwks.unlink(missing_ok=True)
     if content is not None:
         jwks.write_text(content)
     config.write_text(json.dumps({"audience": "a", "issuers": {ISS: {"jwks_file": "keys.json"}}}))
-    with pytest.raises(AuthConfigError, match=rf"^{config}: issuer '{ISS}': jwks_file {jwks} is not a usable JWKS: "):
+    with pytest.raises(AuthConfigError, match=rf"^{config}: issuer '{ISS}': jwks_file {jwks} is not a usable JWKS: ") as error:
         AuthConfig.load(config)
+    assert str(error.value).endswith(why)
 
 
-@pytest.mark.parametrize("content", ['{"keys": []}', "{}", '{"keys": [{"kty": "nope"}]}', "[]", '"keys"'])
-def test_a_key_file_without_a_usable_key_is_a_configuration_error(tmp_path: Path, content: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ('{"keys": []}', "The JWK Set did not contain any keys"),
+        ("{}", "The JWK Set did not contain any keys"),
+        ('{"keys": [{"kty": "nope"}]}', "The JWK Set did not contain any usable keys. Perhaps 'cryptography' is not installed?"),
+        ("[]", "a JWKS is a JSON object with 'keys', not list"),
+        ('"keys"', "a JWKS is a JSON object with 'keys', not str"),
+    ],
+)
+def test_a_key_file_without_a_usable_key_is_a_configuration_error(tmp_path: Path, content: str, why: str) -> None:
     """Not a traceback at start: `serve` names a configuration error and exits 2 (PyJWT raises
     PyJWKSetError, no PyJWKError, for a set without usable keys)."""
-    assert_unusable_key_file(tmp_path, content)
+    assert_unusable_key_file(tmp_path, content, why)
 
 
 # --- the verifier -------------------------------------------------------------------------------
@@ -211,6 +221,8 @@ def test_only_trusted_issuers(verifier: Verifier) -> None:
     numbered = jwt.PyJWS().encode(json.dumps({"iss": 12, "aud": AUDIENCE}).encode(), key_for("ES384"), algorithm="ES384")
     assert refused(verifier, f"Bearer {numbered}") == "issuer '12' is not trusted by this service"  # PyJWT would not make one
     assert refused(verifier, f"Bearer {token(iss=None)}") == "issuer 'None' is not trusted by this service"
+    listed = jwt.PyJWS().encode(json.dumps({"iss": [ISS], "aud": AUDIENCE}).encode(), key_for("ES384"), algorithm="ES384")
+    assert refused(verifier, f"Bearer {listed}") == f"issuer '['{ISS}']' is not trusted by this service"
 
 
 def test_the_key_is_chosen_by_kid(verifier: Verifier) -> None:
@@ -287,7 +299,7 @@ def test_thirty_seconds_of_clock_skew_are_allowed(verifier: Verifier) -> None:
     assert refused(verifier, f"Bearer {token(iat=now - 120, exp=now - 40)}") == "the JWT was rejected: Signature has expired"
 
 
-@pytest.mark.parametrize(("jti", "accepted"), [("j" * 255, True), ("j" * 256, False), ("", False)])
+@pytest.mark.parametrize(("jti", "accepted"), [("j", True), ("j" * 255, True), ("j" * 256, False), ("", False)])
 def test_the_jti_fits_the_replay_table(verifier: Verifier, jti: str, accepted: bool) -> None:
     if accepted:
         assert verifier.verify(f"Bearer {token(jti=jti)}")["jti"] == jti
@@ -301,3 +313,31 @@ def test_a_token_living_longer_than_an_hour_is_refused(verifier: Verifier) -> No
     message = refused(verifier, f"Bearer {token(exp=now + 3700)}")
     assert message.startswith("the JWT's exp is 3") and message.endswith(" s away; CDS Hooks tokens live minutes, at most 1:00:00 here")
     assert abs(int(message.split()[4]) - 3700) <= 5
+
+
+def test_the_expiry_remembered_is_the_utc_instant_on_any_machine(verifier: Verifier, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = int(time.time()) + 300
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        verifier.verify(f"Bearer {token(jti='tz', exp=exp)}")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(tokens.c.expires_at)).scalar() == dt.datetime.fromtimestamp(exp, dt.UTC).replace(tzinfo=None)
+
+
+def test_configuration_files_are_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    import locale
+
+    config = write_trust(tmp_path / "trust", [("ES384", "clé-1")], audience="https://cds.example.org/für-alle")
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale: a file read in the locale's encoding would fail
+    try:
+        loaded = AuthConfig.load(config)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert loaded.audience == ("https://cds.example.org/für-alle",)
+    jwks = loaded.issuers[ISS].jwks
+    assert jwks is not None and [k.key_id for k in jwks.keys] == ["clé-1"]

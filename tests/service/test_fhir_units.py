@@ -205,6 +205,21 @@ def test_an_unreadable_injection_order_gets_its_own_reading() -> None:
     [medicated] = read(uncoded, steroid("ServiceRequest/inj-2"))
     assert medicated.ref == "ServiceRequest/inj-2" and medicated.procedure is None  # an injection by its injectate
     assert read({"resourceType": "ServiceRequest", "id": "lab-1", "status": "draft"}) == []
+    lab = {"resourceType": "ServiceRequest", "id": "lab-1", "status": "draft", "code": {"coding": [coding(CPT, "80053")]}}
+    assert read(lab) == []  # coded, and not an injection
+
+
+def test_an_unreadable_injection_order_says_why_and_keeps_its_medications() -> None:
+    broken = {"resourceType": "ServiceRequest", "id": "inj-1", "status": "draft", "code": {"coding": [coding(CPT, "20610")]}}
+    why = fhir._validated(broken)
+    assert isinstance(why, str)
+    unlinked = medication("med-9", HCPCS, "J3301", None)
+    [alone] = read(broken, unlinked)  # the only injection order: a medication naming none is its own
+    assert alone.problems == [f"the injection order ServiceRequest/inj-1 could not be read: {why}"]
+    assert alone.related == {"MedicationRequest/med-9"}
+    broken_one, readable = read(order("inj-2", "20610", [KNEE]), broken, steroid(), unlinked)[::-1]
+    assert broken_one.ref == "ServiceRequest/inj-1" and readable.ref == "ServiceRequest/inj-2"
+    assert broken_one.related == {"MedicationRequest/med-1"}  # by basedOn; the unlinked one is nobody's of two
 
 
 def test_an_unreadable_medication_order_makes_its_order_an_injection_and_is_named() -> None:
@@ -651,6 +666,17 @@ def test_a_procedure_coded_as_not_surgery_or_not_completed_is_no_prior_surgery()
     assert no_site.variance == set()  # no site read: nothing to place the surgery against
 
 
+def test_a_procedure_s_body_sites_are_read_together() -> None:
+    """The site and its side in separate bodySite entries: one place, read as such."""
+    split = operation("49076000", "Knee replacement")
+    split["bodySite"].append({"coding": [RIGHT]})
+    reading = read_one(order("inj-1", "20610", [KNEE, RIGHT]), steroid(), prefetch={**NO_HISTORY, "procedures": searchset(split)})
+    assert reading.variance == {Variance.PRIOR_SURGERY}
+    assert reading.notes == ["anatomy_variance prior_surgery: completed Knee replacement at the knee"]
+    split["bodySite"].append({"coding": [HIP]})
+    assert knee_with(procedures=searchset(split)).variance == {Variance.PRIOR_SURGERY}  # the hip as well: still the knee
+
+
 def test_prior_surgery_on_the_other_side() -> None:
     left_knee = operation("49076000", "Knee replacement")
     left_knee["bodySite"][0]["coding"].append(LEFT)
@@ -679,3 +705,103 @@ def test_general_variance_comes_before_the_doubts_and_skips_last() -> None:
         "anatomy_variance prior_surgery assumed: prefetch 'procedures' was not supplied, so the patient's procedures are unknown" + ASSUMED,
         "Observation 39156-5 (no id) not used: status entered-in-error",
     ]
+
+
+# --- what each message lists (issue 24: survivors of the mutation run) ---------------------------------
+
+
+def test_each_list_in_a_message_is_separated_as_written() -> None:
+    two_codes = order("inj-1", "99999", [KNEE])
+    two_codes["code"]["coding"].append(coding("urn:x", "7"))
+    assert f"(procedures): {CPT}|99999, urn:x|7. Code" in read_one(two_codes, steroid()).problems[0]
+    regions = read_one(order("inj-1", "20610", [coding(SCT, "72696002"), coding(SCT, "8205005")]), steroid())
+    knee, wrist = MAPPING.regions[SCT, "72696002"].note, MAPPING.regions[SCT, "8205005"].note
+    assert f"not enough: 72696002 ({knee}); 8205005 ({wrist}). Give" in regions.problems[0]
+    drugs = read_one(order("inj-1", "20610", [KNEE]), medication("m1", HCPCS, "J9998", None), medication("m2", HCPCS, "J9999", None))
+    assert f"not in the mapping: {HCPCS}|J9998, {HCPCS}|J9999. Order" in drugs.problems[0]
+    operated = operation("1234567009", "Osteotomy")
+    operated["bodySite"][0]["coding"].append(coding("urn:x", "8"))
+    assert f"not in the mapping: {SCT}|1234567009, urn:x|8" in knee_with(procedures=searchset(operated)).notes[0]
+
+
+def test_a_local_site_or_injectate_is_named_by_its_code() -> None:
+    both = read_one(order("inj-1", "20610", [coding(LOCAL_SITE, "knee"), HIP]), steroid())
+    assert both.problems == [f"the order names more than one site: hip from {SCT}|24136001; knee from {LOCAL_SITE}|knee"]
+    mixed = read_one(order("inj-1", "20610", [KNEE]), steroid(), medication("m2", LOCAL_INJECTATE, "prp", "ServiceRequest/inj-1"))
+    assert mixed.notes[0].startswith(f"injectate prp ({LOCAL_INJECTATE}|prp): corticosteroid ordered with it as well")
+
+
+def test_a_side_before_the_site_in_one_concept() -> None:
+    reading = read_one(order("inj-1", "20610", [RIGHT, KNEE]), steroid())
+    assert (reading.site, reading.side, reading.problems) == ("knee", "right", [])
+
+
+def test_an_add_on_is_kept_as_sent() -> None:
+    sent = {**addon("add-1", US_ADDON), "authoredOn": "2025-01-01"}
+    reading = read_one(order("inj-1", "20610", [KNEE]), steroid(), sent)
+    assert reading.addons[0][2] == sent
+
+
+def test_unreadable_orders_beside_a_single_injection() -> None:
+    diet = {"resourceType": "NutritionOrder", "id": "diet-1", "status": "draft"}
+    [reading] = read(order("inj-1", "20610", [KNEE]), steroid(), diet)
+    assert reading.related == {"MedicationRequest/med-1"} and not any("diet-1" in p for p in reading.problems)
+    assert any(n.startswith("draft order NutritionOrder/diet-1 could not be read") for n in reading.notes)
+    lost = medication("med-2", HCPCS, "J3301", None)  # names no order: the only injection order's
+    del lost["intent"]
+    [reading] = read(order("inj-1", "20610", [KNEE]), steroid(), lost)
+    assert reading.related == {"MedicationRequest/med-1", "MedicationRequest/med-2"}
+    assert any(p.startswith("the medication order MedicationRequest/med-2 for it could not be read") for p in reading.problems)
+
+
+def test_a_medication_reference_without_a_target_or_to_an_unmapped_product() -> None:
+    plain = read_one(order("inj-1", "20610", [KNEE]), by_reference("x") | {"medicationReference": {"display": "Kenalog"}})
+    assert plain.problems[0].startswith("no injectate the mapping can read. Order")
+    product = {"resourceType": "Medication", "id": "p1", "code": {"coding": [coding(HCPCS, "J9999")]}}
+    unmapped = read_one(order("inj-1", "20610", [KNEE]), by_reference("Medication/p1"), product)
+    assert unmapped.problems[0].startswith(f"no injectate the mapping can read; medication codes not in the mapping: {HCPCS}|J9999. Order")
+
+
+def test_a_medication_of_another_order_listed_first() -> None:
+    first, second = read(order("inj-1", "20610", [KNEE]), order("inj-2", "20610", [HIP]), steroid("ServiceRequest/inj-2", "m2"), steroid())
+    assert (first.injectate, second.injectate) == (Injectate.CORTICOSTEROID, Injectate.CORTICOSTEROID)
+
+
+def test_the_joint_size_note_lists_the_codes_the_family_has() -> None:
+    import dataclasses
+
+    variants = {**MAPPING.spec.variants, "major_joint": {Modality.LANDMARK: ("20610",)}}
+    mapping = dataclasses.replace(MAPPING, spec=MAPPING.spec.model_copy(update={"variants": variants}))
+    [reading] = OrderReader(mapping).read(bundle(order("inj-1", "20605", [HIP]), steroid()), None, NO_HISTORY)
+    assert "the hip is a major joint (20610): suggestions" in reading.notes[0]
+
+
+def test_each_record_entry_is_read_on_its_own() -> None:
+    """An entry that does not count (inactive, another code) never stops the ones after it."""
+    resolved = condition("414916001", "resolved")
+    assert knee_with(conditions=searchset(resolved, condition("414916001"))).variance == {Variance.OBESITY}
+    heart_rate = {**bmi(80.0), "code": {"coding": [coding("http://loinc.org", "8867-4")]}}
+    assert knee_with(observations=searchset(heart_rate, bmi(35.0))).variance == {Variance.OBESITY}
+    uncoded = condition("414916001")
+    del uncoded["code"]
+    assert (
+        knee_with(conditions=searchset(uncoded))
+        .notes[0]
+        .startswith("anatomy_variance obesity assumed: Condition (no id) has no coded diagnosis to read")
+    )
+
+
+def test_each_reason_a_bmi_cannot_be_used() -> None:
+    preliminary = {**bmi(22.0), "status": "preliminary"}  # a normal value, not yet final: doubted
+    assert knee_with(observations=searchset(preliminary)).variance == {Variance.OBESITY}
+    spaced = bmi(25.0)
+    spaced["valueQuantity"] = {"value": 25.0, "unit": "kg / m2"}  # the mapping's unit, spaced: usable, and normal
+    assert knee_with(observations=searchset(spaced)).variance == set()
+    unitless = bmi(31.0)
+    unitless["valueQuantity"] = {"value": 31.0}
+    assert "cannot be used: status final, value 31 (no unit)" in knee_with(observations=searchset(unitless)).notes[0]
+
+
+def test_the_order_is_kept_as_sent() -> None:
+    sent = {**order("inj-1", "20610", [KNEE]), "authoredOn": "2025-01-01"}
+    assert read_one(sent, steroid()).resource == sent
