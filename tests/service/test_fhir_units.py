@@ -805,3 +805,31 @@ def test_each_reason_a_bmi_cannot_be_used() -> None:
 def test_the_order_is_kept_as_sent() -> None:
     sent = {**order("inj-1", "20610", [KNEE]), "authoredOn": "2025-01-01"}
     assert read_one(sent, steroid()).resource == sent
+
+
+def test_more_shapes_the_reader_names() -> None:
+    with pytest.raises(BadRequest) as error:
+        OrderReader(MAPPING).read({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": 5}]}, None, None)
+    assert (
+        error.value.message
+        == "context.draftOrders is not a valid FHIR R4 Bundle: entry.0.fullUrl: Input should be a valid string (1 problem(s))"
+    )
+    edge = {"resourceType": "ServiceRequest", "id": "x" * 186, "status": "draft"}  # 14 + 186 = 200 characters: placed by position
+    [lost] = fhir._entries(bundle(edge), "context.draftOrders")[1]
+    assert lost.ref == "context.draftOrders.entry.0"
+    for extra in (LEFT, RIGHT):
+        concepts = [CodeableConcept.model_validate({"coding": [KNEE, BOTH_SIDES, extra]})]
+        assert fhir._side_of(MAPPING, concepts) == "both"
+
+
+def test_what_the_record_says_needs_a_site_and_each_procedure() -> None:
+    lonely = read_one(order("inj-1", "20610", [KNEE]))  # a problem of its own (no injectate), not about the other order
+    diet = {"resourceType": "NutritionOrder", "id": "diet-1", "status": "draft"}
+    [reading] = read(order("inj-1", "20610", [KNEE]), diet)
+    assert lonely.problems and any(n.startswith("draft order NutritionOrder/diet-1") for n in reading.notes)
+    nowhere = operation("49076000")
+    del nowhere["category"]
+    no_site = read_one(order("inj-1", "20610", None), steroid(), prefetch={**NO_HISTORY, "procedures": searchset(nowhere)})
+    assert no_site.variance == set()  # no site read: no procedure is placed against it, nor doubted
+    planned = {**operation("49076000"), "status": "preparation"}
+    assert knee_with(procedures=searchset(planned, operation("49076000"))).variance == {Variance.PRIOR_SURGERY}
