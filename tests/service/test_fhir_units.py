@@ -828,8 +828,15 @@ def test_what_the_record_says_needs_a_site_and_each_procedure() -> None:
     [reading] = read(order("inj-1", "20610", [KNEE]), diet)
     assert lonely.problems and any(n.startswith("draft order NutritionOrder/diet-1") for n in reading.notes)
     nowhere = operation("49076000")
-    del nowhere["category"]
+    del nowhere["category"], nowhere["bodySite"]  # a procedure the record cannot place: doubted, where there is a site
     no_site = read_one(order("inj-1", "20610", None), steroid(), prefetch={**NO_HISTORY, "procedures": searchset(nowhere)})
     assert no_site.variance == set()  # no site read: no procedure is placed against it, nor doubted
     planned = {**operation("49076000"), "status": "preparation"}
     assert knee_with(procedures=searchset(planned, operation("49076000"))).variance == {Variance.PRIOR_SURGERY}
+
+
+def test_a_code_without_system_and_a_nested_error_are_named_as_they_are() -> None:
+    unsystemed = read_one(order("inj-1", "20610", [{"code": "1234"}]), steroid())
+    assert "codes not in the mapping: |1234. Give" in unsystemed.problems[0]
+    nested = {**steroid(), "subject": {"reference": 5}}
+    assert fhir._validated(nested) == "MedicationRequest.subject.reference: Input should be a valid string (1 problem(s))"
