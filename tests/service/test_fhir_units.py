@@ -840,3 +840,18 @@ def test_a_code_without_system_and_a_nested_error_are_named_as_they_are() -> Non
     assert "codes not in the mapping: |1234. Give" in unsystemed.problems[0]
     nested = {**steroid(), "subject": {"reference": 5}}
     assert fhir._validated(nested) == "MedicationRequest.subject.reference: Input should be a valid string (1 problem(s))"
+
+
+def test_a_resource_the_models_fail_on_with_a_plain_error_is_named() -> None:
+    """fhir.resources raises a plain KeyError for an unknown resourceType inside another resource."""
+    contained = {**order("inj-1", "20610", [KNEE]), "contained": [{"resourceType": "Nope"}]}
+    assert str(fhir._validated(contained)).startswith("ServiceRequest: KeyError: ")
+    outcome = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"response": {"status": "200", "outcome": {"resourceType": "Nope"}}}],
+    }
+    with pytest.raises(BadRequest) as error:
+        OrderReader(MAPPING).read(outcome, None, None)
+    assert error.value.message.startswith("context.draftOrders is not a valid FHIR R4 Bundle: KeyError: ")
+    assert (error.value.code, error.value.where) == ("structure", "context.draftOrders")
