@@ -42,7 +42,8 @@ LAYERS: dict[str, tuple[list[str], list[str]]] = {
     "cli": (["guidance_rules/cli/batch.py", "guidance_rules/cli/inputs.py"], ["tests/cli/test_batch.py"]),
     "service": (
         ["guidance_rules/service/fhir.py", "guidance_rules/service/auth.py", "guidance_rules/service/store.py"],
-        ["tests/service/test_fhir.py", "tests/service/test_store.py", "tests/service/test_auth_and_store.py"],
+        # the in-process tests: a `serve` subprocess (most of tests/service) imports no mutant
+        [f"tests/service/test_{name}.py" for name in ("fhir_units", "fhir", "store_units", "store_unit", "store", "auth_units")],
     ),
 }
 
@@ -138,6 +139,84 @@ EQUIVALENT: dict[str, str] = {
     "parses from YAML too",
     # --- cli ---
     # --- service ---
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_5": "_file '' for None: a writing store (create=True) sets it at once; a "
+    "reader (create=False) only reads, and only writes and readiness look at it",
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_48": "pool_size=5 left out: 5 is SQLAlchemy's default",
+    "guidance_rules.service.store.xǁStoreǁ__init____mutmut_56": "checkfirst=True left out: it is create_all's default",
+    "guidance_rules.service.store.xǁStoreǁ_insert_new__mutmut_3": "the PostgreSQL insert on SQLite too: it compiles to the same INSERT "
+    "... ON CONFLICT DO NOTHING RETURNING there",
+    "guidance_rules.service.store.xǁStoreǁ_insert_new__mutmut_8": "no conflict target: each table has one unique key a row can collide on "
+    "(feedback's id is generated), so DO NOTHING on any conflict is the same",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_7": "the probe's row is rolled back: its issuer text is never seen",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_8": "the same (the probe's issuer)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_11": "the probe's jti 'None' for a uuid: rolled back, and only probes use the "
+    "issuer 'readiness probe'",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_23": "typing.cast does nothing at run time",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_1": "the check before the lock only saves taking it: the check under the "
+    "lock finds the column too",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_2": "the same (the check before the lock)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_29": "SQL keywords and unquoted names are case-insensitive (SQLite; PostgreSQL "
+    "folds them to lower case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_30": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_33": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_39": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_40": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.xǁStoreǁ_probe__mutmut_47": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_15": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_19": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__add_report_keys__mutmut_20": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__backfill_report_keys__mutmut_4": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__backfill_report_keys__mutmut_5": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_4": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_5": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_8": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_9": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_12": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.store.x__sqlite_pragmas__mutmut_13": "the same (SQL and pragma words in another case)",
+    "guidance_rules.service.fhir.x__validated__mutmut_15": "include_url=True: the URL is a key "
+    "of its own in each error, not part of the message used",
+    "guidance_rules.service.fhir.x__entries__mutmut_25": "the type given to a Bundle sent "
+    "without one is only validated, and the models check no code values",
+    "guidance_rules.service.fhir.x__entries__mutmut_26": "the same (the type given to a Bundle without one)",
+    "guidance_rules.service.fhir.x__entries__mutmut_121": "fullUrl kept whatever its type: "
+    "the Bundle validated first refuses a fullUrl that is no string",
+    "guidance_rules.service.fhir.xǁ_PatientRecordǁvariance__mutmut_35": "or for and: a 'no' with words is "
+    "taken by the first branch, and 'at' never has words",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_18": "exclude_none=None: fhir.resources dumps without empty fields "
+    "by default (only exclude_none=False keeps them)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_20": "the same (exclude_none left out)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_62": "the same (exclude_none=None)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_64": "the same (exclude_none left out)",
+    "guidance_rules.service.fhir.x__codings__mutmut_7": "a code 'XXXX' for none: codings without a code "
+    "are left out by the same comprehension",
+    "guidance_rules.service.fhir.x__observed_at__mutmut_29": "the suffix for any length: only partial dates (4 or 7 characters) and leap "
+    "seconds (20 or more, where the slice is empty) arrive as text",
+    "guidance_rules.service.fhir.x__observed_at__mutmut_36": "a suffix on the only other text, a leap second: fromisoformat refuses it "
+    "either way",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_broken__mutmut_22": "= for |=: related is empty when _broken fills it",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_medication_concept__mutmut_7": "a MedicationRequest that validates has medication[x]: "
+    "without a reference it has the concept, and the target is not looked at",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_medication_concept__mutmut_21": "getattr without a default: every FHIR resource model has "
+    "an id attribute",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_medication_concept__mutmut_34": "or for and: medication[x] is a choice (concept or "
+    "reference, never both), and with neither products.get('') is None",
+    "guidance_rules.service.fhir.xǁ_PatientRecordǁ_surgery__mutmut_8": "a 'no' with nothing to say: variance() ignores an answer that is "
+    "neither 'at' nor a 'doubt', whatever it is called",
+    "guidance_rules.service.fhir.xǁ_PatientRecordǁ_surgery__mutmut_9": "the same ('no' with nothing to say)",
+    "guidance_rules.service.fhir.xǁ_PatientRecordǁ_surgery__mutmut_57": "the same ('no' with nothing to say)",
+    "guidance_rules.service.fhir.xǁ_PatientRecordǁ_surgery__mutmut_58": "the same ('no' with nothing to say)",
+    "guidance_rules.service.auth.xǁAuthConfigǁload__mutmut_7": "UTF-8 for utf-8: the same codec",
+    "guidance_rules.service.auth.xǁAuthConfigǁload__mutmut_65": "UTF-8 for utf-8: the same codec",
+    "guidance_rules.service.auth.xǁVerifierǁverify__mutmut_9": "an absent header read as 'XXXX': no bearer scheme either way, the same "
+    "refusal",
+    "guidance_rules.service.auth.xǁVerifierǁverify__mutmut_63": "PyJWT not checking iss: the key was chosen by this very iss, so the "
+    "check cannot fail",
+    "guidance_rules.service.auth.xǁVerifierǁverify__mutmut_70": "the same (issuer= left out)",
+    "guidance_rules.service.auth.xǁVerifierǁverify__mutmut_99": ">= for >: a lifetime of exactly 3600.0 s (a float from time.time()) "
+    "cannot be arranged",
+    "guidance_rules.service.auth.xǁVerifierǁ__init____mutmut_9": "lifespan=300 left out: 300 is PyJWKClient's default",
+    "guidance_rules.service.auth.xǁVerifierǁ__init____mutmut_11": "a key set cached 301 s, not 300: with cache_keys a kid once used is "
+    "served from the per-key cache, and an unknown kid fetches the set anew after the cooldown either way",
 }
 
 

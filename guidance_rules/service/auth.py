@@ -83,11 +83,17 @@ class AuthConfig:
             if "jwks_file" in spec:
                 file = (path.parent / spec["jwks_file"]).resolve()
                 try:
-                    keys = jwt.PyJWKSet.from_dict(json.loads(file.read_text(encoding="utf-8")))
-                except (OSError, ValueError, jwt.PyJWKError) as error:
+                    keys = _key_set(json.loads(file.read_text(encoding="utf-8")))
+                except (OSError, ValueError, jwt.PyJWTError) as error:  # PyJWKSetError: no usable key
                     raise AuthConfigError(f"{path}: issuer '{name}': jwks_file {file} is not a usable JWKS: {error}") from None
             issuers[name] = Issuer(name, spec.get("jwks_url"), keys)
         return cls(tuple(audience), issuers, tuple(records))
+
+
+def _key_set(data: Any) -> jwt.PyJWKSet:
+    if not isinstance(data, dict):
+        raise ValueError(f"a JWKS is a JSON object with 'keys', not {type(data).__name__}")
+    return jwt.PyJWKSet.from_dict(data)
 
 
 class Verifier:
@@ -107,7 +113,7 @@ class Verifier:
             raise Unauthorized(f"no key with kid '{kid}' in the JWKS of issuer '{issuer.name}'")
         try:
             return self._clients[issuer.name].get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError as error:
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as error:  # the second: the issuer serves no usable key
             raise Unauthorized(f"the signing key of issuer '{issuer.name}' could not be obtained: {error}") from None
 
     def verify(self, authorization: str | None, audiences: list[str] | None = None) -> dict[str, Any]:

@@ -12,29 +12,23 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.service.store import Consultation, Store
+from guidance_rules.service.store import Consultation, Store, report_key
+
+from .conftest import empty_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty record on each database (PostgreSQL: a database of its own in the shared cluster,
-    so the other tests' counts are not touched)."""
+    """An empty record on each database (PostgreSQL: a database of its own in the shared cluster)."""
     if request.param == "sqlite":
         opened = Store(f"sqlite:///{tmp_path}/c.sqlite3")
         yield opened
         opened.close()
         return
-    import psycopg
-
-    server = request.getfixturevalue("postgres_url")
-    name = f"gr_{uuid.uuid4().hex}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    opened = Store(f"{server.rsplit('/', 1)[0]}/{name}")
-    yield opened
-    opened.close()
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name}")
+    with empty_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        opened = Store(url)
+        yield opened
+        opened.close()
 
 
 def consultation(store: Store) -> str:
@@ -112,9 +106,11 @@ def test_a_record_made_before_the_report_key_keeps_every_row(store: Store) -> No
         row = {**item(card), "received_at": dt.datetime.now(dt.UTC)}
         insert = f"INSERT INTO feedback ({', '.join(row)}) VALUES ({', '.join(f':{k}' for k in row)})"
         conn.execute(text(insert), [row, row])
+        # PostgreSQL then returns the first duplicate last: the key still goes to the first received
+        conn.execute(text("UPDATE feedback SET user_comment = 'moved' WHERE id = (SELECT min(id) FROM feedback)"))
     reopened = Store(store.url)
     try:
-        assert len(reopened.consultation(card)["feedback"]) == 2
+        assert [f["report_key"] for f in reopened.consultation(card)["feedback"]] == [report_key(item(card)), None]
         assert reopened.add_feedback([item(card)]) == []
         assert len(reopened.add_feedback([item(card, "accepted", None)])) == 1
     finally:
