@@ -101,7 +101,7 @@ class Verifier:
         self.config = config
         self.store = store
         self._clients = {
-            name: jwt.PyJWKClient(i.jwks_url, cache_keys=True, lifespan=300) for name, i in config.issuers.items() if i.jwks_url
+            name: jwt.PyJWKClient(i.jwks_url, cache_keys=False, lifespan=300) for name, i in config.issuers.items() if i.jwks_url
         }
 
     def _key(self, issuer: Issuer, header: dict[str, Any], token: str) -> Any:

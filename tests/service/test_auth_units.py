@@ -255,6 +255,23 @@ def test_keys_fetched_from_the_issuers_url_are_cached(tmp_path: Path, store: Sto
     assert message.startswith(f"the signing key of issuer '{FETCHED}' could not be obtained: Unable to find a signing key that matches")
 
 
+def test_a_key_the_issuer_withdraws_is_refused_once_its_key_set_is_fetched_again(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key set is kept 5 minutes; a key is trusted only while the issuer's current set lists it
+    (with PyJWT's cache_keys, a key once used stayed trusted for the life of the process)."""
+    verifier = Verifier(AuthConfig.load(write_trust(tmp_path / "trust", [("ES384", "k1")])), store)
+    served = {"keys": [jwk("ES384", "k1")]}
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda client: served)
+    assert verifier.verify(f"Bearer {token(iss=FETCHED)}")["iss"] == FETCHED
+    served = {"keys": [jwk("ES384", "k2")]}  # k1 withdrawn (revoked, rotated out)
+    assert verifier.verify(f"Bearer {token(iss=FETCHED)}")["iss"] == FETCHED  # within the set's 5 minutes
+    later = time.monotonic() + 301
+    monkeypatch.setattr(jwt.jwk_set_cache.time, "monotonic", lambda: later)
+    message = refused(verifier, f"Bearer {token(iss=FETCHED)}")
+    assert message.startswith(f"the signing key of issuer '{FETCHED}' could not be obtained: Unable to find a signing key that matches")
+
+
 def test_an_issuer_url_that_cannot_be_fetched_is_named(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     verifier = Verifier(AuthConfig.load(write_trust(tmp_path / "trust", [("ES384", "k1")])), store)
 
