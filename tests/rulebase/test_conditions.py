@@ -229,8 +229,8 @@ def test_a_flag_takes_only_true_or_false(value: Any) -> None:
 
 
 def test_a_word_field_does_not_take_a_flag() -> None:
-    spec = FieldSpec("mixed", ("1", "yes"))
+    spec = FieldSpec("mixed", ("1", "Yes"))
     with pytest.raises(KeyError) as caught:
         parse({"mixed": 1}, {"mixed": spec})
-    assert caught.value.args == ("mixed", "'1' is not a value of mixed; valid values: 1, yes")
+    assert caught.value.args == ("mixed", "'1' is not a value of mixed; valid values: 1, Yes")  # only flags are lower-cased
     assert parse({"mixed": "1"}, {"mixed": spec}) == (Check("mixed", frozenset({"1"})),)

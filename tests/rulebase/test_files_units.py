@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,7 @@ def test_a_file_the_entry_lacks_is_parsed(cache: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
+        lambda e: {**e, "files": ["a.yaml"]},
         lambda e: {**e, "format": 2},
         lambda e: {**e, "key": "another"},
         lambda e: {k: v for k, v in e.items() if k != "format"},
@@ -251,6 +253,28 @@ def test_an_entry_that_is_not_json_is_ignored(cache: Path, tmp_path: Path, text:
     again = RuleFiles(folder)
     again.read_all()
     assert again.data("a.yaml") == {"x": 1}
+
+
+def test_what_is_parsed_is_kept_without_reading_the_whole_folder_first(cache: Path, tmp_path: Path) -> None:
+    rule_files = RuleFiles(folder_with(tmp_path, a=b"x: 1", b=b"y: 2"))
+    assert rule_files.data("a.yaml") == {"x": 1}
+    rule_files.save_parsed()
+    assert json.loads(entry(cache).read_text())["files"] == {"a.yaml": {"x": 1}}
+
+
+def test_an_unwritable_cache_folder_only_costs_the_next_parse(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    clean_env.setenv("GUIDANCE_RULES_CACHE_DIR", str(blocker / "cache"))
+    parsed_once(folder_with(tmp_path, a=b"x: 1"))  # no error
+    assert blocker.read_text() == ""
+
+
+def test_the_partial_file_is_written_beside_the_entry(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the cache folder itself, so that the rename is atomic (a system temp folder may be another file system)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-temp-folder"))
+    parsed_once(folder_with(tmp_path, a=b"x: 1"))
+    assert len(list(cache.glob("rules-*.json"))) == 1
 
 
 def test_an_existing_cache_folder_is_written_into(cache: Path, tmp_path: Path) -> None:
@@ -300,6 +324,18 @@ def test_data_json_cannot_hold_exactly_is_never_cached(cache: Path, tmp_path: Pa
 # -- the YAML loader ---------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def fresh_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader is built once per process: build it anew, so that these tests check how it is built."""
+    monkeypatch.setattr(files, "_LOADER", [])
+
+
+def test_the_loader_is_libyamls_when_present(fresh_loader: None) -> None:
+    import yaml
+
+    assert issubclass(files._loader(), getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def test_the_loader_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(files, "_LOADER", [])
     first = files._loader()
@@ -307,27 +343,50 @@ def test_the_loader_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(files._LOADER) == 1 and files._LOADER[0] is first
 
 
-def test_keys_alike_only_in_text_are_two_keys(tmp_path: Path) -> None:
+def test_keys_alike_only_in_text_are_two_keys(tmp_path: Path, fresh_loader: None) -> None:
     assert RuleFiles(folder_with(tmp_path, a=b"{1: int, '1': str}")).data("a.yaml") == {1: "int", "1": "str"}
     assert RuleFiles(folder_with(tmp_path / "n", a=b"[{a: 1}, {a: 2}]")).data("a.yaml") == [{"a": 1}, {"a": 2}]
 
 
-def test_a_key_given_twice_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(RuleFileError, match="key 'depth' is given twice; give it once"):
-        RuleFiles(folder_with(tmp_path, a=b"depth: deep\ndepth: superficial\n")).data("a.yaml")
+def yaml_refusal(tmp_path: Path, text: bytes) -> str:
+    with pytest.raises(RuleFileError) as caught:
+        RuleFiles(folder_with(tmp_path, a=text)).data("a.yaml")
+    return str(caught.value)
 
 
-def test_an_alias_is_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(
-        RuleFileError, match=r"a\.yaml: not valid YAML: .*anchors and aliases \(&name, \*name\) are not allowed in rule files"
-    ):
-        RuleFiles(folder_with(tmp_path, a=b"x: &one [1]\ny: *one\n")).data("a.yaml")
+def test_a_key_given_twice_names_the_key_and_where(tmp_path: Path, fresh_loader: None) -> None:
+    assert yaml_refusal(tmp_path, b"a: {b: 1, b: 2}") == (
+        "a.yaml: not valid YAML: in the mapping starting\n"
+        '  in "<byte string>", line 1, column 4\n'
+        "key 'b' is given twice; give it once\n"
+        '  in "<byte string>", line 1, column 11'
+    )
 
 
-def test_yaml_nested_too_deeply_is_a_rule_file_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [b"x: &one [1]\ny: *one\n", b"x: &a [*a]\n", b"x: &a {k: *a}\n"])
+def test_an_alias_is_refused_with_the_reason(tmp_path: Path, fresh_loader: None, text: bytes) -> None:
+    assert yaml_refusal(tmp_path, text) == (
+        "a.yaml: not valid YAML: anchors and aliases (&name, *name) are not allowed in rule files; write the value out\n"
+        '  in "<byte string>", line 1, column 4'
+    )
+
+
+def test_yaml_nested_too_deeply_is_a_rule_file_error(tmp_path: Path, fresh_loader: None) -> None:
     deep = b"x: " + b"[" * 50_000 + b"]" * 50_000
     with pytest.raises(RuleFileError) as caught:
         RuleFiles(folder_with(tmp_path, a=deep)).data("a.yaml")
     assert str(caught.value).startswith("a.yaml: not valid YAML: ")
     # libyaml's own nesting limit, met before Python's recursion limit (pure-Python PyYAML meets that)
     assert "nesting depth" in str(caught.value) or str(caught.value).endswith("nested too deeply")
+
+
+def test_a_parser_out_of_stack_is_a_rule_file_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    def exhausted(*args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(yaml, "load", exhausted)
+    with pytest.raises(RuleFileError) as caught:
+        RuleFiles(folder_with(tmp_path, a=b"x: 1")).data("a.yaml")
+    assert (caught.value.file, str(caught.value)) == ("a.yaml", "a.yaml: not valid YAML: nested too deeply")

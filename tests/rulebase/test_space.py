@@ -70,6 +70,16 @@ def test_chunks_of_a_real_space_cover_it_exactly(knowledge: KnowledgeBase) -> No
         assert all(end == start for (_, end), (start, _) in itertools.pairwise(chunks))
 
 
+@pytest.mark.parametrize("bad", [Space("bad", ("a", "b"), ((1, 2),)), Space("bad", ("a",), ((1, 2), ("x",)))])
+def test_a_space_whose_fields_and_choices_disagree_is_an_error_not_a_truncated_case(bad: Space) -> None:
+    with pytest.raises(ValueError):
+        bad.case(0)
+    with pytest.raises(ValueError):
+        bad.index({"a": 1, "b": "x"})
+    with pytest.raises(ValueError):
+        Space("bad", ("a", "b"), ((1,), ("x",))).merged(Space("bad", ("a", "b"), ((1,),)))
+
+
 def test_merged_spaces_keep_each_fields_values_from_both_this_ones_first() -> None:
     other = Space("small", ("a", "b", "c"), ((3, 4), ("y", "z"), (False,)))
     merged = SMALL.merged(other)
