@@ -59,6 +59,43 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_10": "sites.get(None) is None: the guard only saves a lookup",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_22": "get_close_matches with n=3: only the first match is used",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_25": "get_close_matches with n=2: only the first match is used",
+    "guidance_rules.rulebase.files.x_cache_dir__mutmut_8": "an unset GUIDANCE_RULES_CACHE read as 'XXXX', not '': "
+    "neither is a word that turns the cache off",
+    "guidance_rules.rulebase.files.xǁRuleFilesǁ_key__mutmut_4": "another separator between digest and code fingerprint: "
+    "the digest has a fixed length, so no boundary can move",
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_{n}": "getattr's default for O_NONBLOCK: used only where os "
+        "lacks O_NONBLOCK (not on POSIX)"
+        for n in (38, 41, 44)
+    },
+    "guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_61": "read() unbounded: the size check after it refuses the same "
+    "files (only the cap on memory while reading goes)",
+    "guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_63": "read(MAX + 2) for MAX + 1: a file past MAX is refused either way",
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "ensure_ascii on the cache entry: escaped or "
+        "not, the JSON reads back the same"
+        for n in (13, 15, 22)
+    },
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "the temporary file's prefix or suffix: never "
+        "read, and no name it can take matches rules-*.json"
+        for n in (36, 37, 39, 40, 41, 42, 43, 44)
+    },
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "the entry's encoding: 'UTF-8' is an alias, "
+        "and Python 3.11+ defaults to UTF-8 under every locale here"
+        for n in (47, 50, 54)
+    },
+    "guidance_rules.rulebase.files.x__loader__mutmut_5": "getattr's default for CSafeLoader: libyaml is present (a test pins "
+    "that it is used)",
+    "guidance_rules.rulebase.files.x__loader__mutmut_8": "the same default, removed: CSafeLoader exists",
+    "guidance_rules.rulebase.limits.x_check_limits__mutmut_28": ">= for > on condition entries: entries are even (2 + 2n), "
+    "the bound 31 is odd",
+    "guidance_rules.rulebase.limits.x_check_limits__mutmut_32": "(31 - 3) // 2 for (31 - 2) // 2: both 14",
+    "guidance_rules.rulebase.space.x_approach_space__mutmut_20": "the probe's injectate: any one serves, no constraint pairs "
+    "injectate with approach",
+    "guidance_rules.rulebase.space.x_approach_space__mutmut_23": "the probe's named approach: any named one serves, the "
+    "constraints treat them alike",
     # --- engine ---
     # --- recommendation ---
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
@@ -76,6 +113,8 @@ EQUIVALENT: dict[str, str] = {
 IMPORT_TIME: dict[str, str] = {
     "guidance_rules.model.answer.xǁFrozenMapǁ__get_pydantic_core_schema__": "pydantic builds the schema once, when the "
     "models that use FrozenMap are defined at import",
+    "guidance_rules.rulebase.conditions.x__enum": "builds CASE_FIELDS once, when conditions.py is imported",
+    "guidance_rules.rulebase.space.x__subsets": "builds VARIANCE_SETS and EQUIPMENT_SETS once, when space.py is imported",
 }
 
 
