@@ -91,7 +91,7 @@ MINI: dict[str, Any] = {
                         "points": ["accuracy"],
                         "when": {"approach": "unspecified"},
                     },
-                    {"measure": "summary", "source": "article", "locator": "P2"},
+                    {"measure": "summary", "source": "article", "locator": "P2", "points": ["summary"]},
                 ],
             },
             "hip": {
@@ -261,7 +261,10 @@ def test_a_site_carries_its_defaults_evidence_and_parsed_evidence_conditions(min
         ("region", "tissue"),
     )
     assert knee.defaults == MINI["sites.yaml"]["sites"]["knee"]["defaults"]
-    assert [(e.source, e.locator, e.points) for e in knee.evidence] == [("study", "table 1", ("accuracy",)), ("article", "P2", ())]
+    assert [(e.source, e.locator, e.points) for e in knee.evidence] == [
+        ("study", "table 1", ("accuracy",)),
+        ("article", "P2", ("summary",)),
+    ]
     assert knee.evidence_tests == ((Check("approach", frozenset({"unspecified"})),), ())
     assert (hip.landmark_evidence, hip.fixed, hip.evidence, hip.evidence_tests) == ("gap", (), (), ())
     assert hip.defaults["anatomy_variance"] == ["obesity"]
@@ -364,8 +367,10 @@ def stub(rid: str, reads: dict[str, bool], derive: str | None, kind: str = "deri
 
 
 def test_a_fact_derived_by_several_rules_is_complete_after_the_highest() -> None:
-    facts = {name: "" for name in ("a", "b", "c", "d")}
+    facts = {name: "" for name in ("a", "b", "c", "d", "e", "never")}
     rules = [
+        stub("E", {"never": True}, "e"),  # a declared fact no rule derives: complete from the start
+        stub("ODD", {"d": True}, "a", kind="rate"),  # only derivation rules derive, whatever else a record carries
         stub("A", {"depth": True}, "a"),
         stub("B", {"a": True}, "b"),
         stub("C1", {"a": True}, "c"),
@@ -374,7 +379,7 @@ def test_a_fact_derived_by_several_rules_is_complete_after_the_highest() -> None
         stub("RATE", {"d": True}, None, kind="rate"),
         stub("NO-FACT", {"a": True}, None),
     ]
-    assert derivation_levels(rules, facts) == {"A": 1, "B": 2, "C1": 2, "C2": 3, "D": 4, "NO-FACT": 2}
+    assert derivation_levels(rules, facts) == {"E": 1, "A": 1, "B": 2, "C1": 2, "C2": 3, "D": 4, "NO-FACT": 2}
 
 
 def test_a_cycle_names_its_facts_and_the_first_rule_deriving_one() -> None:
@@ -425,20 +430,27 @@ def test_a_rating_rule_must_rate_something(mini: Callable[..., Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rid", "when", "key"),
+    ("rid", "when", "key", "message"),
     [
-        ("R-EASY", {"modality": "ultrasound"}, "when.modality"),  # the chosen modality: output rules only
-        ("R-EASY", {"available_modalities": ["ultrasound"]}, "when.available_modalities"),  # equipment: output rules only
-        ("D-EASY", {"depth": "shallow"}, "when.depth"),
-        ("DOC-ONE", {"size": "small"}, "when.size"),
+        ("R-EASY", {"modality": "ultrasound"}, "when.modality", "unknown field 'modality'"),  # the chosen modality: output rules only
+        ("R-EASY", {"available_modalities": ["ultrasound"]}, "when.available_modalities", "unknown field"),  # equipment: output rules only
+        ("D-EASY", {"depth": "shallow"}, "when.depth", "'shallow' is not a value of depth"),
+        ("DOC-ONE", {"size": "small"}, "when.size", "unknown field 'size'"),
     ],
 )
 def test_a_condition_outside_its_rules_vocabulary_names_the_field(
-    mini: Callable[..., Path], rid: str, when: dict[str, Any], key: str
+    mini: Callable[..., Path], rid: str, when: dict[str, Any], key: str, message: str
 ) -> None:
     file = "derive.yaml" if rid.startswith("D-") else "rest.yaml"
     edit = {file.removesuffix(".yaml"): lambda d: find(d, rid).update(when=when)}
-    assert where(refused(mini(**edit))) == (file, rid, key)
+    error = refused(mini(**edit))
+    assert where(error) == (file, rid, key)
+    assert str(error).startswith(f"{file}, rule {rid}, key '{key}': {message}")
+
+
+def test_a_rule_file_against_its_schema_names_the_file(mini: Callable[..., Path]) -> None:
+    error = refused(mini(rest=lambda d: find(d, "R-EASY").update(version=0)))
+    assert where(error) == ("rest.yaml", "R-EASY", "version")
 
 
 def test_an_output_rule_may_read_equipment_the_modality_and_facts(mini: Callable[..., Path]) -> None:
@@ -482,7 +494,7 @@ def test_a_figure_must_be_a_point_some_site_gives_for_active_and_inactive_rules(
     for rid in ("R-EASY", "Q-ONE"):
         error = refused(mini(rest=lambda d, rid=rid: find(d, rid).update(figures=["accuracy", "speed"])))
         assert where(error) == ("rest.yaml", rid, "figures")
-        assert str(error).endswith(": no site gives evidence for the point 'speed'; known: accuracy")
+        assert str(error).endswith(": no site gives evidence for the point 'speed'; known: accuracy, summary")
 
 
 def test_a_rule_file_not_listed_is_refused(mini: Callable[..., Path]) -> None:
