@@ -96,6 +96,12 @@ EQUIVALENT: dict[str, str] = {
     "injectate with approach",
     "guidance_rules.rulebase.space.x_approach_space__mutmut_23": "the probe's named approach: any named one serves, the "
     "constraints treat them alike",
+    **{
+        f"guidance_rules.rulebase.load.{name}": "vocabulary(output=None) for output=False: None is false, the same call"
+        for name in ("x__with_scopes__mutmut_2", "x__load_constraints__mutmut_15")
+    },
+    "guidance_rules.rulebase.load.x__load_sites__mutmut_39": "a site's evidence_tests None for (): _with_scopes sets them, "
+    "parsed, before the rule base is built",
     # --- engine ---
     # --- recommendation ---
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "

@@ -596,10 +596,28 @@ def test_list_defaults_are_checked_item_by_item(mini: Callable[..., Path]) -> No
     assert kb.field_defaults["anatomy_variance"] == ["obesity", "effusion"]
 
 
+@pytest.mark.parametrize(
+    ("edit", "file", "key"),
+    [
+        ({"ruleset": lambda d: d.update(rule_files=[])}, "ruleset.yaml", "rule_files"),
+        ({"sources": lambda d: d["sources"]["study"].pop("title")}, "sources.yaml", "sources.study.title"),
+        ({"facts": lambda d: d.update(facts=["easy"])}, "facts.yaml", "facts"),
+        ({"sites": lambda d: d["sites"]["hip"].update(landmark_evidence="far")}, "sites.yaml", "sites.hip.landmark_evidence"),
+        ({"defaults": lambda d: d.pop("tissue")}, "defaults.yaml", "tissue"),
+        ({"policy": lambda d: d["policy"].update(version="three")}, "policy.yaml", "policy.version"),
+        ({"constraints": lambda d: d["constraints"][0].update(when={})}, "constraints.yaml", "constraints.0.when"),
+    ],
+)
+def test_each_data_file_is_checked_against_its_schema(mini: Callable[..., Path], edit: dict[str, Edit], file: str, key: str) -> None:
+    assert where(refused(mini(**edit))) == (file, None, key)
+
+
 def test_a_constraint_condition_is_checked_against_the_case_vocabulary(mini: Callable[..., Path]) -> None:
     for when, key in (({"depth": "shallow"}, "when.depth"), ({"easy": True}, "when.easy"), ({"modality": "both"}, "when.modality")):
         error = refused(mini(constraints=lambda d, when=when: d["constraints"][0].update(when=when)))
         assert where(error) == ("constraints.yaml", "C-DEEP-PALPABLE", key)
+        assert str(error).startswith(f"constraints.yaml, rule C-DEEP-PALPABLE, key '{key}': ")
+        assert str(error).endswith("valid values: superficial, intermediate, deep") or "unknown field" in str(error)
 
 
 def test_a_scope_is_checked_against_the_case_vocabulary(mini: Callable[..., Path]) -> None:
