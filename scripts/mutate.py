@@ -102,6 +102,12 @@ EQUIVALENT: dict[str, str] = {
     },
     "guidance_rules.rulebase.load.x__load_sites__mutmut_39": "a site's evidence_tests None for (): _with_scopes sets them, "
     "parsed, before the rule base is built",
+    **{
+        f"guidance_rules.rulebase.load.x_load__mutmut_{n}": "a placeholder of the first KnowledgeBase (digest, constraints, "
+        "rules, inactive): load replaces each before the rule base is returned"
+        for n in (144, 150, 152, 153, 169)
+    },
+    "guidance_rules.rulebase.load.x_load__mutmut_231": "_with_scopes(base, None): its sites_file parameter is never read",
     # --- engine ---
     # --- recommendation ---
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "

@@ -646,6 +646,9 @@ def test_a_schema_error_names_the_rule_by_id_or_position_and_the_key() -> None:
         with pytest.raises(RuleFileError) as caught:
             check_schema("file.yaml", RuleFileSpec, data)
         assert where(caught.value) == ("file.yaml", rid, key), data
+    with pytest.raises(RuleFileError) as caught:
+        check_schema("file.yaml", RuleFileSpec, cases[0][0])
+    assert str(caught.value) == "file.yaml, rule D-BAD, key 'version': Input should be greater than or equal to 1"
 
 
 def test_a_valid_file_is_returned_as_its_schema() -> None:
