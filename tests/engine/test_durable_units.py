@@ -190,6 +190,10 @@ def test_calling_in_from_a_hook_is_refused_not_reentered() -> None:
         with pytest.raises(EngineError) as caught:
             evaluate(engine, "b")
         assert isinstance(caught.value.__cause__, EngineBusyError)
+        assert str(caught.value.__cause__) == (
+            "the rules engine is already running on this thread (was recommend() called from a signal "
+            "handler or a rule hook?); call it again once the current evaluation has returned"
+        )
     finally:
         engine.close()
 
