@@ -4,8 +4,10 @@ closing an engine does. (test_durable.py proves the guards on the shipped rule b
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,6 +184,17 @@ def test_a_durable_error_names_the_stratum(engine: DurableEngine, monkeypatch: p
     assert isinstance(caught.value.__cause__, durable._durable.error)
 
 
+def test_a_fact_durable_takes_for_one_it_holds_is_an_error_never_a_silent_drop(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fact ids come from a table whose hashes are distinct, so this cannot happen; if it did
+    (here: every fact given one id), the case would silently lose its firings."""
+    monkeypatch.setattr(durable, "fact_id", lambda number: "f0")
+    with pytest.raises(EngineError) as caught, engine.session() as session:
+        session.fire_many(3, facts("a", "a"))
+    assert str(caught.value) == "the engine took a fact of stratum 3 for one it already held"
+
+
 def test_calling_in_from_a_hook_is_refused_not_reentered() -> None:
     box: list[DurableEngine] = []
     engine = DurableEngine(json.dumps(RULESET), set(RULESET), on_fire=lambda rule_id: box[0].release())
@@ -252,3 +265,28 @@ def test_an_engine_closed_during_another_evaluation_is_removed_once_it_returns()
         assert other.live_facts(other_sid) == []
     finally:
         engine.close()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident size from /proc")
+def test_closing_an_engine_frees_its_live_sessions_state() -> None:
+    """durable's delete_ruleset leaves a live session's state allocated: closing deletes it first.
+    Measured on this ruleset: 300 engines whose live session is left behind grow by about 24 MiB."""
+
+    def used_once() -> None:
+        engine = DurableEngine(json.dumps(RULESET), set(RULESET))
+        evaluate(engine, "a")
+        engine.close()
+
+    for _ in range(20):
+        used_once()
+    gc.collect()
+    before = _rss_mib()
+    for _ in range(300):
+        used_once()
+    gc.collect()
+    assert _rss_mib() - before < 8
