@@ -202,20 +202,25 @@ def results(work: Path) -> dict[str, str]:
     return found
 
 
+# Statuses that mean the tests caught the mutant: a test failed, the run hung past its timeout, or the
+# test process crashed (a mutated payload that makes the C engine segfault fails the run as surely).
+CAUGHT = ("killed", "timeout", "segfault")
+
+
 def report(name: str, status: dict[str, str]) -> None:
-    """Kill rate per module: killed (and timeouts) over all mutants, equivalent ones left out."""
+    """Kill rate per module: killed (and timeouts and crashes) over all mutants, equivalent ones left out."""
     per: dict[str, Counter[str]] = {}
     for mutant, state in status.items():
         match = re.match(r"(.+?)\.x[_ǁ]", mutant)  # module.x_function__mutmut_N or module.xǁClassǁmethod__mutmut_N
         module = match.group(1) if match else mutant
         per.setdefault(module, Counter())[kind(mutant, state)] += 1
-    print(f"\n== {name}: kill rate per module (killed + timeout) / (all - equivalent - import-time)")
+    print(f"\n== {name}: kill rate per module (killed + timeout + segfault) / (all - equivalent - import-time)")
     for module, counts in sorted(per.items()):
         total = sum(counts.values()) - counts["equivalent"] - counts["import-time"]
-        killed = counts["killed"] + counts["timeout"]
+        killed = sum(counts[state] for state in CAUGHT)
         rate = f"{100 * killed / total:5.1f} %" if total else "  n/a"
         print(f"  {module:45} {rate}  {killed}/{total}  ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
-    survivors = sorted(m for m, s in status.items() if kind(m, s) not in ("killed", "timeout", "equivalent", "import-time"))
+    survivors = sorted(m for m, s in status.items() if kind(m, s) not in (*CAUGHT, "equivalent", "import-time"))
     if survivors:
         print(f"  survivors ({len(survivors)}): show one with: cd {(ROOT / '.mutation' / name).relative_to(ROOT)} && mutmut show NAME")
         for mutant in survivors:
