@@ -180,6 +180,17 @@ def test_a_stratum_too_large_for_one_part_is_split_and_still_fires_every_rule(kn
     assert fire(compiled, [{"depth": "deep"}, {"depth": "superficial"}], compiled.output.number) == [sorted(r.id for r in many), []]
 
 
+def test_a_part_holds_no_more_tests_below_the_stratum_node_than_the_engine_does(knowledge: KnowledgeBase) -> None:
+    """Regression: the part model checked the test count of every node but the part's own (stratum)
+    node, so 512 rules testing one field for different values made one part, on which durable-rules
+    hung when a fact was asserted (513: when the ruleset was created)."""
+    rules = [make(f"C{i}", "caution", Check("x", frozenset({f"v{i}"}))) for i in range(limits.MAX_TESTS_PER_NODE + 9)]
+    compiled = compile_rules(kb_with(knowledge, rules, facts={}))
+    assert [len(p.rules) for p in compiled.output.parts] == [limits.MAX_TESTS_PER_NODE, 9]  # checked before the engine sees it
+    cases = [{"x": "v0"}, {"x": f"v{limits.MAX_TESTS_PER_NODE}"}, {"x": f"v{len(rules) - 1}"}, {"x": "none"}]
+    assert fire(compiled, cases, compiled.output.number) == [["C0"], [f"C{limits.MAX_TESTS_PER_NODE}"], [f"C{len(rules) - 1}"], []]
+
+
 def test_a_rule_no_part_can_hold_is_refused_naming_it(knowledge: KnowledgeBase) -> None:
     wide = Check("anatomy_variance", frozenset(f"v{k}" for k in range(limits.MAX_MATCH_STACK + 1)), is_list=True)
     with pytest.raises(RuleFileError) as caught:
