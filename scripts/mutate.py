@@ -46,6 +46,8 @@ LAYERS: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 
+_COMPILE, _DURABLE = "guidance_rules.engine.compile.", "guidance_rules.engine.durable."
+
 # Survivors no test can kill, by mutant name, with the reason (kept here so a run can subtract them).
 EQUIVALENT: dict[str, str] = {
     # --- model ---
@@ -109,6 +111,48 @@ EQUIVALENT: dict[str, str] = {
     },
     "guidance_rules.rulebase.load.x_load__mutmut_231": "_with_scopes(base, None): its sites_file parameter is never read",
     # --- engine ---
+    **{
+        f"{_COMPILE}{name}": "a one-clause $and (or one-branch $or) for the clause alone: it matches the same facts"
+        for name in ("x__condition__mutmut_4", "x__condition__mutmut_7", "x__expression__mutmut_8", "x__expression__mutmut_27")
+    },
+    **{
+        f"{_COMPILE}{name}": "the part model built from a one-clause $and for the clause alone: the same nodes"
+        for name in ("xǁ_Networkǁadd__mutmut_16", "xǁ_Networkǁadd__mutmut_20")
+    },
+    **{f"{_COMPILE}x__expression__mutmut_{n}": "sorted() without key=str: one test's values share a type, same order" for n in (21, 23)},
+    **{f"{_COMPILE}x_compile_rules__mutmut_{n}": "the binding name of a condition ('m'): durable-rules takes any name" for n in (73, 74)},
+    **{f"{_COMPILE}x_compile_rules__mutmut_{n}": "sort_keys of the ruleset JSON: durable reads it as a mapping" for n in (92, 94, 95)},
+    **{
+        f"{_COMPILE}xǁ_Networkǁ{name}": "the part root's own property or operator: only children's are read"
+        for name in (*(f"__init____mutmut_{n}" for n in (2, 3, 6, 7)), *(f"_rebuild__mutmut_{n}" for n in (3, 4, 7, 8)))
+    },
+    **{
+        f"{_COMPILE}{name}": "a starting depth: set by the first add before anything reads it"
+        for name in (
+            "xǁ_Networkǁ__init____mutmut_10",
+            "xǁ_Networkǁ__init____mutmut_11",
+            "xǁ_Networkǁadd__mutmut_39",
+            "xǁ_Nodeǁ__init____mutmut_6",
+            "xǁ_Nodeǁ__init____mutmut_7",
+        )
+    },
+    **{
+        f"{_COMPILE}xǁ_Networkǁ_build__mutmut_{n}": "a join node's property or operator: joins are only counted"
+        for n in (17, 18, 21, 22, 23, 24)
+    },
+    **{
+        f"{_COMPILE}xǁ_Networkǁ_build__mutmut_{n}": "a negated test's operator name: non-eq nodes are only counted"
+        for n in (37, 38, 45, 46)
+    },
+    **{f"{_DURABLE}xǁSessionǁ__init____mutmut_{n}": "a Session's first facts/touched: session() sets both at once" for n in (3, 4, 5, 6)},
+    **{f"{_DURABLE}xǁSessionǁfire_parts__mutmut_{n}": "the payload's JSON separators: durable parses either" for n in (41, 43)},
+    **{
+        f"{_DURABLE}xǁDurableEngineǁrule_of__mutmut_{n}": "the fast path's slice: a wrong one misses, the message is "
+        "parsed: the same answer"
+        for n in (1, 3, 5, 6, 7, 8, 9, 10)
+    },
+    f"{_DURABLE}x__case_no__mutmut_4": "rindex for index: a fired message holds one case_no",
+    f"{_DURABLE}x__case_no__mutmut_9": "'X' allowed in the number: the next character is ',' or '}'",
     # --- recommendation ---
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
     "keeping nothing either way (the early return only saves the work)",
