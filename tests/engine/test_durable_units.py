@@ -221,9 +221,11 @@ def test_an_action_message_names_a_rule_of_this_engine(engine: DurableEngine) ->
 
 
 def test_an_engine_without_the_extension_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(durable, "_load_error", ImportError("no durable_rules_engine"))
-    with pytest.raises(EngineUnavailableError):
+    missing = ImportError("no durable_rules_engine")
+    monkeypatch.setattr(durable, "_load_error", missing)
+    with pytest.raises(EngineUnavailableError) as caught:
         DurableEngine(json.dumps(RULESET), set(RULESET))
+    assert caught.value.cause is missing
 
 
 def test_a_rejected_ruleset_says_so() -> None:
