@@ -151,6 +151,7 @@ EQUIVALENT: dict[str, str] = {
         "parsed: the same answer"
         for n in (1, 3, 5, 6, 7, 8, 9, 10)
     },
+    f"{_DURABLE}xǁDurableEngineǁ__init____mutmut_8": "session numbers from 2: any start gives distinct sids of the pool",
     f"{_DURABLE}x__case_no__mutmut_4": "rindex for index: a fired message holds one case_no",
     f"{_DURABLE}x__case_no__mutmut_9": "'X' allowed in the number: the next character is ',' or '}'",
     # --- recommendation ---
