@@ -117,7 +117,7 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"{_COMPILE}{name}": "the part model built from a one-clause $and for the clause alone: the same nodes"
-        for name in ("xǁ_Networkǁadd__mutmut_16", "xǁ_Networkǁadd__mutmut_20")
+        for name in ("xǁ_Networkǁadd__mutmut_16", "xǁ_Networkǁadd__mutmut_17", "xǁ_Networkǁadd__mutmut_20")
     },
     **{f"{_COMPILE}x__expression__mutmut_{n}": "sorted() without key=str: one test's values share a type, same order" for n in (21, 23)},
     **{f"{_COMPILE}x_compile_rules__mutmut_{n}": "the binding name of a condition ('m'): durable-rules takes any name" for n in (73, 74)},
@@ -151,6 +151,8 @@ EQUIVALENT: dict[str, str] = {
         "parsed: the same answer"
         for n in (1, 3, 5, 6, 7, 8, 9, 10)
     },
+    f"{_COMPILE}xǁ_Networkǁadd__mutmut_35": "< for <= on joins per node (127): every join adds to the match stack, whose "
+    "limit (64) binds first",
     f"{_DURABLE}xǁDurableEngineǁ__init____mutmut_8": "session numbers from 2: any start gives distinct sids of the pool",
     f"{_DURABLE}x__case_no__mutmut_4": "rindex for index: a fired message holds one case_no",
     f"{_DURABLE}x__case_no__mutmut_9": "'X' allowed in the number: the next character is ',' or '}'",
