@@ -90,6 +90,11 @@ EQUIVALENT: dict[str, str] = {
     },
     "guidance_rules.rulebase.files.x__loader__mutmut_5": "getattr's default for CSafeLoader: libyaml is present (a test pins "
     "that it is used)",
+    **{
+        f"guidance_rules.rulebase.files.x__loader__mutmut_{n}": "the loader's `deep` default or pass-through: deep or not, "
+        "PyYAML builds the same data (aliases, where it differs, are refused)"
+        for n in (12, 25, 27, 28, 44, 46)
+    },
     "guidance_rules.rulebase.files.x__loader__mutmut_8": "the same default, removed: CSafeLoader exists",
     "guidance_rules.rulebase.limits.x_check_limits__mutmut_28": ">= for > on condition entries: entries are even (2 + 2n), "
     "the bound 31 is odd",
