@@ -47,6 +47,8 @@ LAYERS: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 
+_COMPILE, _DURABLE = "guidance_rules.engine.compile.", "guidance_rules.engine.durable."
+
 # Survivors no test can kill, by mutant name, with the reason (kept here so a run can subtract them).
 EQUIVALENT: dict[str, str] = {
     # --- model ---
@@ -60,7 +62,106 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_10": "sites.get(None) is None: the guard only saves a lookup",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_22": "get_close_matches with n=3: only the first match is used",
     "guidance_rules.rulebase.resolve.x_resolve__mutmut_25": "get_close_matches with n=2: only the first match is used",
+    "guidance_rules.rulebase.files.x_cache_dir__mutmut_8": "an unset GUIDANCE_RULES_CACHE read as 'XXXX', not '': "
+    "neither is a word that turns the cache off",
+    "guidance_rules.rulebase.files.xǁRuleFilesǁ_key__mutmut_4": "another separator between digest and code fingerprint: "
+    "the digest has a fixed length, so no boundary can move",
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_{n}": "getattr's default for O_NONBLOCK: used only where os "
+        "lacks O_NONBLOCK (not on POSIX)"
+        for n in (38, 41, 44)
+    },
+    "guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_61": "read() unbounded: the size check after it refuses the same "
+    "files (only the cap on memory while reading goes)",
+    "guidance_rules.rulebase.files.xǁRuleFilesǁraw__mutmut_63": "read(MAX + 2) for MAX + 1: a file past MAX is refused either way",
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "ensure_ascii on the cache entry: escaped or "
+        "not, the JSON reads back the same"
+        for n in (13, 15, 22)
+    },
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "the temporary file's prefix or suffix: never "
+        "read, and no name it can take matches rules-*.json"
+        for n in (36, 37, 39, 40, 41, 42, 43, 44)
+    },
+    **{
+        f"guidance_rules.rulebase.files.xǁRuleFilesǁsave_parsed__mutmut_{n}": "the entry's encoding: 'UTF-8' is an alias, "
+        "and Python 3.11+ defaults to UTF-8 under every locale here"
+        for n in (47, 50, 54)
+    },
+    "guidance_rules.rulebase.files.x__loader__mutmut_5": "getattr's default for CSafeLoader: libyaml is present (a test pins "
+    "that it is used)",
+    **{
+        f"guidance_rules.rulebase.files.x__loader__mutmut_{n}": "the loader's `deep` default or pass-through: deep or not, "
+        "PyYAML builds the same data (aliases, where it differs, are refused)"
+        for n in (12, 25, 27, 28, 44, 46)
+    },
+    "guidance_rules.rulebase.files.x__loader__mutmut_8": "the same default, removed: CSafeLoader exists",
+    "guidance_rules.rulebase.limits.x_check_limits__mutmut_28": ">= for > on condition entries: entries are even (2 + 2n), "
+    "the bound 31 is odd",
+    "guidance_rules.rulebase.limits.x_check_limits__mutmut_32": "(31 - 3) // 2 for (31 - 2) // 2: both 14",
+    "guidance_rules.rulebase.space.x_approach_space__mutmut_20": "the probe's injectate: any one serves, no constraint pairs "
+    "injectate with approach",
+    "guidance_rules.rulebase.space.x_approach_space__mutmut_23": "the probe's named approach: any named one serves, the "
+    "constraints treat them alike",
+    **{
+        f"guidance_rules.rulebase.load.{name}": "vocabulary(output=None) for output=False: None is false, the same call"
+        for name in ("x__with_scopes__mutmut_2", "x__load_constraints__mutmut_15")
+    },
+    "guidance_rules.rulebase.load.x__load_sites__mutmut_39": "a site's evidence_tests None for (): _with_scopes sets them, "
+    "parsed, before the rule base is built",
+    **{
+        f"guidance_rules.rulebase.load.x_load__mutmut_{n}": "a placeholder of the first KnowledgeBase (digest, constraints, "
+        "rules, inactive): load replaces each before the rule base is returned"
+        for n in (144, 150, 152, 153, 169)
+    },
+    "guidance_rules.rulebase.load.x_load__mutmut_231": "_with_scopes(base, None): its sites_file parameter is never read",
     # --- engine ---
+    **{
+        f"{_COMPILE}{name}": "a one-clause $and (or one-branch $or) for the clause alone: it matches the same facts"
+        for name in ("x__condition__mutmut_4", "x__condition__mutmut_7", "x__expression__mutmut_8", "x__expression__mutmut_27")
+    },
+    **{
+        f"{_COMPILE}{name}": "the part model built from a one-clause $and for the clause alone: the same nodes"
+        for name in ("xǁ_Networkǁadd__mutmut_16", "xǁ_Networkǁadd__mutmut_17", "xǁ_Networkǁadd__mutmut_20")
+    },
+    **{f"{_COMPILE}x__expression__mutmut_{n}": "sorted() without key=str: one test's values share a type, same order" for n in (21, 23)},
+    **{f"{_COMPILE}x_compile_rules__mutmut_{n}": "the binding name of a condition ('m'): durable-rules takes any name" for n in (73, 74)},
+    **{f"{_COMPILE}x_compile_rules__mutmut_{n}": "sort_keys of the ruleset JSON: durable reads it as a mapping" for n in (92, 94, 95)},
+    **{
+        f"{_COMPILE}xǁ_Networkǁ{name}": "the part root's own property or operator: only children's are read"
+        for name in (*(f"__init____mutmut_{n}" for n in (2, 3, 6, 7)), *(f"_rebuild__mutmut_{n}" for n in (3, 4, 7, 8)))
+    },
+    **{
+        f"{_COMPILE}{name}": "a starting depth: set by the first add before anything reads it"
+        for name in (
+            "xǁ_Networkǁ__init____mutmut_10",
+            "xǁ_Networkǁ__init____mutmut_11",
+            "xǁ_Networkǁadd__mutmut_39",
+            "xǁ_Nodeǁ__init____mutmut_6",
+            "xǁ_Nodeǁ__init____mutmut_7",
+        )
+    },
+    **{
+        f"{_COMPILE}xǁ_Networkǁ_build__mutmut_{n}": "a join node's property or operator: joins are only counted"
+        for n in (17, 18, 21, 22, 23, 24)
+    },
+    **{
+        f"{_COMPILE}xǁ_Networkǁ_build__mutmut_{n}": "a negated test's operator name: non-eq nodes are only counted"
+        for n in (37, 38, 45, 46)
+    },
+    **{f"{_DURABLE}xǁSessionǁ__init____mutmut_{n}": "a Session's first facts/touched: session() sets both at once" for n in (3, 4, 5, 6)},
+    **{f"{_DURABLE}xǁSessionǁfire_parts__mutmut_{n}": "the payload's JSON separators: durable parses either" for n in (41, 43)},
+    **{
+        f"{_DURABLE}xǁDurableEngineǁrule_of__mutmut_{n}": "the fast path's slice: a wrong one misses, the message is "
+        "parsed: the same answer"
+        for n in (1, 3, 5, 6, 7, 8, 9, 10)
+    },
+    f"{_COMPILE}xǁ_Networkǁadd__mutmut_35": "< for <= on joins per node (127): every join adds to the match stack, whose "
+    "limit (64) binds first",
+    f"{_DURABLE}xǁDurableEngineǁ__init____mutmut_8": "session numbers from 2: any start gives distinct sids of the pool",
+    f"{_DURABLE}x__case_no__mutmut_4": "rindex for index: a fired message holds one case_no",
+    f"{_DURABLE}x__case_no__mutmut_9": "'X' allowed in the number: the next character is ',' or '}'",
     # --- recommendation ---
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
     "keeping nothing either way (the early return only saves the work)",
@@ -226,6 +327,8 @@ EQUIVALENT: dict[str, str] = {
 IMPORT_TIME: dict[str, str] = {
     "guidance_rules.model.answer.xǁFrozenMapǁ__get_pydantic_core_schema__": "pydantic builds the schema once, when the "
     "models that use FrozenMap are defined at import",
+    "guidance_rules.rulebase.conditions.x__enum": "builds CASE_FIELDS once, when conditions.py is imported",
+    "guidance_rules.rulebase.space.x__subsets": "builds VARIANCE_SETS and EQUIPMENT_SETS once, when space.py is imported",
 }
 
 
@@ -301,20 +404,25 @@ def results(work: Path) -> dict[str, str]:
     return found
 
 
+# Statuses that mean the tests caught the mutant: a test failed, the run hung past its timeout, or the
+# test process crashed (a mutated payload that makes the C engine segfault fails the run as surely).
+CAUGHT = ("killed", "timeout", "segfault")
+
+
 def report(name: str, status: dict[str, str]) -> None:
-    """Kill rate per module: killed (and timeouts) over all mutants, equivalent ones left out."""
+    """Kill rate per module: killed (and timeouts and crashes) over all mutants, equivalent ones left out."""
     per: dict[str, Counter[str]] = {}
     for mutant, state in status.items():
         match = re.match(r"(.+?)\.x[_ǁ]", mutant)  # module.x_function__mutmut_N or module.xǁClassǁmethod__mutmut_N
         module = match.group(1) if match else mutant
         per.setdefault(module, Counter())[kind(mutant, state)] += 1
-    print(f"\n== {name}: kill rate per module (killed + timeout) / (all - equivalent - import-time)")
+    print(f"\n== {name}: kill rate per module (killed + timeout + segfault) / (all - equivalent - import-time)")
     for module, counts in sorted(per.items()):
         total = sum(counts.values()) - counts["equivalent"] - counts["import-time"]
-        killed = counts["killed"] + counts["timeout"]
+        killed = sum(counts[state] for state in CAUGHT)
         rate = f"{100 * killed / total:5.1f} %" if total else "  n/a"
         print(f"  {module:45} {rate}  {killed}/{total}  ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
-    survivors = sorted(m for m, s in status.items() if kind(m, s) not in ("killed", "timeout", "equivalent", "import-time"))
+    survivors = sorted(m for m, s in status.items() if kind(m, s) not in (*CAUGHT, "equivalent", "import-time"))
     if survivors:
         print(f"  survivors ({len(survivors)}): show one with: cd {(ROOT / '.mutation' / name).relative_to(ROOT)} && mutmut show NAME")
         for mutant in survivors:

@@ -268,7 +268,7 @@ class _Network:
         fits = (
             self.root.depth <= limits.MAX_MATCH_STACK
             and len(keys) <= limits.MAX_KEYS_PER_FACT
-            and all(len(n.joins) <= limits.MAX_JOINS_PER_NODE and len(n.tests) <= limits.MAX_TESTS_PER_NODE for n in path)
+            and all(len(n.joins) <= limits.MAX_JOINS_PER_NODE and len(n.tests) <= limits.MAX_TESTS_PER_NODE for n in (self.root, *path))
             and all(n.rules <= limits.MAX_RULES_PER_NODE for n in (self.root, *path))
         )
         self.depth = self.root.depth
