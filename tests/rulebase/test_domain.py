@@ -35,16 +35,20 @@ def test_a_site_gives_its_own_landmark_evidence_and_no_site_gives_unknown(knowle
     shown = {knowledge.sites[key].landmark_evidence for key in knowledge.sites}
     assert {"close", "gap"} <= shown  # the shipped catalogue has both, so a mix-up would show
     for key, site in knowledge.sites.items():
-        assert knowledge.site_evidence(key) == {"landmark_evidence": site.landmark_evidence}
-    assert knowledge.site_evidence("") == {"landmark_evidence": "unknown"}
-    assert knowledge.site_evidence("not-a-site") == {"landmark_evidence": "unknown"}
+        assert knowledge.site_evidence(key) == {
+            "landmark_evidence": site.landmark_evidence,
+            "us_fluoroscopy_evidence": site.us_fluoroscopy_evidence,
+        }
+    assert knowledge.site_evidence("") == NO_SITE_EVIDENCE
+    assert knowledge.site_evidence("not-a-site") == NO_SITE_EVIDENCE
+    assert set(NO_SITE_EVIDENCE.values()) == {"unknown"}
 
 
 def test_the_no_site_evidence_returned_is_a_copy(knowledge: KnowledgeBase) -> None:
     evidence = knowledge.site_evidence("")
     evidence["landmark_evidence"] = "close"
-    assert NO_SITE_EVIDENCE == {"landmark_evidence": "unknown"}
-    assert knowledge.site_evidence("") == {"landmark_evidence": "unknown"}
+    assert NO_SITE_EVIDENCE == {"landmark_evidence": "unknown", "us_fluoroscopy_evidence": "unknown"}
+    assert knowledge.site_evidence("") == NO_SITE_EVIDENCE
 
 
 def test_the_propositions_are_the_articles_in_file_order(knowledge: KnowledgeBase) -> None:
