@@ -55,3 +55,19 @@ def test_a_pool_answers_from_its_own_processes_and_raises_a_jobs_error() -> None
         assert workers.map(_digest, [base, base]) == [base.digest, base.digest]
         with pytest.raises(RuleFileError, match="changed while the work ran"):
             workers.apply(_digest, (wrong,))
+
+
+def test_errors_cross_processes() -> None:
+    """Before: RuleFileError (two arguments) could not be unpickled, so a worker raising it killed the
+    pool's result thread and the audit waited forever; the test above hung."""
+    import pickle
+
+    from guidance_rules.errors import CaseError, InputError
+
+    for error in (
+        RuleFileError("rules", "bad key", rule="R-1", key="when"),
+        CaseError(("site",), "unknown site 'kne'", "unknown_site"),
+        InputError([("input", "'x' not found")]),
+    ):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.__dict__ == error.__dict__
