@@ -32,7 +32,7 @@ from guidance_rules.audit.invariants import (
     weight,
 )
 from guidance_rules.errors import CaseError, EngineError, RuleFileError
-from guidance_rules.model import Modality
+from guidance_rules.model import Modality, Step
 from guidance_rules.recommendation.cache import Memo
 from guidance_rules.recommendation.explain import Evaluation, Parts
 from guidance_rules.recommendation.pool import RuleBase, worker_pool, worker_recommender
@@ -118,20 +118,24 @@ class Checker:
         self.cited = tuple(sorted(cited | {"site", self.requires}))
         self.tested = tuple(sorted({t.field for inv in self.invariants.invariants for t in (*inv.tests, *inv.hold)}))
         self.notes = frozenset(rule for inv in self.invariants.invariants for rule in inv.notes)
-        self.answers: Memo[tuple[Any, ...], tuple[tuple[str, str], ...]] = Memo(VERDICTS)
+        self.answers: Memo[tuple[Any, ...], tuple[tuple[Step, ...], tuple[tuple[str, str], ...]]] = Memo(VERDICTS)
         self.coverage: Memo[tuple[Any, ...], Coverage] = Memo(VERDICTS)
 
     def problems(self, ev: Evaluation) -> tuple[tuple[str, str], ...]:
-        """(check, message) for each fault of this answer and its explanation."""
+        """(check, message) for each fault of this answer and its explanation. The explanation is
+        built for every case (its steps are shared objects, so equal steps are the same objects)
+        and the checks are keyed by those steps: exact whatever values the explanation reads."""
         get = ev.values.get
+        steps = self.parts.reasoning(ev)
         ratings = tuple([r.category for r in ev.ratings.values()])
         fired = (tuple([r.id for r in ev.chain]), tuple([r.id for r in ev.outputs]))
-        key = (fired, ev.modality, ratings, tuple([get(f) for f in self.cited]))
+        key = (tuple([id(step) for step in steps]), fired, ev.modality, ratings, tuple([get(f) for f in self.cited]))
         found = self.answers.get(key)
-        if found is None:
-            found = self._problems(ev)
-            self.answers.put(key, found)
-        return found
+        if found is not None and all(a is b for a, b in zip(found[0], steps, strict=True)):
+            return found[1]  # the steps held in the memo are these very objects: their ids are theirs
+        problems = self._problems(ev, steps)
+        self.answers.put(key, (steps, problems))
+        return problems
 
     def covered(self, ev: Evaluation) -> Coverage:
         """The invariants that cover this case, and those it breaks."""
@@ -144,7 +148,7 @@ class Checker:
             self.coverage.put(key, found)
         return found
 
-    def _problems(self, ev: Evaluation) -> tuple[tuple[str, str], ...]:
+    def _problems(self, ev: Evaluation, steps: tuple[Step, ...]) -> tuple[tuple[str, str], ...]:
         problems: list[tuple[str, str]] = []
         if not ev.chain or any(not r.sources for r in ev.chain):
             problems.append(("totality", "no sourced reasoning chain"))
@@ -153,7 +157,7 @@ class Checker:
             problems.append(("repeated-step", f"the chain repeats {', '.join(sorted({r for r in fired if fired.count(r) > 1}))}"))
         if ev.ratings[ev.modality].category.value != "usually_appropriate":
             problems.append(("chosen-not-appropriate", f"{ev.modality.value} chosen but not usually appropriate"))
-        problems.extend(explanation_problems(self.parts, ev, self.fit))
+        problems.extend(explanation_problems(self.parts, ev, self.fit, steps))
         if ev.modality is Modality.LANDMARK and not ev.values.get(self.requires, False):
             problems.append(("landmark-unjustified", f"landmark recommended without {self.requires}"))
         return tuple(problems)

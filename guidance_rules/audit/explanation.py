@@ -44,13 +44,16 @@ class Fit:
         return misfits
 
 
-def explanation_problems(parts: Parts, evaluation: Evaluation, fit: Fit | None = None) -> list[tuple[str, str]]:
+def explanation_problems(
+    parts: Parts, evaluation: Evaluation, fit: Fit | None = None, steps: tuple[Step, ...] | None = None
+) -> list[tuple[str, str]]:
     """(check, message) for each fault in this case's explanation; the caller adds the case.
-    With `fit`, the citation checks are answered from its memo."""
+    With `fit`, the citation checks are answered from its memo; `steps`: the chain as
+    `parts.reasoning` gave it for this evaluation (else built here)."""
     kb = parts.knowledge
     misfits = fit.misfits if fit is not None else lambda rule, citations, values: _misfits(kb, rule, citations, values)
     values = evaluation.values
-    steps = parts.reasoning(evaluation)
+    steps = parts.reasoning(evaluation) if steps is None else steps
     problems: list[tuple[str, str]] = []
     for step in steps:
         if not step.sources:
