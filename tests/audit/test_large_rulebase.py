@@ -82,12 +82,12 @@ def test_every_synthetic_rule_fires_on_its_example_in_one_session(large_recommen
 
 def test_it_audits(large: Path) -> None:
     """The audit passes: static checks, every rule's examples, equipment over every site,
-    invariants, and the enumeration of the site and approach spaces for two sites (the benchmark
-    times the whole audit: minutes, as the work grows with the rules)."""
-    first = list(load(large).sites)[:2]
-    report = check.run_audit(large, workers=2, quick=True, sites=first)
-    assert [s.name for s in report.spaces] == ["sites", "approach"][: len(report.spaces)]
-    assert report.spaces[0].size == space_named("sites", load(large), first).size
+    invariants, and the enumeration of the site space for two sites (the benchmark times the
+    whole audit: minutes, as the work grows with the rules). Not the knee: it alone has a named
+    approach, whose 36,864 cases would triple the work."""
+    two = list(load(large).sites)[1:3]
+    report = check.run_audit(large, workers=2, quick=True, sites=two)
+    assert [(s.name, s.size) for s in report.spaces] == [("sites", space_named("sites", load(large), two).size)]
     errors = [f.message for f in report.findings if f.level == "error"]
     assert not errors
     assert report.passed
