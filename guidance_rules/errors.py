@@ -8,6 +8,20 @@ import sys
 class GuidanceRulesError(Exception):
     """Base of every error this package raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its message and attributes, whatever its constructor takes: an error raised in a
+        worker process (the audit's, the diff's, batch's) must reach the parent. The default pickles
+        the constructor's arguments as `args` (the message alone), which a constructor of two or
+        more arguments cannot take back; the pool's result thread then died and the parent waited forever."""
+        return _restore, (type(self), str(self), self.__dict__)
+
+
+def _restore(kind: type[GuidanceRulesError], message: str, state: dict[str, object]) -> GuidanceRulesError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class RuleFileError(GuidanceRulesError, ValueError):
     """A rule file cannot be loaded: it names the file, the rule (if any) and the key."""

@@ -9,43 +9,48 @@ case and become big integers, so subsumption and overlap are set operations.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from guidance_rules.audit.explanation import explanation_problems
-from guidance_rules.audit.findings import Finding, SpaceResult
+from guidance_rules.audit.explanation import Fit, explanation_problems
+from guidance_rules.audit.findings import UNEVALUATED, Breach, Chunk, Finding, Seen, SpaceResult
+from guidance_rules.audit.findings import assert_complete as findings_complete
 from guidance_rules.audit.invariants import (
     Escalation,
     InvariantSet,
-    check_case,
+    answer_of,
     invariant_example_findings,
     invariant_findings,
     load_invariants,
+    weight,
 )
-from guidance_rules.errors import AuditError, CaseError, EngineError, RuleFileError
-from guidance_rules.model import Modality
-from guidance_rules.recommendation.explain import Parts
+from guidance_rules.errors import CaseError, EngineError, RuleFileError
+from guidance_rules.model import Modality, Step
+from guidance_rules.recommendation.cache import Memo
+from guidance_rules.recommendation.explain import Evaluation, Parts
+from guidance_rules.recommendation.pool import RuleBase, worker_pool, worker_recommender
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, holds
 from guidance_rules.rulebase.domain import KnowledgeBase, Rule
 from guidance_rules.rulebase.load import load
 from guidance_rules.rulebase.resolve import resolve
-from guidance_rules.rulebase.space import EQUIPMENT_SETS, VARIANCE_SETS, Space, as_json_case, audit_spaces, space_named
+from guidance_rules.rulebase.space import EQUIPMENT_SETS, VARIANCE_SETS, Space, as_json_case, audit_spaces
 
 MODALITIES = tuple(Modality)
+CODES = {m: i for i, m in enumerate(MODALITIES)}
 INVALID, FAILED = 255, 254
-UNEVALUATED = 253  # a case no worker has evaluated yet: never a modality index, so never read as an answer
+__all__ = ["FAILED", "INVALID", "UNEVALUATED", "AuditReport", "assert_complete", "evaluate_chunk", "run_audit"]
 MAX_LISTED = 25  # violations listed per check; all are counted
 SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
-ENGINE_BATCH = 256  # cases evaluated per engine session in the workers
+VERDICTS = 65_536  # distinct check inputs kept per worker (emptied when full: exact, a miss only recomputes)
+ENGINE_BATCH = 256  # cases evaluated together in the workers
 
 
 @dataclass
@@ -81,88 +86,155 @@ class AuditReport:
 
 # ---- worker side -----------------------------------------------------------------------
 
-_worker: dict[str, Any] = {}
+
+@dataclass(frozen=True)
+class Coverage:
+    """The invariants that cover a case and those it breaks (with what failed), the same for every
+    case with the same values of the fields the invariants test, ratings and notes."""
+
+    covers: tuple[str, ...]
+    breaks: tuple[tuple[str, str], ...]  # (invariant id, what failed)
 
 
-def _recommender(rules_dir: str) -> Recommender:
-    if _worker.get("dir") != rules_dir:
-        _worker["dir"] = rules_dir
-        _worker["rec"] = Recommender(load(rules_dir), cache_size=0)
-        _worker["parts"] = Parts(_worker["rec"].knowledge)
-    rec: Recommender = _worker["rec"]
-    return rec
+class Checker:
+    """The per-case checks of one rule base, each conclusion computed once per distinct input.
+
+    Two kinds of check, each keyed by exactly what it reads: the answer's own checks (totality,
+    repeated steps, the chosen rating, landmark justified, and the explanation as the reader sees
+    it) read the chain, the notes, the ratings and, of the values, the fields that a citation's
+    scope or a site's figures test; the invariants read the fields they test, the ratings and the
+    notes they require. Cases with the same key get the same conclusions. Per case there remain
+    the codes, the firing marks, and the counterexamples of a broken invariant."""
+
+    def __init__(self, rec: Recommender) -> None:
+        kb = rec.knowledge
+        self.rec = rec
+        self.parts = Parts(kb)  # the explanation builder every answer uses
+        self.fit = Fit(kb)
+        self.invariants = load_invariants(kb)
+        self.requires = kb.policy.landmark_requires
+        cited = {t.field for scope in kb.scopes.values() for tests in scope for t in tests}
+        cited |= {t.field for site in kb.sites.values() for tests in site.evidence_tests for t in tests}
+        self.cited = tuple(sorted(cited | {"site", self.requires}))
+        self.tested = tuple(sorted({t.field for inv in self.invariants.invariants for t in (*inv.tests, *inv.hold)}))
+        self.notes = frozenset(rule for inv in self.invariants.invariants for rule in inv.notes)
+        self.answers: Memo[tuple[Any, ...], tuple[tuple[Step, ...], tuple[tuple[str, str], ...]]] = Memo(VERDICTS)
+        self.coverage: Memo[tuple[Any, ...], Coverage] = Memo(VERDICTS)
+
+    def problems(self, ev: Evaluation) -> tuple[tuple[str, str], ...]:
+        """(check, message) for each fault of this answer and its explanation. The explanation is
+        built for every case (its steps are shared objects, so equal steps are the same objects)
+        and the checks are keyed by those steps: exact whatever values the explanation reads."""
+        get = ev.values.get
+        steps = self.parts.reasoning(ev)
+        ratings = tuple([r.category for r in ev.ratings.values()])
+        fired = (tuple([r.id for r in ev.chain]), tuple([r.id for r in ev.outputs]))
+        key = (tuple([id(step) for step in steps]), fired, ev.modality, ratings, tuple([get(f) for f in self.cited]))
+        found = self.answers.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], steps, strict=True)):
+            return found[1]  # the steps held in the memo are these very objects: their ids are theirs
+        problems = self._problems(ev, steps)
+        self.answers.put(key, (steps, problems))
+        return problems
+
+    def covered(self, ev: Evaluation) -> Coverage:
+        """The invariants that cover this case, and those it breaks."""
+        get = ev.values.get
+        ratings = tuple([r.category for r in ev.ratings.values()])
+        key = (tuple([get(f) for f in self.tested]), ratings, tuple([r.id for r in ev.outputs if r.id in self.notes]))
+        found = self.coverage.get(key)
+        if found is None:
+            found = self._coverage(ev)
+            self.coverage.put(key, found)
+        return found
+
+    def _problems(self, ev: Evaluation, steps: tuple[Step, ...]) -> tuple[tuple[str, str], ...]:
+        problems: list[tuple[str, str]] = []
+        if not ev.chain or any(not r.sources for r in ev.chain):
+            problems.append(("totality", "no sourced reasoning chain"))
+        fired = ev.fired
+        if len(set(fired)) != len(fired):
+            problems.append(("repeated-step", f"the chain repeats {', '.join(sorted({r for r in fired if fired.count(r) > 1}))}"))
+        if ev.ratings[ev.modality].category.value != "usually_appropriate":
+            problems.append(("chosen-not-appropriate", f"{ev.modality.value} chosen but not usually appropriate"))
+        problems.extend(explanation_problems(self.parts, ev, self.fit, steps))
+        if ev.modality is Modality.LANDMARK and not ev.values.get(self.requires, False):
+            problems.append(("landmark-unjustified", f"landmark recommended without {self.requires}"))
+        return tuple(problems)
+
+    def _coverage(self, ev: Evaluation) -> Coverage:
+        covers, breaks = [], []
+        answer = answer_of(ev)
+        for invariant in self.invariants.invariants:
+            if invariant.applies(ev.values):
+                covers.append(invariant.id)
+                problem = invariant.breach(answer)
+                if problem is not None:
+                    breaks.append((invariant.id, problem))
+        return Coverage(tuple(covers), tuple(breaks))
 
 
-def _parts() -> Parts:
-    """The worker's explanation builder (the one every answer uses), for the explanation checks."""
-    parts: Parts = _worker["parts"]
-    return parts
+_checkers: dict[RuleBase, Checker] = {}
 
 
-def _resolved(rec: Recommender, case: dict[str, Any]) -> dict[str, Any] | None:
+def _checker(base: RuleBase) -> Checker:
+    rec = worker_recommender(base)
+    found = _checkers.get(base)
+    if found is None or found.rec is not rec:
+        _checkers.clear()  # one rule base at a time in the audit's workers
+        found = _checkers[base] = Checker(rec)
+    return found
+
+
+def _resolved(rec: Recommender, case: dict[str, Any]) -> Mapping[str, Any] | None:
     """Resolved values for one point of a space, or None if the case is contradictory.
 
     The space yields only well-typed plain values, so pydantic's type checks are skipped;
     the real `resolve` still fills defaults and applies every constraint from the rule base.
     """
     try:
-        return dict(resolve(case, rec.knowledge).values)
+        return resolve(case, rec.knowledge).values
     except CaseError:
         return None
 
 
-def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> dict[str, Any]:
-    """Evaluate cases [start, stop) of a space; return modality codes, firing marks, problems."""
-    rec = _recommender(rules_dir)
-    explain = _parts()
-    kb = rec.knowledge
-    space = space_named(space_name, kb)
-    invariants = load_invariants(kb)
-    breaches: dict[str, Any] = {}
-    covered: Counter[str] = Counter()
-    rule_ids = [r.id for r in kb.rules]
-    marks = {r: bytearray(stop - start) for r in rule_ids}
-    modality = bytearray([UNEVALUATED]) * (stop - start)
-    heat: Counter[tuple[Any, ...]] = Counter()
-    problems: list[dict[str, Any]] = []
-    samples: dict[int, str] = {}
-    requires = kb.policy.landmark_requires
-    pending: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+def evaluate_chunk(base: RuleBase, space: Space, start: int, stop: int) -> Chunk:
+    """Evaluate cases [start, stop) of a space: a code for each, the rules that fired, what the checks found."""
+    checker = _checker(base)
+    rec = checker.rec
+    chunk = Chunk.empty(space.name, start, stop, [r.id for r in rec.knowledge.rules])
+    modality, marks, heat = chunk.modality, chunk.marks, chunk.heat
+    tally: Counter[Coverage] = Counter()
+    pending: list[tuple[int, dict[str, Any], Mapping[str, Any]]] = []
 
     def settle() -> None:
         """Evaluate the pending cases in one engine session, then check each."""
         for (i, case, values), ev in zip(pending, rec.evaluate_many([v for _, _, v in pending]), strict=True):
+            at = i - start
             if isinstance(ev, EngineError):
-                modality[i - start] = FAILED
+                modality[at] = FAILED
                 check = "conflict" if "disagree" in str(ev) else "gap" if "gap" in str(ev) else "engine"
-                problems.append({"check": check, "message": str(ev).split(" (case ")[0], "case": case})
+                chunk.problem(check, str(ev).split(" (case ")[0], i, case)
                 continue
-            modality[i - start] = MODALITIES.index(ev.modality)
+            modality[at] = CODES[ev.modality]
             for rid in ev.fired:
-                marks[rid][i - start] = 1
+                marks[rid][at] = 1
             heat[(values["injectate"], values["region"], values["depth"], values["tissue"], ev.modality.value, values["site"])] += 1
-            check_case(invariants, ev, i, case, breaches, covered)
-            if not ev.chain or any(not r.sources for r in ev.chain):
-                problems.append({"check": "totality", "message": "no sourced reasoning chain", "case": case})
-            if len(set(ev.fired)) != len(ev.fired):
-                repeated = sorted({r for r in ev.fired if ev.fired.count(r) > 1})
-                problems.append({"check": "repeated-step", "message": f"the chain repeats {', '.join(repeated)}", "case": case})
-            if ev.ratings[ev.modality].category.value != "usually_appropriate":
-                problems.append(
-                    {"check": "chosen-not-appropriate", "message": f"{ev.modality.value} chosen but not usually appropriate", "case": case}
-                )
-            for check, message in explanation_problems(explain, ev):
-                problems.append({"check": check, "message": message, "case": case})
-            if ev.modality is Modality.LANDMARK and not ev.values.get(requires, False):
-                problems.append({"check": "landmark-unjustified", "message": f"landmark recommended without {requires}", "case": case})
+            for check, message in checker.problems(ev):
+                chunk.problem(check, message, i, case)
+            coverage = checker.covered(ev)
+            tally[coverage] += 1
+            if coverage.breaks:
+                weighed = (weight(case), i)
+                for inv_id, problem in coverage.breaks:
+                    chunk.breaches.setdefault(inv_id, Breach()).add(weighed, case, problem)
             if i % SAMPLE_EVERY == 0:
-                samples[i] = text = rec.recommend_json(as_json_case(case))
+                chunk.samples[i] = text = rec.recommend_json(as_json_case(case))
                 if text != rec.recommend(as_json_case(case)).model_dump_json():  # the joined JSON must be pydantic's, byte for byte
-                    problems.append({"check": "json-identical", "message": "joined JSON differs from model_dump_json", "case": case})
+                    chunk.problem("json-identical", "joined JSON differs from model_dump_json", i, case)
         pending.clear()
 
-    for i in range(start, stop):
-        case = space.case(i)
+    for i, case in zip(range(start, stop), space.cases(start, stop), strict=True):
         values = _resolved(rec, case)
         if values is None:
             modality[i - start] = INVALID
@@ -171,18 +243,10 @@ def evaluate_chunk(rules_dir: str, space_name: str, start: int, stop: int) -> di
         if len(pending) >= ENGINE_BATCH:
             settle()
     settle()
-    return {
-        "space": space_name,
-        "start": start,
-        "stop": stop,
-        "modality": bytes(modality),
-        "marks": {r: bytes(m) for r, m in marks.items()},
-        "heat": heat,
-        "problems": problems,
-        "samples": samples,
-        "breaches": breaches,
-        "covered": covered,
-    }
+    for coverage, n in tally.items():
+        for inv_id in coverage.covers:
+            chunk.covered[inv_id] += n
+    return chunk.fired_only()
 
 
 # ---- parent side -----------------------------------------------------------------------
@@ -260,12 +324,12 @@ def example_findings(rec: Recommender) -> list[Finding]:
     return findings
 
 
-def equipment_findings(rec: Recommender, fired: set[str]) -> list[Finding]:
+def equipment_findings(rec: Recommender, fired: set[str], sites: Sequence[str] | None = None) -> list[Finding]:
     """The modality must not depend on `available_modalities`; check every site and injectate
     with every set of equipment. Rules fired here count as exercised (only these cases vary
     the equipment)."""
     findings = []
-    for site in rec.knowledge.sites:
+    for site in rec.knowledge.sites if sites is None else [s for s in rec.knowledge.sites if s in sites]:
         for injectate in CASE_FIELDS["injectate"].values:
             got = {}
             for available in EQUIPMENT_SETS:
@@ -357,7 +421,15 @@ def analyse_marks(kb: KnowledgeBase, marks: dict[str, int], also_fired: set[str]
     return findings
 
 
-def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, progress: Callable[[int], None] | None = None) -> AuditReport:
+def run_audit(
+    rules_dir: Path | str,
+    workers: int = 0,
+    quick: bool = False,
+    progress: Callable[[int], None] | None = None,
+    sites: Sequence[str] | None = None,
+) -> AuditReport:
+    """The whole audit; with `quick`, the spaces with a site only; with `sites`, those narrowed to
+    these sites (a partial enumeration: what only the whole space can decide becomes a warning)."""
     started = time.perf_counter()
     rules_dir = str(Path(rules_dir).resolve())
     try:
@@ -373,89 +445,65 @@ def run_audit(rules_dir: Path | str, workers: int = 0, quick: bool = False, prog
         return AuditReport({"version": kb.version, "digest": kb.digest}, [finding], [], {}, {}, time.perf_counter() - started, 0)
     equipment_fired: set[str] = set()
     findings = static_findings(kb) + cache_findings(rules_dir, kb) + statically_dead(kb) + example_findings(rec)
-    findings += equipment_findings(rec, equipment_fired)
+    only = tuple(sites) if sites is not None else None
+    partial = quick or only is not None
+    findings += equipment_findings(rec, equipment_fired, only)
     findings += invariant_example_findings(rec, invariants)
-    spaces = audit_spaces(kb, quick)
+    spaces = audit_spaces(kb, quick, only)
     workers = workers or os.cpu_count() or 1
-    results = {s.name: SpaceResult(s.name, s.size, modality=bytearray([UNEVALUATED]) * s.size) for s in spaces}
-    parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {s.name: {r.id: [] for r in kb.rules} for s in spaces}
-    jobs = [(rules_dir, s.name, a, b) for s in spaces for a, b in s.chunks(max(4 * workers, s.size // 8000))]
-    problems: list[dict[str, Any]] = []
-    spans: dict[str, list[tuple[int, int]]] = {s.name: [] for s in spaces}
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        for out in pool.imap_unordered(_star, jobs):
-            result = results[out["space"]]
-            start = out["start"]
-            spans[out["space"]].append((start, start + len(out["modality"])))
-            result.modality[start : start + len(out["modality"])] = out["modality"]
-            for rid, bits in out["marks"].items():
-                parts[out["space"]][rid].append((start, bits))
-            result.heat.update(out["heat"])
-            result.samples.update(out["samples"])
-            result.covered.update(out["covered"])
-            for inv_id, (count, smallest) in out["breaches"].items():
-                merged = result.breaches.setdefault(inv_id, [0, []])
-                merged[0] += count
-                merged[1] = sorted(merged[1] + smallest, key=lambda item: item[0])[:5]
-            problems.extend(out["problems"])
+    results = {s.name: SpaceResult(s.name, s.size) for s in spaces}
+    base = RuleBase(rules_dir, kb.digest)
+    jobs = [(base, s, a, b) for s in spaces for a, b in s.chunks(max(4 * workers, s.size // 8000))]
+    problems: dict[tuple[str, str], Seen] = {}
+    with worker_pool(workers, [base]) as pool:
+        for chunk in pool.imap_unordered(_star, jobs):
+            results[chunk.space].merge(chunk)
+            for key, seen in chunk.problems.items():
+                if key in problems:
+                    problems[key].add(seen)
+                else:
+                    problems[key] = seen
             if progress:
-                progress(len(out["modality"]))
+                progress(len(chunk.modality))
     findings.extend(_grouped(problems))
     marks: dict[str, int] = dict.fromkeys((r.id for r in kb.rules), 0)
     offset = 0
     for space in spaces:
         result = results[space.name]
-        assert_complete(space, spans[space.name], result.modality)
-        result.evaluated = space.size
-        result.valid = sum(1 for code in result.modality if code != INVALID)
-        for rid, chunks in parts[space.name].items():
-            joined = b"".join(bits for _, bits in sorted(chunks, key=lambda c: c[0]))
-            marks[rid] |= int.from_bytes(joined, "little") << (8 * offset)
+        result.complete(INVALID)  # raises AuditError unless every index was evaluated exactly once
+        for rid, bits in result.marks.items():
+            marks[rid] |= bits << (8 * offset)
         offset += space.size
         findings.extend(_capped(monotone_findings(space, bytes(result.modality), invariants.escalations)))
         findings.extend(determinism_findings(rec, space, result.samples))
     by_marks = analyse_marks(kb, marks, equipment_fired)
-    if quick:  # a partial space cannot prove a rule dead or subsumed
+    if partial:  # a partial space cannot prove a rule dead or subsumed
         by_marks = [
-            Finding("warning", f.check, f"{f.message} (site space only: run without --quick to decide)")
+            Finding(
+                "warning",
+                f.check,
+                f"{f.message} ({'some sites' if only is not None else 'site space'} only: run without --quick to decide)",
+            )
             if f.check in ("dead-rule", "subsumed")
             else f
             for f in by_marks
         ]
     findings.extend(by_marks)
-    findings.extend(invariant_findings(rec, invariants, list(results.values()), quick))
-    counts = Counter(MODALITIES[c].value for r in results.values() for c in r.modality if c < len(MODALITIES))
+    findings.extend(invariant_findings(rec, invariants, list(results.values()), partial))
     return AuditReport(
         {"version": kb.version, "digest": kb.digest},
         findings,
         list(results.values()),
         {rid: bits.bit_count() + (rid in equipment_fired and not bits) for rid, bits in marks.items()},
-        {m.value: counts.get(m.value, 0) for m in MODALITIES},
+        {m.value: sum(r.modality.count(CODES[m]) for r in results.values()) for m in MODALITIES},
         time.perf_counter() - started,
         workers,
     )
 
 
 def assert_complete(space: Space, spans: list[tuple[int, int]], modality: bytes | bytearray) -> None:
-    """Prove that every index of the space was evaluated exactly once: the chunks the workers
-    returned tile [0, size) with no gap and no overlap, and no case is still UNEVALUATED. An audit
-    that cannot prove this raises (a defect in the audit, not in the rule base): a case it never
-    evaluated must not be counted, let alone read as an answer."""
-    where = 0
-    for start, stop in sorted(spans):
-        if start != where:
-            what = "never evaluated" if start > where else "evaluated twice"
-            first, last = min(start, where), max(start, where) - 1
-            raise AuditError(f"space {space.name}: cases {first}..{last} were {what} (chunks {sorted(spans)})")
-        where = stop
-    if where != space.size:
-        raise AuditError(f"space {space.name}: cases {where}..{space.size - 1} were never evaluated (the chunks end at {where})")
-    left = modality.count(UNEVALUATED)
-    if left:
-        raise AuditError(
-            f"space {space.name}: {left:,} of {space.size:,} cases were never evaluated, the first at index {modality.index(UNEVALUATED)}"
-        )
+    """Prove that every index of the space was evaluated exactly once (`findings.assert_complete`)."""
+    findings_complete(space.name, space.size, spans, modality)
 
 
 def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]) -> list[Finding]:
@@ -468,20 +516,17 @@ def determinism_findings(rec: Recommender, space: Space, samples: dict[int, str]
     return findings
 
 
-def _grouped(problems: list[dict[str, Any]]) -> list[Finding]:
+def _grouped(problems: dict[tuple[str, str], Seen]) -> list[Finding]:
     """One finding per distinct problem, with how many cases show it and the first of them."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for problem in problems:
-        groups.setdefault((problem["check"], problem["message"]), []).append(problem["case"])
     return [
         Finding(
-            "error", check, f"{message} ({len(cases):,} case{'s' if len(cases) > 1 else ''}; the first is shown)", as_json_case(cases[0])
+            "error", check, f"{message} ({seen.count:,} case{'s' if seen.count > 1 else ''}; the first is shown)", as_json_case(seen.case)
         )
-        for (check, message), cases in sorted(groups.items(), key=lambda item: -len(item[1]))
+        for (check, message), seen in sorted(problems.items(), key=lambda item: (-item[1].count, item[0]))
     ]
 
 
-def _star(job: tuple[str, str, int, int]) -> dict[str, Any]:
+def _star(job: tuple[RuleBase, Space, int, int]) -> Chunk:
     return evaluate_chunk(*job)
 
 

@@ -11,7 +11,6 @@ the command: 0 nothing changed, 1 something did, 2 a rule base could not be read
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -20,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guidance_rules.audit.findings import assert_complete
 from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.recommendation.explain import Evaluation
+from guidance_rules.recommendation.pool import RuleBase, worker_pool, worker_recommender
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
 from guidance_rules.rulebase.domain import KnowledgeBase
@@ -92,15 +93,35 @@ class DiffReport:
         }
 
 
+@dataclass
+class DiffChunk:
+    """What a worker returns for cases [start, stop) of one space: the groups of changed cases,
+    the picture's cell counts, and how many cases each base finds valid."""
+
+    space: str
+    start: int
+    stop: int
+    groups: list[Group] = field(default_factory=list)
+    cells: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    valid: Counter[str] = field(default_factory=Counter)  # "old" and "new"
+
+    def merge_into(self, merged: dict[tuple[str, str, str, str], Group], cases: dict[str, int], cells: Counter[tuple[str, ...]]) -> None:
+        """Add this chunk to the report's groups (the example is the changed case of lowest index), counts and cells."""
+        cells.update(self.cells)
+        cases["valid_old"] += self.valid["old"]
+        cases["valid_new"] += self.valid["new"]
+        for g in self.groups:
+            group = merged.setdefault((g.space, g.site, g.old, g.new), Group(g.space, g.site, g.old, g.new))
+            group.count += g.count
+            cases["changed"] += g.count
+            group.parts.update(g.parts)
+            group.rules_old_only.update(g.rules_old_only)
+            group.rules_new_only.update(g.rules_new_only)
+            if group.first < 0 or g.first < group.first:
+                group.example, group.first = g.example, g.first
+
+
 # ---- worker side -----------------------------------------------------------------------
-
-_worker: dict[str, Recommender] = {}
-
-
-def _recommender(rules_dir: str) -> Recommender:
-    if rules_dir not in _worker:
-        _worker[rules_dir] = Recommender(load(rules_dir), cache_size=0)
-    return _worker[rules_dir]
 
 
 def diff_spaces(old: KnowledgeBase, new: KnowledgeBase, only: tuple[str, ...] | None = None) -> list[Space]:
@@ -179,18 +200,17 @@ def _cell(space: Space, case: dict[str, Any]) -> tuple[str, ...]:
     return (case["site"], case["injectate"])
 
 
-def diff_chunk(old_dir: str, new_dir: str, space_index: int, start: int, stop: int, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+def diff_chunk(old_base: RuleBase, new_base: RuleBase, space: Space, start: int, stop: int) -> DiffChunk:
     """Compare cases [start, stop) of one space under both rule bases."""
-    old, new = _recommender(old_dir), _recommender(new_dir)
-    space = diff_spaces(old.knowledge, new.knowledge, only)[space_index]
+    old, new = worker_recommender(old_base), worker_recommender(new_base)
     same_resolution = _resolution_inputs(old.knowledge) == _resolution_inputs(new.knowledge)
     same_rules = _same_rules(old.knowledge, new.knowledge)
+    out = DiffChunk(space.name, start, stop)
     groups: dict[tuple[str, str, str], Group] = {}
-    cells: Counter[tuple[str, ...]] = Counter()
-    valid = Counter[str]()
+    cells, valid = out.cells, out.valid
     for block in range(start, stop, ENGINE_BATCH):
         indices = range(block, min(block + ENGINE_BATCH, stop))
-        cases = [space.case(i) for i in indices]
+        cases = list(space.cases(indices.start, indices.stop))
         resolved_old = _resolved(old, cases)
         resolved_new = resolved_old if same_resolution else _resolved(new, cases)
         evaluated = zip(_evaluated(old, resolved_old), _evaluated(new, resolved_new), strict=True)
@@ -220,7 +240,8 @@ def diff_chunk(old_dir: str, new_dir: str, space_index: int, start: int, stop: i
             group.parts.update(parts)
             group.rules_old_only.update(before[2] - after[2])
             group.rules_new_only.update(after[2] - before[2])
-    return {"space": space.name, "groups": list(groups.values()), "cells": cells, "valid": valid, "size": stop - start}
+    out.groups = list(groups.values())
+    return out
 
 
 def _outcome(ev: Evaluation | str) -> tuple[Any, ...]:
@@ -240,7 +261,7 @@ def _differs(part: str, before: tuple[Any, ...], after: tuple[Any, ...]) -> bool
     return bool(before[1][part] != after[1][part])
 
 
-def _star(job: tuple[str, str, int, int, int, tuple[str, ...] | None]) -> dict[str, Any]:
+def _star(job: tuple[RuleBase, RuleBase, Space, int, int]) -> DiffChunk:
     return diff_chunk(*job)
 
 
@@ -260,26 +281,18 @@ def run_diff(old_dir: Path | str, new_dir: Path | str, workers: int = 0, sites: 
         raise CaseError(("site",), f"site '{unknown[0]}' is in neither rule base; sites: {', '.join(new.sites)}", "unknown_site")
     spaces = diff_spaces(old, new, only)
     workers = workers or os.cpu_count() or 1
-    jobs = [(old_path, new_path, n, a, b, only) for n, s in enumerate(spaces) for a, b in s.chunks(max(4 * workers, s.size // 8000))]
+    bases = RuleBase(old_path, old.digest), RuleBase(new_path, new.digest)
+    jobs = [(*bases, s, a, b) for s in spaces for a, b in s.chunks(max(4 * workers, s.size // 8000))]
     merged: dict[tuple[str, str, str, str], Group] = {}
     cells: dict[str, Counter[tuple[str, ...]]] = {s.name: Counter() for s in spaces}
     cases = {s.name: {"enumerated": s.size, "valid_old": 0, "valid_new": 0, "changed": 0} for s in spaces}
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for out in pool.imap_unordered(_star, jobs):
-            name = out["space"]
-            cells[name].update(out["cells"])
-            cases[name]["valid_old"] += out["valid"]["old"]
-            cases[name]["valid_new"] += out["valid"]["new"]
-            for g in out["groups"]:
-                key = (g.space, g.site, g.old, g.new)
-                group = merged.setdefault(key, Group(g.space, g.site, g.old, g.new))
-                group.count += g.count
-                cases[name]["changed"] += g.count
-                group.parts.update(g.parts)
-                group.rules_old_only.update(g.rules_old_only)
-                group.rules_new_only.update(g.rules_new_only)
-                if group.first < 0 or g.first < group.first:
-                    group.example, group.first = g.example, g.first
+    spans: dict[str, list[tuple[int, int]]] = {s.name: [] for s in spaces}
+    with worker_pool(workers, bases) as pool:
+        for chunk in pool.imap_unordered(_star, jobs):
+            chunk.merge_into(merged, cases[chunk.space], cells[chunk.space])
+            spans[chunk.space].append((chunk.start, chunk.stop))
+    for s in spaces:  # the chunks tile each space: a diff never reads a partial enumeration as complete
+        assert_complete(s.name, s.size, spans[s.name], b"")
     groups = sorted(merged.values(), key=lambda g: (-g.count, g.space, g.site, g.old, g.new))
     return DiffReport(
         {"version": old.version, "digest": old.digest},

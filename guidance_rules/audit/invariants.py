@@ -27,8 +27,6 @@ from guidance_rules.rulebase.schemas import CitationSpec
 from guidance_rules.rulebase.space import as_json_case
 
 if TYPE_CHECKING:
-    from collections import Counter
-
     from guidance_rules.audit.findings import SpaceResult
     from guidance_rules.recommendation.explain import Evaluation
     from guidance_rules.recommendation.recommender import Recommender
@@ -271,8 +269,6 @@ def _load(knowledge: KnowledgeBase) -> InvariantSet:
 
 # ---- checking answers (used by the audit and the property tests) -------------------------
 
-KEEP = 3  # smallest counterexamples kept per invariant per chunk of cases
-
 
 def answer_of(evaluation: Evaluation) -> Answer:
     return Answer(evaluation.values, {m: r.category for m, r in evaluation.ratings.items()}, frozenset(evaluation.fired))
@@ -282,31 +278,6 @@ def weight(case: Mapping[str, Any]) -> int:
     """How much a case departs from the plainest one: variances, true flags and named values
     count; the audit shows the counterexample of least weight (then lowest index)."""
     return sum(len(v) if isinstance(v, tuple | list) else v is True for v in case.values())
-
-
-def check_case(
-    invariants: InvariantSet,
-    evaluation: Evaluation,
-    index: int,
-    case: dict[str, Any],
-    breaches: dict[str, Any],
-    covered: Counter[str],
-) -> None:
-    """Check one evaluated case against every invariant that covers it; keep the smallest breaches."""
-    answer: Answer | None = None
-    for invariant in invariants.invariants:
-        if not invariant.applies(evaluation.values):
-            continue
-        covered[invariant.id] += 1
-        answer = answer or answer_of(evaluation)
-        problem = invariant.breach(answer)
-        if problem is None:
-            continue
-        entry = breaches.setdefault(invariant.id, [0, []])
-        entry[0] += 1
-        entry[1].append(((weight(case), index), case, problem))
-        entry[1].sort(key=lambda item: item[0])
-        del entry[1][KEEP:]
 
 
 def minimal_case(knowledge: KnowledgeBase, case: Mapping[str, Any]) -> dict[str, Any]:
@@ -333,10 +304,11 @@ def invariant_findings(recommender: Recommender, invariants: InvariantSet, resul
 
     findings = []
     for invariant in invariants.invariants:
-        count = sum(r.breaches.get(invariant.id, (0, []))[0] for r in results)
+        breaches = [r.breaches[invariant.id] for r in results if invariant.id in r.breaches]
+        count = sum(b.count for b in breaches)
         covered = sum(r.covered.get(invariant.id, 0) for r in results)
         if count:
-            smallest = min((item for r in results for item in r.breaches.get(invariant.id, (0, []))[1]), key=lambda item: item[0])
+            smallest = min((item for b in breaches for item in b.smallest), key=lambda item: item[0])
             _, case, problem = smallest
             findings.append(
                 Finding(

@@ -15,7 +15,6 @@ import contextlib
 import io
 import itertools
 import json
-import multiprocessing
 import os
 import signal
 import stat
@@ -36,11 +35,11 @@ from guidance_rules.cli.notices import notice
 from guidance_rules.cli.render import count
 from guidance_rules.errors import EngineError, InputError, Terminated
 from guidance_rules.recommendation.cache import LRU
+from guidance_rules.recommendation.pool import RuleBase, worker_pool, worker_recommender
 from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.recommendation.rows import failed_problems
 from guidance_rules.rulebase.domain import KnowledgeBase
-from guidance_rules.rulebase.load import load
 
 ANSWER_CACHE = 4_096  # distinct cases whose output text is kept (about 10 KB each)
 HEAD = 1 << 16  # bytes looked at to detect a CSV file's encoding and delimiter
@@ -178,9 +177,9 @@ def _pooled(blocks: Iterator[list[Record]], answers: Answers, workers: int, writ
     first = next(blocks, None)
     if first is None:
         return
-    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or engine state
-    pool = context.Pool(workers, initializer=_worker_start, initargs=(str(answers.recommender.knowledge.directory),))
-    try:
+    knowledge = answers.recommender.knowledge
+    base = RuleBase(str(knowledge.directory), knowledge.digest, WORKER_CACHE)
+    with worker_pool(workers, [base]) as pool:
         pending: collections.deque[tuple[list[Record], list[str], dict[str, Body], list[str], AsyncResult[list[Body]]]]
         pending = collections.deque()
 
@@ -190,27 +189,15 @@ def _pooled(blocks: Iterator[list[Record]], answers: Answers, workers: int, writ
 
         for block in itertools.chain([first], blocks):
             keys, found, new = answers.plan(block)
-            pending.append((block, keys, found, list(new), pool.apply_async(_worker_answer, (list(new.values()),))))
+            pending.append((block, keys, found, list(new), pool.apply_async(_worker_answer, (base, list(new.values())))))
             while len(pending) >= 2 * workers:
                 settle()
         while pending:
             settle()
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
-_worker_answers: list[Answers] = []
-
-
-def _worker_start(rules_dir: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
-    _worker_answers.append(Answers(Recommender(load(rules_dir), cache_size=WORKER_CACHE)))
-
-
-def _worker_answer(cases: list[dict[str, Any]]) -> list[Body]:
-    return _worker_answers[0].answer(cases)
+def _worker_answer(base: RuleBase, cases: list[dict[str, Any]]) -> list[Body]:
+    return Answers(worker_recommender(base)).answer(cases)
 
 
 def _open_input(name: str, stack: contextlib.ExitStack) -> BinaryIO:

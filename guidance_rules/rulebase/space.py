@@ -78,6 +78,23 @@ class Space:
     def case(self, index: int) -> dict[str, Any]:
         return {f: self.choices[i][d] for i, (f, d) in enumerate(zip(self.fields, self.digits(index), strict=True))}
 
+    def cases(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        """`case(i)` for i in [start, stop), counting the digits up instead of dividing for each."""
+        digits = self.digits(start) if start < self.size else []
+        current = [values[d] for values, d in zip(self.choices, digits, strict=True)]
+        fields, choices = self.fields, self.choices
+        for _ in range(start, min(stop, self.size)):
+            yield dict(zip(fields, current, strict=True))
+            place = len(digits) - 1
+            while place >= 0:
+                digits[place] += 1
+                if digits[place] < len(choices[place]):
+                    current[place] = choices[place][digits[place]]
+                    break
+                digits[place] = 0
+                current[place] = choices[place][0]
+                place -= 1
+
     def index(self, case: dict[str, Any]) -> int:
         return sum(self.choices[i].index(case[f]) * s for i, (f, s) in enumerate(zip(self.fields, self.strides, strict=True)))
 
