@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from guidance_rules.audit.diff import INVALID, NO_ANSWER, DiffReport, Group, diff_chunk, diff_spaces, run_diff
+from guidance_rules.audit.diff import INVALID, NO_ANSWER, DiffReport, Group, diff_spaces, run_diff
+from guidance_rules.audit.diff import diff_chunk as chunk_of
 from guidance_rules.errors import CaseError, RuleFileError
+from guidance_rules.recommendation.pool import RuleBase
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import CASE_FIELDS
 from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
@@ -96,6 +98,16 @@ def test_spaces_cover_the_sites_both_bases_know_and_equipment() -> None:
 
 
 # ---- one chunk -----------------------------------------------------------------------------
+
+
+def diff_chunk(
+    old_dir: Path | str, new_dir: Path | str, space: int, start: int, stop: int, only: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """One worker's chunk of space number `space` of the diff of two rule folders, as a mapping."""
+    old, new = load(old_dir), load(new_dir)
+    bases = [RuleBase(str(Path(d).resolve()), kb.digest) for d, kb in ((old_dir, old), (new_dir, new))]
+    out = chunk_of(*bases, diff_spaces(old, new, only)[space], start, stop)
+    return {"space": out.space, "size": out.stop - out.start, "groups": out.groups, "valid": out.valid, "cells": out.cells}
 
 
 def answer(rec: Recommender, case: dict[str, Any]) -> tuple[str, Any] | None:
