@@ -153,6 +153,8 @@ def assert_complete(name: str, size: int, spans: list[tuple[int, int]], modality
             first, last = min(start, where), max(start, where) - 1
             raise AuditError(f"space {name}: cases {first}..{last} were {what} (chunks {sorted(spans)})")
         where = stop
+    if where > size:
+        raise AuditError(f"space {name}: cases {size}..{where - 1} are past the end of the space (the chunks end at {where})")
     if where != size:
         raise AuditError(f"space {name}: cases {where}..{size - 1} were never evaluated (the chunks end at {where})")
     left = modality.count(UNEVALUATED)

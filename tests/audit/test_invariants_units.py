@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 
-from guidance_rules.audit.findings import Finding, SpaceResult
+from guidance_rules.audit.findings import KEEP, Breach, Finding, SpaceResult
 from guidance_rules.audit.invariants import (
-    KEEP,
     Answer,
     Escalation,
     Invariant,
     InvariantSet,
     answer_of,
-    check_case,
     invariant_example_findings,
     invariant_findings,
     load_invariants,
@@ -345,35 +343,26 @@ def _fake_evaluation(values: dict[str, Any], ratings: dict[Modality, Category] =
     return Evaluation(values, [], results, US, [])
 
 
-def test_check_case_counts_coverage_and_keeps_the_smallest_breaches() -> None:
-    deep = invariant("INV-DEEP", tests=(cond("depth", "deep"),), hold=(cond("palpable", False),))
-    never = invariant("INV-NEVER", tests=(cond("depth", "intermediate"),), hold=(cond("palpable", False),))
-    fine = invariant("INV-FINE", hold=(cond("depth", "deep"),))
-    invariants = InvariantSet((deep, never, fine), ())
-    breaches: dict[str, Any] = {}
-    covered: Counter[str] = Counter()
-    ev = _fake_evaluation({"depth": "deep", "palpable": True})
+def test_a_breach_counts_every_case_and_keeps_the_smallest() -> None:
     heavy = {"palpable": True, "anatomy_variance": ("a", "b")}  # weight 3
     light = {"palpable": True}  # weight 1
-    for index, case in ((9, heavy), (7, light), (8, heavy), (3, heavy), (5, light)):
-        check_case(invariants, ev, index, case, breaches, covered)
-    assert covered == Counter({"INV-DEEP": 5, "INV-FINE": 5})
-    assert set(breaches) == {"INV-DEEP"}
-    count, kept = breaches["INV-DEEP"]
-    assert count == 5 and KEEP == 3
     problem = "required palpable is false, but palpable is true"
-    assert kept == [((1, 5), light, problem), ((1, 7), light, problem), ((3, 3), heavy, problem)]
-    check_case(invariants, _fake_evaluation({"depth": "superficial", "palpable": True}), 1, light, breaches, covered)
-    assert covered["INV-DEEP"] == 5 and covered["INV-FINE"] == 6 and breaches["INV-FINE"][0] == 1
+    breach = Breach()
+    for index, case in ((9, heavy), (7, light), (8, heavy), (3, heavy), (5, light)):
+        breach.add((weight(case), index), case, problem)
+    assert breach.count == 5 and KEEP == 3
+    assert breach.smallest == [((1, 5), light, problem), ((1, 7), light, problem), ((3, 3), heavy, problem)]
+    other = Breach()
+    other.add((0, 99), {}, "q")
+    breach.merge(other)
+    assert breach.count == 6 and [key for key, _, _ in breach.smallest] == [(0, 99), (1, 5), (1, 7)]
 
 
-def test_check_case_goes_on_after_an_invariant_that_holds() -> None:
+def test_the_set_goes_on_after_an_invariant_that_holds() -> None:
     holds = invariant("INV-HOLDS", hold=(cond("depth", "deep"),))
     breached = invariant("INV-BREACHED", hold=(cond("palpable", False),))
-    breaches: dict[str, Any] = {}
-    covered: Counter[str] = Counter()
-    check_case(InvariantSet((holds, breached), ()), _fake_evaluation({"depth": "deep", "palpable": True}), 0, {}, breaches, covered)
-    assert covered == Counter({"INV-HOLDS": 1, "INV-BREACHED": 1}) and list(breaches) == ["INV-BREACHED"]
+    found = list(InvariantSet((holds, breached), ()).breaches(answer_of(_fake_evaluation({"depth": "deep", "palpable": True}))))
+    assert [(inv.id, problem) for inv, problem in found] == [("INV-BREACHED", "required palpable is false, but palpable is true")]
 
 
 def test_minimal_case_leaves_out_what_resolution_would_fill_alike() -> None:
@@ -410,8 +399,8 @@ def test_invariant_findings_sum_over_spaces_and_show_the_smallest_case() -> None
     near = {**KNEE, "near_neurovascular": True, "palpable": True}
     both = {**KNEE, "near_neurovascular": True, "contrast_confirmation": True}
     results = [
-        _result("a", {"INV-BROKEN": [2, [((2, 4), both, "second problem")]]}, {"INV-BROKEN": 30, "INV-HOLDS": 3}),
-        _result("b", {"INV-BROKEN": [5, [((1, 9), near, "first problem"), ((2, 0), both, "x")]]}, {"INV-BROKEN": 12}),
+        _result("a", {"INV-BROKEN": Breach(2, [((2, 4), both, "second problem")])}, {"INV-BROKEN": 30, "INV-HOLDS": 3}),
+        _result("b", {"INV-BROKEN": Breach(5, [((1, 9), near, "first problem"), ((2, 0), both, "x")])}, {"INV-BROKEN": 12}),
     ]
     found = invariant_findings(_Holder(), invariants, results, quick=False)  # type: ignore[arg-type]
     assert found == [
@@ -434,15 +423,15 @@ def test_spaces_without_the_breach_and_equal_keys_in_two_spaces() -> None:
     second = {**KNEE, "contrast_confirmation": True}
     results = [
         _result("none", {}, {"INV-T": 4}),
-        _result("a", {"INV-T": [1, [((1, 4), first, "p")]]}, {"INV-T": 1}),
-        _result("b", {"INV-T": [1, [((1, 4), second, "q")]]}, {"INV-T": 1}),
+        _result("a", {"INV-T": Breach(1, [((1, 4), first, "p")])}, {"INV-T": 1}),
+        _result("b", {"INV-T": Breach(1, [((1, 4), second, "q")])}, {"INV-T": 1}),
     ]
     [finding] = invariant_findings(_Holder(), InvariantSet((invariant(),), ()), results, quick=False)  # type: ignore[arg-type]
     assert finding.message.startswith("INV-T fails on 2 of 6 cases") and "Here p." in finding.message and finding.case == first
 
 
 def test_large_counts_are_written_with_thousands_separators() -> None:
-    results = [_result("a", {"INV-T": [1234, [((0, 0), KNEE, "p")]]}, {"INV-T": 56789})]
+    results = [_result("a", {"INV-T": Breach(1234, [((0, 0), KNEE, "p")])}, {"INV-T": 56789})]
     [finding] = invariant_findings(_Holder(), InvariantSet((invariant(),), ()), results, quick=False)  # type: ignore[arg-type]
     assert finding.message.startswith("INV-T fails on 1,234 of 56,789 cases")
 
