@@ -64,6 +64,34 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_1": "size < 0 for <= 0: a size-0 LRU then stores and at once evicts, "
     "keeping nothing either way (the early return only saves the work)",
     "guidance_rules.recommendation.cache.xǁLRUǁput__mutmut_6": "popitem(last=None) for last=False: None is false, the same call",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ__init____mutmut_1": "the default answer-cache size 8193 for 8192: the "
+    "answers are the same at any size (LRU eviction is tested in test_cache.py)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_cached__mutmut_1": "the look-up before validating a Case only saves its "
+    "validation: without it the same key is looked up after",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_cached__mutmut_2": "the same fast path (its look-up skipped)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_cached__mutmut_3": "the same fast path (None is never a key: a miss, then "
+    "the look-up after validation)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_many__mutmut_16": "recommend_many looks in the answers again after _cached "
+    "missed there: the same miss",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_fire__mutmut_10": "keys made for a stratum without a memo are never read",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_fire__mutmut_41": "zip strict=None: fire_parts returns one list per case, "
+    "the lengths always agree",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_fire__mutmut_44": "zip without strict: the same (lengths always agree)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_fire__mutmut_45": "zip strict=False: the same (lengths always agree)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁevaluate_many__mutmut_3": "a batch of exactly session_cases goes through the "
+    "loop as one slice: the same session",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_evaluate_session__mutmut_54": "zip strict=None: the output stratum returns "
+    "one list per live case",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_evaluate_session__mutmut_57": "zip without strict: the same",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_evaluate_session__mutmut_64": "zip strict=False: the same",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_choose__mutmut_1": "the choice memo of a pure function (rate, select) "
+    "skipped: the same ratings are computed again",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_choose__mutmut_2": "the same memo missed (None is never a key)",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_choose__mutmut_13": "the same memo filled under None, never looked up: "
+    "recomputed",
+    "guidance_rules.recommendation.recommender.xǁRecommenderǁ_choose__mutmut_14": "the same memo holding None, read as a miss: recomputed",
+    "guidance_rules.recommendation.recommender.x_invalid_case__mutmut_24": "getattr without a default: every field a CaseError names is a "
+    "Case field",
     # --- audit ---
     # --- cli ---
     # --- service ---

@@ -209,6 +209,20 @@ def test_a_case_the_rule_base_cannot_answer_is_an_engine_error_naming_the_case(r
     described = message[message.index(" (case {") :]
     assert described.endswith("})") and "site=knee, " in described and ", injectate=prp" in described
     assert "=()" not in described and "=," not in described and "=}" not in described  # values not given and empty are left out
+    siteless = {
+        "region": "peripheral",
+        "depth": "superficial",
+        "tissue": "joint",
+        "injectate": "prp",
+        "target_size": "large",
+        "palpable": True,
+    }
+    with pytest.raises(EngineError) as raised:
+        gap.recommend(siteless)
+    assert "(case {landmark_evidence=unknown, region=peripheral, depth=superficial, tissue=joint, target_size=large, palpable=True" in str(
+        raised.value
+    )
+    assert "site=" not in str(raised.value) and "anatomy_variance" not in str(raised.value)
     with pytest.raises(EngineError, match=r"\(case \{"):  # the failure is not remembered as a choice
         gap.recommend_json(PRP_KNEE)
     got = gap.recommend_many([PRP_KNEE, HIP, {"site": "knee", "injectate": "nothing"}, PRP_KNEE])
@@ -229,6 +243,7 @@ def test_a_case_invalid_against_the_rule_base_is_a_validation_error_at_its_field
     rec = Recommender()
     with pytest.raises(ValidationError) as raised:
         rec.recommend({"region": "spinal", "tissue": "tendon_sheath", "depth": "deep", "injectate": "prp"})
+    assert str(raised.value).startswith("2 validation errors for Case\nregion\n")
     errors = raised.value.errors(include_url=False)
     assert [(e["loc"], e["type"], e["input"], type(e["input"])) for e in errors] == [
         (("region",), "contradiction", "spinal", str),
@@ -266,7 +281,8 @@ def test_process_recommender_is_built_once_per_rule_base_and_refuses_other_files
     assert process_recommender() is first and process_recommender(None, digest) is first
     folder = planted_gap(rule_copy)
     other = process_recommender(folder)
-    assert other is not first and process_recommender(folder, other.knowledge.digest) is other
+    assert isinstance(other, Recommender) and other.knowledge.digest == load(folder).digest != digest
+    assert process_recommender(folder) is other and process_recommender(folder, other.knowledge.digest) is other
     assert process_recommender(folder, digest) is first  # this process already has the rules the work was planned with
     planned = "0123456789abcdef" * 4
     with pytest.raises(RuleFileError) as raised:
@@ -291,4 +307,99 @@ def test_a_closed_recommender_keeps_its_answers_and_refuses_new_ones() -> None:
         answer = rec.recommend(HIP)
     assert rec.recommend(HIP) is answer
     with pytest.raises(EngineError, match="closed"):
+        rec.recommend(PRP_KNEE)
+
+
+# -- strata, parts and sessions --------------------------------------------------------------------
+
+
+def test_a_repeated_case_fires_again_only_its_first_stratum() -> None:
+    """Strata after the first read few keys and are remembered by their input; the first is not."""
+    rec, fired = counting(cache_size=0)
+    rec.recommend(PRP_KNEE)
+    fired.clear()
+    rec.recommend(PRP_KNEE)
+    first = {rule.id for rule in rec.compiled.strata[0].rules}
+    assert fired and set(fired) <= first
+
+
+SAMPLE = [
+    {"site": site, "injectate": injectate, "anatomy_variance": variance}
+    for site in ("knee", "hip", "lumbar_facet", "a1_pulley", "epidural_transforaminal", "sacroiliac", "carpal_tunnel")
+    for injectate in ("prp", "corticosteroid", "cell_based")
+    for variance in ([], ["obesity"])
+]
+
+
+def test_strata_split_into_several_parts_answer_as_one_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule base too large for one engine node per stratum is split into parts (engine.compile);
+    each part reads its own keys, and the answers are those of the unsplit rule base."""
+    from guidance_rules.rulebase import limits
+
+    whole = Recommender(cache_size=0)
+    monkeypatch.setattr(limits, "MAX_RULES_PER_NODE", 1)
+    split = Recommender(cache_size=0)
+    assert sum(len(s.parts) > 1 for s in split.compiled.strata) >= 3
+    for case in SAMPLE:
+        assert split.recommend(case).model_dump_json() == whole.recommend(case).model_dump_json(), case
+    values = [dict(whole.resolve(case).values) for case in SAMPLE]
+    for a, b in zip(split.evaluate_many(values), whole.evaluate_many(values), strict=True):
+        assert not isinstance(a, EngineError) and not isinstance(b, EngineError)
+        assert (a.modality, a.fired) == (b.modality, b.fired)
+
+
+def test_full_batches_one_after_another_never_overflow_a_session() -> None:
+    rec = Recommender(cache_size=0)
+    batch = [dict(rec.resolve(PRP_KNEE).values)] * rec.session_cases
+    for _ in range(12):
+        results = rec.evaluate_many(batch)
+        assert not any(isinstance(r, EngineError) for r in results)
+
+
+def test_a_fact_no_rule_derives_is_false(rule_copy: Any) -> None:
+    def drop(data: dict[str, Any]) -> None:
+        data["rules"] = [r for r in data["rules"] if r["id"] != "DC-CELL-BASED"]
+
+    rec = Recommender(load(rule_copy("imaging.yaml", drop)), cache_size=0)
+    assert rec.compiled.underived == ("delivery_critical",)
+    shipped = Recommender(cache_size=0)
+    case = {"site": "knee", "injectate": "corticosteroid"}
+    evaluation = rec.evaluate(dict(rec.resolve(case).values))
+    assert evaluation.values["delivery_critical"] is False
+    expected = shipped.evaluate(dict(shipped.resolve(case).values))
+    assert (evaluation.modality, evaluation.fired) == (expected.modality, expected.fired)
+
+
+def test_a_second_entry_while_the_shared_recommender_is_built_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a signal handler calling recommend() during the process's first recommend() meets
+    (tests/recommendation/test_recommender.py sends the signal in a process of its own)."""
+    from guidance_rules.errors import EngineBusyError
+    from guidance_rules.recommendation import recommender as module
+
+    monkeypatch.setattr(module, "_default", None)
+    monkeypatch.setattr(module, "Recommender", lambda: module.default_recommender())
+    said = (
+        "the shared recommender is still being built on this thread (was recommend() called from a signal handler during the "
+        "process's first recommend()?); call it again once that call has returned"
+    )
+    with pytest.raises(EngineBusyError) as raised:
+        module.default_recommender()
+    assert str(raised.value) == said
+
+
+def test_the_shared_recommender_is_built_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guidance_rules.recommendation import recommender as module
+
+    monkeypatch.setattr(module, "_default", None)
+    built = module.default_recommender()
+    assert isinstance(built, Recommender) and module.default_recommender() is built
+    assert built.knowledge.digest == default_knowledge().digest
+
+
+def test_a_fire_hook_that_fails_is_an_engine_error_naming_the_stratum() -> None:
+    def refuse(rule: str) -> None:
+        raise ValueError("stop")
+
+    rec = Recommender(on_fire=refuse)
+    with pytest.raises(EngineError, match=r"^a rule action failed at stratum 1: ValueError\('stop'\)$"):
         rec.recommend(PRP_KNEE)
