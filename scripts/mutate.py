@@ -92,6 +92,41 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.recommender.xǁRecommenderǁ_choose__mutmut_14": "the same memo holding None, read as a miss: recomputed",
     "guidance_rules.recommendation.recommender.x_invalid_case__mutmut_24": "getattr without a default: every field a CaseError names is a "
     "Case field",
+    "guidance_rules.recommendation.rows.x_case_cells__mutmut_9": "the id looked up without an id column: cells.get(None) is None, the "
+    "same as no id",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_9": "zip strict=None: keys are made one per case, the lengths always "
+    "agree",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_12": "zip without strict: the same",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_13": "zip strict=False: the same",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_18": "or for and: new is a dict keyed by the key and a memo hit is "
+    "found again, so a repeated key changes nothing",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_31": "zip strict=None for strict=False: both stop at the shorter (the "
+    "answers of the new cases)",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_34": "zip without strict: the same as strict=False",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_48": "zip strict=None: the answers after the new cases are one per "
+    "uncached case",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_51": "zip without strict: the same",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_52": "zip strict=False: the same",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_59": "zip strict=None: keys are made one per case",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_62": "zip without strict: the same",
+    "guidance_rules.recommendation.rows.xǁScorerǁoutcomes__mutmut_63": "zip strict=False: the same",
+    "guidance_rules.recommendation.rows.x__key__mutmut_4": "allow_nan=None for False: None is false, the same call",
+    "guidance_rules.recommendation.problems.x_allowed__mutmut_10": "lower-casing every value, not only bools: every allowed value of a "
+    "case field is lower case already",
+    "guidance_rules.recommendation.problems.x_suggest__mutmut_12": "get_close_matches with n=3: only the first match is used",
+    "guidance_rules.recommendation.problems.x_suggest__mutmut_16": "get_close_matches with n=2: only the first match is used",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_5": "include_url=True adds a url to each error, which is never read",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_44": "knowledge only gives the sites, and site is never missing (every "
+    "Case field but injectate is optional)",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_49": "'required' alone only for a required field without allowed "
+    "values: the one required field, injectate, has them",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_52": "the same unreachable 'required' alone",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_53": "the same unreachable 'required' alone",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_87": "or for and: every Case field has allowed values and no other "
+    "field has any",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_107": "Case's flags are StrictBool: pydantic reports bool_type for "
+    "them, never bool_parsing",
+    "guidance_rules.recommendation.problems.x_problems_of__mutmut_108": "the same: never bool_parsing",
     # --- audit ---
     # --- cli ---
     # --- service ---

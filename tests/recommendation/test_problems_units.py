@@ -137,3 +137,16 @@ def test_an_error_of_the_whole_case_still_names_its_first_field(message: str, fi
 
 def test_an_error_of_another_kind_without_a_field_is_said_as_it_is() -> None:
     assert problems_of(whole_case("region (region=x) is odd", "odd_kind"), KB) == [("region", "region (region=x) is odd")]
+
+
+def test_a_boolean_given_as_text_is_said_for_false_too() -> None:
+    assert said({"site": "knee", "injectate": "prp", "palpable": "False "}) == [
+        ("palpable", "the text 'False ' was given; a boolean is expected: false without quotes")
+    ]
+
+
+def test_an_error_at_a_field_no_message_here_knows_is_said_as_pydantic_says_it() -> None:
+    details: list[InitErrorDetails] = [
+        {"type": PydanticCustomError("odd_kind", "odd {what}", {"what": "thing"}), "loc": ("colour",), "input": 1}
+    ]
+    assert problems_of(ValidationError.from_exception_data("Case", details), KB) == [("colour", "odd thing")]

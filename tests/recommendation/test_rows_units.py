@@ -154,3 +154,21 @@ def test_a_row_the_rule_base_cannot_answer_fails_and_is_not_remembered(rule_copy
     fired.clear()
     again = scorer.outcomes([KNEE])
     assert again[0].status == "failed" and again[0] is not got[0] and fired  # evaluated again, not a remembered failure
+
+
+def test_a_tuple_cell_is_a_list() -> None:
+    _ident, data, problems = case_cells({"palpable": ("x", "y")})
+    assert data == {"palpable": ["x", "y"]} and type(data["palpable"]) is list and problems == []
+
+
+def test_the_same_case_in_another_key_order_is_one_case() -> None:
+    scorer, _fired = counting()
+    first, second = scorer.outcomes([{"site": "knee", "injectate": "prp"}, {"injectate": "prp", "site": "knee"}])
+    assert first is second
+
+
+def test_an_invalid_site_lists_the_rule_bases_sites() -> None:
+    scorer = Scorer(Recommender())
+    [outcome] = scorer.outcomes([{"site": 5, "injectate": "prp"}])
+    assert outcome.status == "invalid" and outcome.problems[0][0] == "site"
+    assert outcome.problems[0][1].startswith("Input should be a valid string; allowed: knee, hip, ")
