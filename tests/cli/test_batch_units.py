@@ -420,3 +420,99 @@ def test_standard_output_that_cannot_be_written_is_said(
     monkeypatch.setattr(sys, "stdout", type("Out", (), {"buffer": Full(), "isatty": lambda self: False, "fileno": lambda self: 1})())
     assert main(["batch", str(source)]) == 1
     assert capsys.readouterr().err == "error: cannot write to standard output: No space left on device\n"
+
+
+class Terminal(io.StringIO):
+    """Standard error that says it is a terminal, so batch shows its progress bar there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_progress_bar_shows_the_bytes_read_and_the_records_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guidance_rules.cli import batch as module
+
+    monkeypatch.setattr(module, "BLOCK", 1)
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(KNEE, HIP, KNEE))
+    shown = Terminal()
+    monkeypatch.setattr(sys, "stderr", shown)
+    assert main(["batch", str(source), "--out", str(target)]) == 0
+    text = shown.getvalue()
+    size = len(jsonl(KNEE, HIP, KNEE))
+    assert "100%" in text and f"{size}/{size}" in text and "3 records]" in text
+    assert text.rstrip().endswith("written to " + str(target))
+    assert len(target.read_bytes().splitlines()) == 3
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(["-q", "batch", str(source), "--out", str(target)]) == 0
+    assert quiet.getvalue() == ""
+
+
+def test_from_a_pipe_the_progress_bar_counts_without_a_total(
+    monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    shown = Terminal()
+    stdin(monkeypatch, jsonl(KNEE, HIP))
+    monkeypatch.setattr(sys, "stderr", shown)
+    assert main(["batch", "-", "--format", "jsonl"]) == 0
+    text = shown.getvalue()
+    assert "2 records" in text and "%" not in text
+
+
+def test_process_without_options_writes_no_id_and_uses_no_workers() -> None:
+    out = io.BytesIO()
+    tally = process(read_jsonl(io.BytesIO(jsonl({"id": 1, **KNEE}, KNEE)), Columns(id_column="id")), SHARED, out)
+    assert [line[:27] for line in out.getvalue().splitlines()] == [b'{"line":1,"recommendation":', b'{"line":2,"recommendation":']
+    assert tally.good == 2
+
+
+def test_a_case_in_another_key_order_is_answered_once_and_a_failure_every_time(monkeypatch: pytest.MonkeyPatch, rule_copy: Any) -> None:
+    from guidance_rules.cli import batch as module
+    from guidance_rules.rulebase.load import load
+
+    monkeypatch.setattr(module, "BLOCK", 1)
+    fired: list[str] = []
+    process(
+        read_jsonl(io.BytesIO(jsonl(KNEE, {"injectate": "prp", "site": "knee"}))),
+        Recommender(cache_size=0, on_fire=fired.append),
+        io.BytesIO(),
+    )
+    alone: list[str] = []
+    Recommender(on_fire=alone.append).recommend(KNEE)
+    assert sorted(fired) == sorted(alone)
+
+    def narrow(data: dict[str, Any]) -> None:
+        [rule] = [r for r in data["rules"] if r["id"] == "LM-FAVOURABLE"]
+        rule["when"]["target_size"] = "small"
+
+    gap = Recommender(load(rule_copy("landmark.yaml", narrow)), cache_size=0, on_fire=fired.append)
+    fired.clear()
+    out = io.BytesIO()
+    tally = process(read_jsonl(io.BytesIO(jsonl(KNEE))), gap, out)
+    once = len(fired)
+    fired.clear()
+    tally = process(read_jsonl(io.BytesIO(jsonl(KNEE, KNEE))), gap, out)
+    assert tally.failed == 2 and len(fired) >= 2 * once > 0  # each failed row evaluated again (only answers are remembered)
+
+
+def test_an_invalid_site_lists_the_rule_bases_sites(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl({"site": 5, "injectate": "prp"}, {"injectate": "prp", "site": 5}))
+    code, out, _ = batch(capsysbinary, str(source))
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 2 and first["errors"] == second["errors"]
+    assert first["errors"][0]["field"] == "site" and first["errors"][0]["message"].startswith(
+        "Input should be a valid string; allowed: knee, hip,"
+    )
+
+
+def test_extra_columns_can_be_ignored(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl({**KNEE, "colour": "red"}))
+    code, out, _ = batch(capsysbinary, str(source), "--extra-columns", "ignore")
+    assert code == 0 and out.startswith(b'{"line":1,"recommendation":')
+    code, out, _ = batch(capsysbinary, str(source))
+    assert code == 2 and b"'colour' is not a case field" in out
