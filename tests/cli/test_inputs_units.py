@@ -457,3 +457,60 @@ def test_records_round_trip_through_json() -> None:
     """What batch writes of a record's problems is plain JSON."""
     got, _ = jsonl(b'{"colour": 1}\n')
     assert json.loads(json.dumps(got[0].problems)) == [["colour", f"'colour' is not a case field; {HINT}"]]
+
+
+def test_a_line_keeps_its_trailing_cells_and_characters() -> None:
+    got, _ = csv_records(b"site\tinjectate\tid\tpalpable\nknee\tprp\tX-1X\t\n", Columns(id_column="id"), CsvForm("\t", "utf-8"))
+    assert got == [Record(2, {"site": "knee", "injectate": "prp"}, [], "X-1X")]
+
+
+def test_a_header_with_bytes_the_encoding_does_not_define_is_still_read() -> None:
+    assert detect_csv(b"a\x81b;site\n") == (CsvForm(";", "cp1252"), ["encoding Windows-1252 (not UTF-8 text)", "delimiter ';'"])
+
+
+@pytest.mark.parametrize(("head", "delimiter"), [(b'"a";"x,y,z";b\n', ";"), (b'"a;b;c;d",site,injectate\n', ",")])
+def test_delimiters_inside_quoted_header_cells_do_not_count(head: bytes, delimiter: str) -> None:
+    assert detect_csv(head)[0].delimiter == delimiter
+
+
+def test_a_quoted_cell_over_many_lines_counts_all_of_them_against_the_limit() -> None:
+    third = b"a" * 40_000
+    data = b'site,injectate\nknee,"' + third + b"\n" + third + b"\n" + third + b'"\nhip,prp\n'
+    got, _ = csv_records(data)
+    assert got[0] == Record(
+        2,
+        None,
+        [("", f"a quoted cell opened on this line is not closed within {MAX_LINE:,} bytes; the row was not read (check its quotes)")],
+    )
+    assert got[-1] == Record(5, {"site": "hip", "injectate": "prp"}, [])
+
+
+def test_blank_lines_are_each_counted() -> None:
+    _, seen = csv_records(b"site,injectate\n\n\nknee,prp\n\n")
+    assert (seen.blank, seen.read) == (3, 5)
+
+
+def test_a_carriage_return_inside_a_line_is_read_as_the_csv_module_reads_it() -> None:
+    got, _ = csv_records(b"site,injectate\nkn\ree,prp\n")
+    assert [r.line for r in got] == [2] and got[0].data is None
+    assert got[0].problems[0][1].startswith("not a valid CSV row: new-line character seen in unquoted field")
+
+
+def test_quoted_cells_are_split_at_the_files_delimiter() -> None:
+    got, _ = csv_records(b'site;injectate\n"knee";"p;rp"\n', form=CsvForm(";", "utf-8"))
+    assert got == [Record(2, {"site": "knee", "injectate": "p;rp"}, [])]
+
+
+def test_the_first_undefined_byte_is_not_text() -> None:
+    got, _ = csv_records(b"site,injectate\nknee,p\x80rp\n")
+    assert got[0].data is None and got[0].problems[0][0] == "injectate"
+
+
+def test_readers_count_for_themselves_when_not_asked_to() -> None:
+    assert [r.line for r in read_csv(io.BytesIO(b"site,injectate\nknee,prp\n"))] == [2]
+    assert [r.line for r in read_jsonl(io.BytesIO(b'\n{"site": "knee"}\n'))] == [2]
+
+
+def test_a_value_under_an_unnamed_column_is_the_rows_problem_not_part_of_its_case() -> None:
+    got, _ = csv_records(b"site,injectate,\nknee,prp,x\n")
+    assert got == [Record(2, None, [("", f"'' is not a case field; {HINT}")])]
