@@ -129,6 +129,36 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.problems.x_problems_of__mutmut_108": "the same: never bool_parsing",
     # --- audit ---
     # --- cli ---
+    "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
+    "limit: a shorter text holds no such number, so it finds none",
+    "guidance_rules.cli.inputs.x_parse_json_case__mutmut_35": ">= for >: a text of exactly the digit limit's length cannot hold a number "
+    "of more digits than the limit",
+    "guidance_rules.cli.inputs.x_read_jsonl__mutmut_24": "'UTF-8' for 'utf-8': Python's codec names are case-insensitive",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_5": "'UTF-8' for 'utf-8': the same codec",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_17": "- 4 for - 3: 'unexpected end of data' is only ever a cut character of at most 3 "
+    "bytes at the end",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_45": "removesuffix(BOM) for removeprefix: a BOM left on the header holds no "
+    "delimiter, so the counts are the same",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_46": "b'XXXX' for b'' when no line is non-blank: neither holds a delimiter, so ',' "
+    "either way",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_51": "'XXXX'.join: the joined text gains X characters, never a delimiter",
+    "guidance_rules.cli.inputs.x_detect_csv__mutmut_59": "max over counts that are all 0 returns the first delimiter, ','; the same as "
+    "the explicit ','",
+    "guidance_rules.cli.inputs.x__rows__mutmut_15": "None for False as the open state at a row's start: both false",
+    "guidance_rules.cli.inputs.x__rows__mutmut_44": "a None appended after the held lines at the end of the input: reading stops there, "
+    "as it would at the end",
+    "guidance_rules.cli.inputs.x__rows__mutmut_74": "!= 1 for == 1: a row of several lines starts with an open quote, so the fast path's "
+    "no-quote test already excludes it, and a one-line row read by the csv module gives the same cells",
+    "guidance_rules.cli.inputs.x__rows__mutmut_75": "== 2: the same (a two-line row has a quote on its first line)",
+    "guidance_rules.cli.inputs.x__rows__mutmut_83": "next(reader, None): a csv reader over one string always yields a row, the default is "
+    "never used",
+    "guidance_rules.cli.inputs.x__rows__mutmut_85": "next(reader) without a default: the same",
+    "guidance_rules.cli.inputs.x_read_csv__mutmut_19": "the id index starts as '' for None: it is set when the header is read, before any "
+    "row uses it",
+    "guidance_rules.cli.inputs.x_read_csv__mutmut_30": "seen.header = 1 for += 1: there is one header line",
+    "guidance_rules.cli.inputs.x_read_csv__mutmut_82": "zip strict=None: the row's length was checked against the header's just before",
+    "guidance_rules.cli.inputs.x_read_csv__mutmut_85": "zip without strict: the same",
+    "guidance_rules.cli.inputs.x_read_csv__mutmut_86": "zip strict=False: the same",
     # --- service ---
 }
 
