@@ -159,6 +159,53 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.cli.inputs.x_read_csv__mutmut_82": "zip strict=None: the row's length was checked against the header's just before",
     "guidance_rules.cli.inputs.x_read_csv__mutmut_85": "zip without strict: the same",
     "guidance_rules.cli.inputs.x_read_csv__mutmut_86": "zip strict=False: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_3": "a key made for a record that is no case (json null): such a record never reads "
+    "its key",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_10": "the key 'XXXX' for a record that is no case: never read",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_15": "zip strict=None: one key is made per record",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_18": "zip without strict: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_19": "zip strict=False: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_20": "and for or between 'in found' and 'in new': a key found again is found again, "
+    "a new one set again to the same case",
+    "guidance_rules.cli.batch.xǁAnswersǁplan__mutmut_21": "records that are no case are then answered too (as invalid), but assemble "
+    "writes their own problems, never that answer",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_3": "zip strict=None: one body comes back per new case",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_6": "zip without strict: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_7": "zip strict=False: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_25": "zip strict=None: one key per record",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_28": "zip without strict: the same",
+    "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_29": "zip strict=False: the same",
+    "guidance_rules.cli.batch.x_process__mutmut_2": "workers=2 by default: the worker pool writes the same bytes in the same order "
+    "(test_batch.py proves it); only where the work runs differs",
+    "guidance_rules.cli.batch.x_process__mutmut_23": "zip strict=None: one body per record of the block",
+    "guidance_rules.cli.batch.x_process__mutmut_26": "zip without strict: the same",
+    "guidance_rules.cli.batch.x_process__mutmut_27": "zip strict=False: the same",
+    "guidance_rules.cli.batch.x_process__mutmut_67": "every block answered here before the pool: the same bytes, the pool then gets none",
+    "guidance_rules.cli.batch.x_process__mutmut_70": "the same: every block answered here",
+    "guidance_rules.cli.batch.x_process__mutmut_71": "the first blocks answered here even with one worker, then the rest (none or more) "
+    "here too: the same bytes",
+    "guidance_rules.cli.batch.x_process__mutmut_73": ">= 1 for > 1: one worker process instead of none writes the same bytes",
+    "guidance_rules.cli.batch.x_process__mutmut_74": "> 2 for > 1: two workers answer here instead of in a pool, the same bytes",
+    "guidance_rules.cli.batch.x_process__mutmut_80": ">= 1: a pool of one worker writes the same bytes",
+    "guidance_rules.cli.batch.x_process__mutmut_81": "> 2: no pool for two workers, the same bytes",
+    "guidance_rules.cli.batch.x_run__mutmut_5": "the Recommender's answer-cache size left at its default: the same answers (batch keeps "
+    "its own memo)",
+    "guidance_rules.cli.batch.x_run__mutmut_7": "workers 1 instead of one per core when not given: the same bytes, no pool",
+    "guidance_rules.cli.batch.x_run__mutmut_8": "the same: workers 1 when not given",
+    "guidance_rules.cli.batch.x_run__mutmut_9": "2 when the core count is unknown: the same bytes",
+    "guidance_rules.cli.batch.x_run__mutmut_56": "workers left at process's default: the same bytes",
+    "guidance_rules.cli.batch.x__format__mutmut_4": "the suffix of '-' is '': the same as no suffix",
+    "guidance_rules.cli.batch.x__format__mutmut_8": "the same: Path('-').suffix is ''",
+    "guidance_rules.cli.batch.x__format__mutmut_9": "'XXXX' for '' as standard input's suffix: no format has it, so the content decides, "
+    "as before",
+    "guidance_rules.cli.batch.x__head__mutmut_10": "b'XXXX' for b'' as the head of a stream without peek: neither is JSON nor holds a "
+    "delimiter or a non-UTF-8 byte, the same detection",
+    "guidance_rules.cli.batch.x__summary__mutmut_43": "replace every 'line', not only the first: each noun holds 'line' once",
+    "guidance_rules.cli.batch.x__summary__mutmut_48": "replace 2 'line's, not 1: the same (each noun holds one)",
+    "guidance_rules.cli.batch.x__umask__mutmut_3": "the umask set to 0o100 for a moment instead of 0o077: it is read and restored at "
+    "once, no file is made meanwhile",
+    "guidance_rules.cli.batch.x__write_atomically__mutmut_1": "temp starts as '' for None: unlinking '' fails with an OSError that is "
+    "suppressed, as nothing is done for None",
     # --- service ---
 }
 
