@@ -87,7 +87,7 @@ class Site:
     @property
     def evidence_values(self) -> dict[str, Any]:
         """The values of SITE_FIELDS this record gives rules to read."""
-        return {"landmark_evidence": self.landmark_evidence, "us_fluoroscopy_evidence": self.us_fluoroscopy_evidence}
+        return {name: getattr(self, name) for name in SITE_FIELDS}
 
 
 @dataclass(frozen=True)
