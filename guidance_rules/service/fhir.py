@@ -313,16 +313,17 @@ class OrderReader:
     def _order(self, order: ServiceRequest, names: set[str], drafts: _Drafts, only: str | None) -> OrderReading:
         m = self.mapping
         ref = _ref(order)
-        procedure = next((m.procedures[k] for k in _codings(order.code) if k in m.procedures), None)
+        codings = _codings(order.code)
+        procedure = next((m.procedures[k] for k in codings if k in m.procedures), None)
         reading = OrderReading(ref=ref, resource=order.model_dump(mode="json", exclude_none=True), procedure=procedure)
-        own_level = next((m.levels[k] for k in _codings(order.code) if k in m.levels), None)
+        own_level = next((m.levels[k] for k in codings if k in m.levels), None)
         if own_level is not None:  # an additional level ordered as if it were the injection
             reading.problems.append(
                 f"its code {own_level.code} orders an additional level; order the first level "
                 f"({' or '.join(own_level.adds_to)}) with it, the additional level basedOn that order"
             )
         elif procedure is None:
-            codes = ", ".join(f"{s}|{c}" for s, c in _codings(order.code)) or "none"
+            codes = ", ".join(f"{s}|{c}" for s, c in codings) or "none"
             reading.problems.append(
                 Said(
                     "an injectate is ordered for it, but its procedure code is not in rules/fhir-mapping.yaml "
@@ -330,17 +331,18 @@ class OrderReader:
                     codes,
                 )
             )
-            self._left_out(reading, _codings(order.code))
+            self._left_out(reading, codings)
         for addon, _ in drafts.requests:
-            if addon is order:
+            if addon is order or not _belongs(_targets(addon.basedOn), names, ref, only):
                 continue
-            if _belongs(_targets(addon.basedOn), names, ref, only) and any(k in m.addons for k in _codings(addon.code)):
-                entry = next(m.addons[k] for k in _codings(addon.code) if k in m.addons)
+            addon_codings = _codings(addon.code)
+            entry = next((m.addons[k] for k in addon_codings if k in m.addons), None)
+            if entry is not None:
                 reading.addons.append((_ref(addon), entry, addon.model_dump(mode="json", exclude_none=True)))
                 reading.related.add(_ref(addon))
-            levels = [m.levels[k] for k in _codings(addon.code) if k in m.levels]
-            if levels and _belongs(_targets(addon.basedOn), names, ref, only):
-                self._level(reading, _ref(addon), levels[0], addon.model_dump(mode="json", exclude_none=True))
+            level = next((m.levels[k] for k in addon_codings if k in m.levels), None)
+            if level is not None:
+                self._level(reading, _ref(addon), level, addon.model_dump(mode="json", exclude_none=True))
         for med in drafts.medications:
             if _belongs(_targets(med.basedOn), names, ref, only):
                 reading.related.add(_ref(med))
