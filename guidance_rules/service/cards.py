@@ -40,6 +40,8 @@ def _headline(problem: str) -> str:
 
 
 def _ordered(reading: OrderReading) -> str:
+    if reading.unread:
+        return f"not known: {', '.join(reading.unread)} placed with it could not be read"
     guidance = reading.ordered_guidance
     if guidance:
         return guidance.value
@@ -94,7 +96,7 @@ def _coding(mapping: Mapping, code: str) -> dict[str, Any]:
 def suggestions(consultation_id: str, rec: Recommendation, reading: OrderReading, mapping: Mapping) -> list[dict[str, Any]]:
     """Turn the order into its variant for the recommended modality, where its coding allows."""
     target = rec.modality
-    if target == reading.ordered_guidance:
+    if target == reading.ordered_guidance or reading.unread:  # rewriting one order of a set not read whole could contradict the rest
         return []
     row = mapping.spec.variants.get(reading.family, {})
     if target not in row:

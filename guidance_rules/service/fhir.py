@@ -98,6 +98,7 @@ class OrderReading:
     family: str = ""  # the variants row for suggestions: the procedure's, or the site's joint size
     side: str | None = None  # left, right or both, where the order's body site says
     related: set[str] = field(default_factory=set)  # the orders read with it (medication, guidance add-ons)
+    unread: list[str] = field(default_factory=list)  # orders placed with it whose codes the mapping cannot read
 
     def __post_init__(self) -> None:
         self.family = self.family or (self.procedure.family if self.procedure else "")
@@ -105,7 +106,10 @@ class OrderReading:
     @property
     def ordered_guidance(self) -> Modality | None:
         """The guidance the order asks for: the code's own, plus any add-on guidance orders;
-        None when the code leaves it open and no add-on names one."""
+        None when the code leaves it open and no add-on names one, or when an order placed with
+        it could not be read (it may order guidance: never read as "none ordered")."""
+        if self.unread:
+            return None
         kinds = {a.guidance for _, a, _ in self.addons}
         own = self.procedure.guidance if self.procedure else None
         if own is None and not kinds:
@@ -343,6 +347,8 @@ class OrderReader:
             level = next((m.levels[k] for k in addon_codings if k in m.levels), None)
             if level is not None:
                 self._level(reading, _ref(addon), level, addon.model_dump(mode="json", exclude_none=True))
+            elif entry is None and self._placed_with(addon, names, addon_codings):
+                self._unread(reading, _ref(addon), addon_codings)
         for med in drafts.medications:
             if _belongs(_targets(med.basedOn), names, ref, only):
                 reading.related.add(_ref(med))
@@ -369,6 +375,30 @@ class OrderReader:
             )
         else:
             reading.notes.append(Said(f"additional level ordered with it: {{}} ({level.code}), read as the same injection", ref))
+
+    def _placed_with(self, other: ServiceRequest, names: set[str], codings: list[tuple[str, str]]) -> bool:
+        """An order that is not an injection itself and is placed with this one: named by its
+        basedOn, or a guidance code the mapping leaves out on purpose (CT guidance), whose order
+        an EHR may send without basedOn."""
+        m = self.mapping
+        if any(k in m.procedures for k in codings):
+            return False
+        return bool(_targets(other.basedOn) & names) or any(k in m.unverified and m.unverified[k].kind == "guidance" for k in codings)
+
+    def _unread(self, reading: OrderReading, ref: str, codings: list[tuple[str, str]]) -> None:
+        """An order placed with this one that the mapping cannot read: it may order guidance (CT
+        guidance does), so the guidance ordered is not known rather than read as none."""
+        reading.unread.append(ref)
+        codes = ", ".join(f"{s}|{c}" for s, c in codings) or "none"
+        reading.notes.append(
+            Said(
+                "the order {} ({}) is placed with it but not read: its code is not a guidance or level add-on in "
+                "rules/fhir-mapping.yaml, so the guidance ordered is not known",
+                ref,
+                codes,
+            )
+        )
+        self._left_out(reading, codings)
 
     def _left_out(self, reading: OrderReading, keys: list[tuple[str, str]]) -> None:
         """Say why a code the mapping leaves out on purpose (unverified_codes) is not read."""

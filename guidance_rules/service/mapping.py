@@ -67,7 +67,7 @@ class UnverifiedCode(_Strict):
 
     system: str
     code: str
-    kind: Literal["procedure", "medication", "body_site"]
+    kind: Literal["procedure", "medication", "body_site", "guidance"]  # guidance: imaging this tool does not rate (CT)
     why: str
 
 

@@ -185,7 +185,7 @@ def test_surgery_on_the_other_side_is_not_prior_surgery_and_on_the_same_side_is(
 # --- codes left out on purpose ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("left", MAPPING.spec.unverified_codes, ids=lambda u: u.code)
+@pytest.mark.parametrize("left", [u for u in MAPPING.spec.unverified_codes if u.kind != "guidance"], ids=lambda u: u.code)
 def test_a_code_left_out_still_gets_the_injection_its_card_saying_what_is_missing(left: Any) -> None:
     """An injection order carrying a code the mapping leaves out (a procedure, its medication or
     its body site) is never read as something else: the reading names the code as not mapped,
@@ -202,3 +202,60 @@ def test_a_code_left_out_still_gets_the_injection_its_card_saying_what_is_missin
     assert reading.problems and any(named in p for p in reading.problems), reading.problems
     assert any(named in n and "not in the mapping on purpose" in n for n in reading.notes), reading.notes
     assert (left.system, left.code) not in {**MAPPING.procedures, **MAPPING.medications, **MAPPING.body_sites, **MAPPING.levels}
+
+
+# --- imaging this tool does not rate --------------------------------------------------------------
+
+UNRATED = [u for u in MAPPING.spec.unverified_codes if u.kind == "guidance"]
+
+
+def test_ct_and_mr_guidance_are_listed_as_imaging_not_rated() -> None:
+    assert {u.code for u in UNRATED} >= {"77012", "77021"}
+
+
+@pytest.mark.parametrize("left", UNRATED, ids=lambda u: u.code)
+@pytest.mark.parametrize("based_on", ["ServiceRequest/inj-1", None])
+def test_an_injection_ordered_with_unrated_guidance_has_its_guidance_not_known(left: Any, based_on: str | None) -> None:
+    """An injection ordered with CT guidance (20610 with 77012) was read as ordered without
+    imaging ("ordered: landmark") because the add-on was skipped in silence. Its guidance is not
+    known: the reading names the add-on, says why it is not read, and still recommends."""
+    guided = service_request("ct-1", left.code, None, based_on=based_on)
+    reading = read([*injection(KNEE), guided])
+    assert reading.ordered_guidance is None
+    assert reading.unread == ["ServiceRequest/ct-1"]
+    assert reading.problems == []
+    assert any("ServiceRequest/ct-1" in n and f"{left.system}|{left.code}" in n for n in reading.notes), reading.notes
+    assert any(f"{left.system}|{left.code} is not in the mapping on purpose" in n for n in reading.notes), reading.notes
+
+
+def test_an_unknown_order_based_on_the_injection_makes_its_guidance_not_known() -> None:
+    """An order naming the injection by basedOn may order its guidance with a code not mapped: the
+    guidance is not known. One that names no injection and is no guidance code is another matter."""
+    lab = service_request("lab-1", "85025", None, based_on="ServiceRequest/inj-1")
+    assert (read([*injection(KNEE), lab]).ordered_guidance, read([*injection(KNEE), lab]).unread) == (None, ["ServiceRequest/lab-1"])
+    apart = service_request("lab-1", "85025", None, based_on=None)
+    reading = read([*injection(KNEE), apart])
+    assert (reading.ordered_guidance, reading.unread, reading.notes) == (Modality.LANDMARK, [], [])
+
+
+def test_another_injection_based_on_this_one_is_not_an_unread_order() -> None:
+    second = service_request("inj-2", "20611", [coding(SCT, "24136001")], based_on="ServiceRequest/inj-1")
+    readings = OrderReader(MAPPING).read(
+        {"resourceType": "Bundle", "entry": [{"resource": r} for r in [*injection(KNEE), second]]}, None, EMPTY_RECORD
+    )
+    assert [(r.ref, r.ordered_guidance, r.unread) for r in readings] == [
+        ("ServiceRequest/inj-1", Modality.LANDMARK, []),
+        ("ServiceRequest/inj-2", Modality.ULTRASOUND, []),
+    ]
+
+
+def test_the_card_for_an_injection_with_ct_guidance_names_it_and_suggests_nothing(server: Server) -> None:
+    """Rewriting the injection's code to the recommended variant would leave the CT order beside it:
+    no suggestion, and the card says the guidance ordered is not known (not "landmark")."""
+    ct = service_request("ct-1", "77012", None, based_on="ServiceRequest/inj-1")
+    response = server.post(SELECT, hook_request([*injection(KNEE), ct]))
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert "ordered: not known" in card["summary"] and "landmark" not in card["summary"].split("ordered:")[1], card["summary"]
+    assert "suggestions" not in card
+    assert "77012" in card["detail"] and "(ordered: not known" in card["detail"]
