@@ -585,8 +585,9 @@ class _PatientRecord:
         return out
 
     def _observations(self) -> dict[Variance, str]:
-        """The latest usable value of each mapped code; a value that cannot be used and is not
-        older than the latest usable one is doubted, never read as a normal value."""
+        """The latest usable value of each mapped code (of two at one instant, the higher); a value
+        that cannot be used and is not older than the latest usable one is doubted, never read as
+        a normal value."""
         m = self.mapping
         latest: dict[tuple[str, str], tuple[dt.datetime, float, str]] = {}
         unusable: list[tuple[tuple[str, str], dt.datetime, Said]] = []
@@ -612,8 +613,8 @@ class _PatientRecord:
                         unit or "(no unit)",
                     )
                     unusable.append((key, when, why))
-                elif key not in latest or when > latest[key][0]:
-                    latest[key] = (when, value, label)
+                elif key not in latest or (when, value) > latest[key][:2]:
+                    latest[key] = (when, value, label)  # at one instant the higher value: the variance is the safe reading
         for key, when, why in unusable:
             if key not in latest or when >= latest[key][0]:
                 self._doubt("observations", why)

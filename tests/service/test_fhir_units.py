@@ -548,6 +548,15 @@ def test_the_latest_usable_bmi_decides() -> None:
     ]
 
 
+@pytest.mark.parametrize("order", [(25.0, 35.0), (35.0, 25.0)])
+def test_of_two_bmis_at_one_instant_the_higher_decides(order: tuple[float, float]) -> None:
+    """Two usable values at the same instant that disagree: the first listed decided, so the order
+    of the EHR's search results could hide obesity. The higher one (the variance) is the safe reading."""
+    reading = knee_with(observations=searchset(*(bmi(v, "2025-01-01") for v in order)))
+    assert reading.variance == {Variance.OBESITY}
+    assert reading.notes == ["anatomy_variance obesity: from Observation 39156-5 = 35 kg/m2 (at least 30) on 2025-01-01"]
+
+
 def test_a_bmi_that_cannot_be_used_is_doubted_unless_a_newer_one_is_usable() -> None:
     grams = {**bmi(31.0, "2025-06-01"), "id": "o1"}
     grams["valueQuantity"] = {"value": 31.0, "unit": "g/cm2"}
