@@ -113,9 +113,9 @@ EQUIVALENT: dict[str, str] = {
     **{
         f"guidance_rules.rulebase.load.x_load__mutmut_{n}": "a placeholder of the first KnowledgeBase (digest, constraints, "
         "rules, inactive): load replaces each before the rule base is returned"
-        for n in (144, 150, 152, 153, 169)
+        for n in (148, 154, 156, 157, 173)
     },
-    "guidance_rules.rulebase.load.x_load__mutmut_231": "_with_scopes(base, None): its sites_file parameter is never read",
+    "guidance_rules.rulebase.load.x_load__mutmut_235": "_with_scopes(base, None): its sites_file parameter is never read",
     # --- engine ---
     **{
         f"{_COMPILE}{name}": "a one-clause $and (or one-branch $or) for the clause alone: it matches the same facts"

@@ -12,7 +12,8 @@ The capacities, with where they are defined in durable-rules' `src/rules/` (2.0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from guidance_rules.errors import RuleFileError
@@ -55,8 +56,13 @@ MAX_FACT_PROPERTIES = 254
 MAX_CONDITION_ENTRIES = 31
 
 # Properties every asserted fact carries besides the values its rules read: the case number,
-# the session id, the fact id and the part (stratum) tag.
-FACT_OVERHEAD = 4
+# the session id, the fact id and the part (stratum) tag (`engine.durable` writes them; a test
+# checks a fact it asserts carries exactly these). A derived fact may not take one of these names.
+FACT_ENVELOPE = ("case_no", "sid", "id", "stratum")
+FACT_OVERHEAD = len(FACT_ENVELOPE)
+# A derived fact's name as the engine can read it: lower case, and no "__", which separates a
+# list field from its item in the engine's keys (anatomy_variance__obesity).
+FACT_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 MAX_KEYS_PER_FACT = MAX_FACT_PROPERTIES - FACT_OVERHEAD
 
 
@@ -108,3 +114,19 @@ def check_limits(rules: Sequence[Rule]) -> None:
                 rule=rule.id,
                 key="when",
             )
+
+
+def check_fact_names(names: Iterable[str], case_fields: Iterable[str]) -> None:
+    """A derived fact named like a case field, like the engine's own keys, or with a name the
+    engine's keys cannot carry would be read as something else (or crash the flattening)."""
+    fields = set(case_fields)
+    for name in names:
+        if name in fields:
+            why = "is a case field"
+        elif name in FACT_ENVELOPE:
+            why = f"is a key the engine gives every fact ({', '.join(FACT_ENVELOPE)})"
+        elif not FACT_NAME.fullmatch(name):
+            why = "is not a fact name: use lower-case letters and digits joined by single underscores"
+        else:
+            continue
+        raise RuleFileError("facts.yaml", f"derived fact '{name}' {why}; rename it", key=f"facts.{name}")

@@ -28,7 +28,7 @@ from guidance_rules.rulebase.domain import (
     TieBreak,
 )
 from guidance_rules.rulebase.files import RuleFiles
-from guidance_rules.rulebase.limits import check_limits
+from guidance_rules.rulebase.limits import check_fact_names, check_limits
 from guidance_rules.rulebase.schemas import (
     CitationSpec,
     ConstraintsFileSpec,
@@ -101,6 +101,7 @@ def load(directory: Path | str, *, cache: bool = True) -> KnowledgeBase:
     ruleset = check_schema("ruleset.yaml", RulesetFileSpec, files.data("ruleset.yaml"))
     sources = check_schema("sources.yaml", SourcesFileSpec, files.data("sources.yaml")).sources
     facts = check_schema("facts.yaml", FactsFileSpec, files.data("facts.yaml")).facts
+    check_fact_names(facts, CASE_FIELDS)
     sites_file = check_schema("sites.yaml", SitesFileSpec, files.data("sites.yaml"))
     defaults = check_schema("defaults.yaml", DefaultsFileSpec, files.data("defaults.yaml"))
     policy_spec = check_schema("policy.yaml", PolicyFileSpec, files.data("policy.yaml")).policy

@@ -15,6 +15,7 @@ import pytest
 from guidance_rules.engine import durable
 from guidance_rules.engine.durable import MAX_SESSION_FACTS, DurableEngine
 from guidance_rules.errors import EngineBusyError, EngineError, EngineUnavailableError
+from guidance_rules.rulebase.limits import FACT_ENVELOPE
 
 # Three rules on one fact tagged 1: A when x is "a", B when x is "a" or "b", C when y is true.
 RULESET = {
@@ -171,6 +172,25 @@ def test_a_failing_hook_is_an_engine_error_and_the_session_is_removed() -> None:
         assert evaluate(engine, "c") != first and seen == []
     finally:
         engine.close()
+
+
+def test_an_asserted_fact_carries_the_values_and_exactly_the_envelope_the_loader_reserves(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader refuses derived facts named like these keys (rulebase.limits.FACT_ENVELOPE):
+    the names must be the ones this wrapper writes."""
+    sent: list[str] = []
+    real = durable._durable.assert_facts
+
+    def spy(handle: int, payload: str) -> Any:
+        sent.append(payload)
+        return real(handle, payload)
+
+    monkeypatch.setattr(durable._durable, "assert_facts", spy)
+    with engine.session() as session:
+        session.fire_many(1, facts("a"))
+    [fact] = json.loads(sent[0])
+    assert set(fact) - {"x"} == set(FACT_ENVELOPE)
 
 
 def test_a_durable_error_names_the_stratum(engine: DurableEngine, monkeypatch: pytest.MonkeyPatch) -> None:

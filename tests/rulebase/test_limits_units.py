@@ -82,3 +82,29 @@ def test_a_rule_reading_the_most_values_loads_and_one_more_is_refused() -> None:
         "big.yaml, rule BIG, key 'when': the condition reads 251 values (a list field counts once per value); "
         "the engine takes at most 250 per rule: split the rule"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("palpable", "is a case field"),
+        *((key, "is a key the engine gives every fact (case_no, sid, id, stratum)") for key in limits.FACT_ENVELOPE),
+        ("a__b", "is not a fact name"),
+        ("Upper", "is not a fact name"),
+        ("_lead", "is not a fact name"),
+        ("trail_", "is not a fact name"),
+        ("has space", "is not a fact name"),
+        ("", "is not a fact name"),
+    ],
+)
+def test_a_derived_fact_the_engine_would_read_as_something_else_is_refused(name: str, why: str) -> None:
+    """Named `sid` or `stratum`, a derived fact collides with the keys every asserted fact carries
+    (a gap at every case, or a silently different answer); named `a__b`, flattening crashed."""
+    with pytest.raises(RuleFileError) as caught:
+        limits.check_fact_names(["fine", name], ["palpable", "site"])
+    assert (caught.value.file, caught.value.key) == ("facts.yaml", f"facts.{name}")
+    assert f"derived fact '{name}' {why}" in str(caught.value)
+
+
+def test_fact_names_the_engine_reads_as_they_are() -> None:
+    limits.check_fact_names(["a", "landmark_favourable", "us2_fit", "x9"], ["palpable"])

@@ -353,6 +353,13 @@ def test_a_proposition_is_cited_with_its_section_and_other_locators_as_written(m
 # -- derivation strata ---------------------------------------------------------------------------
 
 
+def test_facts_yaml_is_refused_with_a_fact_named_like_an_engine_key(mini: Callable[..., Path]) -> None:
+    def rename(data: dict[str, Any]) -> None:
+        data["facts"]["stratum"] = "a planted name the engine gives its own facts"
+
+    assert where(refused(mini(facts=rename))) == ("facts.yaml", None, "facts.stratum")
+
+
 def test_a_derivation_sits_one_above_the_derived_facts_it_reads(mini: Callable[..., Path]) -> None:
     kb = load(mini())
     assert derivation_levels(kb.rules, kb.facts) == {"D-EASY": 1, "D-NEEDED": 2, "D-HARD": 1}
