@@ -373,8 +373,11 @@ def _header_problems(header: list[str], columns: Columns, form: CsvForm) -> list
         problems.append(("--id-column", f"'{columns.id_column}' is not a column of the header; its columns: {', '.join(header)}"))
     unknown = list(dict.fromkeys(name for name in header if name and name not in Case.model_fields and name != columns.id_column))
     if unknown and not columns.ignore_extra:
-        named = ", ".join(f"'{name}'" + (f" ({hint[2:]})" if (hint := suggest(name, tuple(Case.model_fields))) else "") for name in unknown)
         others = [d for d in DELIMITERS if d != form.delimiter and any(d in name for name in unknown)]
+        hints = not others  # 'site;injectate' is two columns run together, not a misspelt 'injectate'
+        named = ", ".join(
+            f"'{name}'" + (f" ({hint[2:]})" if hints and (hint := suggest(name, tuple(Case.model_fields))) else "") for name in unknown
+        )
         way = (
             f"the header looks separated by {DELIMITER_NAMES[others[0]]}: give --delimiter {_option_text(others[0])}"
             if others
