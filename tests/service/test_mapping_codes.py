@@ -224,15 +224,24 @@ def test_an_injection_ordered_with_unrated_guidance_has_its_guidance_not_known(l
     assert reading.ordered_guidance is None
     assert reading.unread == ["ServiceRequest/ct-1"]
     assert reading.problems == []
-    assert any("ServiceRequest/ct-1" in n and f"{left.system}|{left.code}" in n for n in reading.notes), reading.notes
-    assert any(f"{left.system}|{left.code} is not in the mapping on purpose" in n for n in reading.notes), reading.notes
+    assert reading.notes == [
+        f"the order ServiceRequest/ct-1 ({left.system}|{left.code}) is placed with it but not read: its code is not a guidance "
+        "or level add-on in rules/fhir-mapping.yaml, so the guidance ordered is not known",
+        f"{left.system}|{left.code} is not in the mapping on purpose: {left.why}",
+    ]
 
 
 def test_an_unknown_order_based_on_the_injection_makes_its_guidance_not_known() -> None:
     """An order naming the injection by basedOn may order its guidance with a code not mapped: the
     guidance is not known. One that names no injection and is no guidance code is another matter."""
     lab = service_request("lab-1", "85025", None, based_on="ServiceRequest/inj-1")
-    assert (read([*injection(KNEE), lab]).ordered_guidance, read([*injection(KNEE), lab]).unread) == (None, ["ServiceRequest/lab-1"])
+    lab["code"]["coding"].append(coding("http://loinc.org", "58410-2"))
+    with_lab = read([*injection(KNEE), lab])
+    assert (with_lab.ordered_guidance, with_lab.unread) == (None, ["ServiceRequest/lab-1"])
+    assert with_lab.notes[0].startswith(f"the order ServiceRequest/lab-1 ({CPT}|85025, http://loinc.org|58410-2) is placed with it")
+    uncoded = service_request("x-1", "85025", None, based_on="ServiceRequest/inj-1")
+    del uncoded["code"]
+    assert read([*injection(KNEE), uncoded]).notes[0].startswith("the order ServiceRequest/x-1 (none) is placed with it but not read")
     apart = service_request("lab-1", "85025", None, based_on=None)
     reading = read([*injection(KNEE), apart])
     assert (reading.ordered_guidance, reading.unread, reading.notes) == (Modality.LANDMARK, [], [])
