@@ -423,11 +423,11 @@ EQUIVALENT: dict[str, str] = {
     "the Bundle validated first refuses a fullUrl that is no string",
     "guidance_rules.service.fhir.xǁ_PatientRecordǁvariance__mutmut_35": "or for and: a 'no' with words is "
     "taken by the first branch, and 'at' never has words",
-    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_18": "exclude_none=None: fhir.resources dumps without empty fields "
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_19": "exclude_none=None: fhir.resources dumps without empty fields "
     "by default (only exclude_none=False keeps them)",
-    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_20": "the same (exclude_none left out)",
-    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_62": "the same (exclude_none=None)",
-    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_64": "the same (exclude_none left out)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_21": "the same (exclude_none left out)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_80": "the same (exclude_none=None)",
+    "guidance_rules.service.fhir.xǁOrderReaderǁ_order__mutmut_82": "the same (exclude_none left out)",
     "guidance_rules.service.fhir.x__codings__mutmut_7": "a code 'XXXX' for none: codings without a code "
     "are left out by the same comprehension",
     "guidance_rules.service.fhir.x__observed_at__mutmut_29": "the suffix for any length: only partial dates (4 or 7 characters) and leap "
