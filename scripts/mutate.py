@@ -473,7 +473,7 @@ IMPORT_TIME: dict[str, str] = {
 
 
 def kind(mutant: str, state: str) -> str:
-    if mutant in EQUIVALENT:
+    if mutant in EQUIVALENT and state not in CAUGHT:  # one a test caught is no equivalent (see `stale`)
         return "equivalent"
     if any(mutant.startswith(prefix) for prefix in IMPORT_TIME):
         return "import-time"
@@ -562,6 +562,11 @@ def report(name: str, status: dict[str, str]) -> None:
         killed = sum(counts[state] for state in CAUGHT)
         rate = f"{100 * killed / total:5.1f} %" if total else "  n/a"
         print(f"  {module:45} {rate}  {killed}/{total}  ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    stale = sorted(m for m, s in status.items() if m in EQUIVALENT and s in CAUGHT)
+    if stale:  # an equivalent mutant cannot be caught: the entry now names another mutant (renumbered)
+        print(f"  listed as equivalent but caught ({len(stale)}): renumbered? see scripts/mutants_moved.py and mutmut show")
+        for mutant in stale:
+            print(f"    {mutant}")
     survivors = sorted(m for m, s in status.items() if kind(m, s) not in (*CAUGHT, "equivalent", "import-time"))
     if survivors:
         print(f"  survivors ({len(survivors)}): show one with: cd {(ROOT / '.mutation' / name).relative_to(ROOT)} && mutmut show NAME")
