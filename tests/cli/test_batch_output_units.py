@@ -265,3 +265,57 @@ def test_a_regular_file_is_told_from_a_pipe() -> None:
     with tempfile.TemporaryFile() as closed:
         pass
     assert not module._regular(closed)  # ValueError: a closed file
+
+
+class Terminal(io.StringIO):
+    """Standard error that says it is a terminal, so batch shows its progress bar there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_counts_kibibytes_of_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tqdm import tqdm
+
+    monkeypatch.setattr(module, "BLOCK", 4)
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    lines = [json.dumps(KNEE).encode() + b"\n"] * 30
+    lines.append(b" " * (1101 - len(b"".join(lines)) - 1) + b"\n")  # 1,101 bytes: 1.08 KiB, 1.10 kB
+    source.write_bytes(b"".join(lines))
+    shown = Terminal()
+    monkeypatch.setattr("sys.stderr", shown)
+    assert main(["batch", str(source), "--out", str(target)]) == 0
+    size = tqdm.format_sizeof(1101, "", 1024)
+    text = shown.getvalue()
+    assert size == "1.08k" and f"100%|##########| {size}/{size} [" in text
+    assert "B/s, 30 records]" in text  # bytes per second
+
+
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_temporary_file_already_gone_does_not_hide_why_the_write_stopped(tmp_path: Path, stop: BaseException) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"old")
+
+    def removed_then_stopped(out: BinaryIO) -> Tally:  # as a cleaner of stale files might
+        [name] = others(tmp_path, target)
+        (tmp_path / name).unlink()
+        raise stop
+
+    if isinstance(stop, OSError):
+        assert module._write_atomically(target, removed_then_stopped) is stop
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            module._write_atomically(target, removed_then_stopped)
+    assert target.read_bytes() == b"old" and others(tmp_path, target) == []
+
+
+def test_a_csv_header_that_does_not_fit_is_refused_before_the_progress_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.jsonl"
+    source.write_bytes(b"site,colour\nknee,red\n")
+    shown = Terminal()
+    monkeypatch.setattr("sys.stderr", shown)
+    assert main(["batch", str(source), "--out", str(target)]) == 2
+    said = shown.getvalue().splitlines()
+    assert said[0].startswith(f"batch: reading {source} as CSV; detected: encoding UTF-8")
+    assert said[1].startswith("invalid input: header: column 'colour' is not a case field") and len(said) == 2
+    assert "%" not in shown.getvalue() and not target.exists()
