@@ -290,16 +290,16 @@ def test_the_progress_bar_counts_kibibytes_of_the_input(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(module, "BLOCK", 4)
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    lines = [json.dumps(KNEE).encode() + b"\n"] * 30
-    lines.append(b" " * (1101 - len(b"".join(lines)) - 1) + b"\n")  # 1,101 bytes: 1.08 KiB, 1.10 kB
-    source.write_bytes(b"".join(lines))
+    records = jsonl(*[KNEE] * 20)
+    source.write_bytes(b" " * (1100 - len(records)) + b"\n" + records)
+    assert source.stat().st_size == 1101  # 1.08 KiB (1.07 in units of 1,025 bytes, 1.10 kB)
     shown = Terminal()
     monkeypatch.setattr("sys.stderr", shown)
     assert main(["batch", str(source), "--out", str(target)]) == 0
     size = tqdm.format_sizeof(1101, "", 1024)
     text = shown.getvalue()
     assert size == "1.08k" and f"100%|##########| {size}/{size} [" in text
-    assert "B/s, 30 records]" in text  # bytes per second
+    assert "B/s, 20 records]" in text  # bytes per second
 
 
 @pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
@@ -330,3 +330,16 @@ def test_a_csv_header_that_does_not_fit_is_refused_before_the_progress_bar(tmp_p
     assert said[0].startswith(f"batch: reading {source} as CSV; detected: encoding UTF-8")
     assert said[1].startswith("invalid input: header: column 'colour' is not a case field") and len(said) == 2
     assert "%" not in shown.getvalue() and not target.exists()
+
+
+def test_the_progress_bar_is_not_redrawn_for_every_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A million-line batch writes thousands of blocks: drawing the bar for each would cost more
+    than the answers; it is redrawn at most twice a second, and at the end."""
+    monkeypatch.setattr(module, "BLOCK", 1)
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(*[KNEE, HIP] * 40))
+    shown = Terminal()
+    monkeypatch.setattr("sys.stderr", shown)
+    assert main(["batch", str(source), "--out", str(target)]) == 0
+    text = shown.getvalue()
+    assert "80 records]" in text and text.count("\r") < 30  # 80 blocks written
