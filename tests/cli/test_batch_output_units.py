@@ -343,3 +343,16 @@ def test_the_progress_bar_is_not_redrawn_for_every_block(tmp_path: Path, monkeyp
     assert main(["batch", str(source), "--out", str(target)]) == 0
     text = shown.getvalue()
     assert "80 records]" in text and text.count("\r") < 30  # 80 blocks written
+
+
+def test_the_encoding_is_detected_from_the_first_64_kib_not_the_first_buffer(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    source = tmp_path / "in.csv"
+    rows = b"".join(b"A-%d,knee,prp\n" % n for n in range(1500))  # about 20 KB of ASCII
+    source.write_bytes(b"order,site,injectate\n" + rows + "Réf,hip,prp\n".encode("cp1252"))
+    assert 16_384 < source.stat().st_size < 65_536
+    assert main(["batch", str(source), "--id-column", "order"]) == 0
+    out, err = capsysbinary.readouterr()
+    assert json.loads(out.splitlines()[-1])["id"] == "Réf"
+    assert "detected: encoding Windows-1252 (not UTF-8 text)" in err.decode()
