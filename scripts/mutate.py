@@ -348,25 +348,12 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_25": "zip strict=None: one key per record",
     "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_28": "zip without strict: the same",
     "guidance_rules.cli.batch.xǁAnswersǁassemble__mutmut_29": "zip strict=False: the same",
-    "guidance_rules.cli.batch.x_process__mutmut_2": "workers=2 by default: the worker pool writes the same bytes in the same order "
-    "(test_batch.py proves it); only where the work runs differs",
     "guidance_rules.cli.batch.x_process__mutmut_23": "zip strict=None: one body per record of the block",
     "guidance_rules.cli.batch.x_process__mutmut_26": "zip without strict: the same",
     "guidance_rules.cli.batch.x_process__mutmut_27": "zip strict=False: the same",
-    "guidance_rules.cli.batch.x_process__mutmut_67": "every block answered here before the pool: the same bytes, the pool then gets none",
-    "guidance_rules.cli.batch.x_process__mutmut_70": "the same: every block answered here",
-    "guidance_rules.cli.batch.x_process__mutmut_71": "the first blocks answered here even with one worker, then the rest (none or more) "
-    "here too: the same bytes",
-    "guidance_rules.cli.batch.x_process__mutmut_73": ">= 1 for > 1: one worker process instead of none writes the same bytes",
-    "guidance_rules.cli.batch.x_process__mutmut_74": "> 2 for > 1: two workers answer here instead of in a pool, the same bytes",
     "guidance_rules.cli.batch.x_process__mutmut_80": ">= 1: a pool of one worker writes the same bytes",
-    "guidance_rules.cli.batch.x_process__mutmut_81": "> 2: no pool for two workers, the same bytes",
     "guidance_rules.cli.batch.x_run__mutmut_5": "the Recommender's answer-cache size left at its default: the same answers (batch keeps "
     "its own memo)",
-    "guidance_rules.cli.batch.x_run__mutmut_7": "workers 1 instead of one per core when not given: the same bytes, no pool",
-    "guidance_rules.cli.batch.x_run__mutmut_8": "the same: workers 1 when not given",
-    "guidance_rules.cli.batch.x_run__mutmut_9": "2 when the core count is unknown: the same bytes",
-    "guidance_rules.cli.batch.x_run__mutmut_56": "workers left at process's default: the same bytes",
     "guidance_rules.cli.batch.x__format__mutmut_4": "the suffix of '-' is '': the same as no suffix",
     "guidance_rules.cli.batch.x__format__mutmut_8": "the same: Path('-').suffix is ''",
     "guidance_rules.cli.batch.x__format__mutmut_9": "'XXXX' for '' as standard input's suffix: no format has it, so the content decides, "
@@ -379,6 +366,22 @@ EQUIVALENT: dict[str, str] = {
     "once, no file is made meanwhile",
     "guidance_rules.cli.batch.x__write_atomically__mutmut_1": "temp starts as '' for None: unlinking '' fails with an OSError that is "
     "suppressed, as nothing is done for None",
+    **{
+        f"guidance_rules.cli.batch.x__progress__mutmut_{n}": "the progress bar's stream left to tqdm: it is sys.stderr, read "
+        "when the bar is made, the same stream"
+        for n in (15, 21)
+    },
+    **{
+        f"guidance_rules.cli.batch.x__progress__mutmut_{n}": "the bar's least redraw interval (left out: tqdm's 0.1 s; 1.5 s): "
+        "only how often a long batch redraws it, the final bar is the same"
+        for n in (22, 27)
+    },
+    "guidance_rules.cli.batch.x__progress__mutmut_33": "set_postfix_str(refresh=None): None is false, the same as refresh=False",
+    **{
+        f"guidance_rules.cli.batch.x__format__mutmut_{n}": "another name for JSON Lines found from the extension: every format "
+        "but 'csv' is read as JSON Lines, and a format found from the extension is not said"
+        for n in (23, 24)
+    },
     # --- service ---
     "guidance_rules.service.store.xǁStoreǁ__init____mutmut_5": "_file '' for None: a writing store (create=True) sets it at once; a "
     "reader (create=False) only reads, and only writes and readiness look at it",
