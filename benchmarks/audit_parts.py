@@ -6,7 +6,8 @@ audit): enumerating the cases, `resolve` (the contradictory ones dropped), the e
 (`Recommender.evaluate_many`, every stratum), the answer's own checks with its explanation
 (`Checker.problems`), the invariants (`Checker.covered`); then `evaluate_chunk` over the same
 slice from a fresh Recommender and Checker, whose total less the parts is the per-case
-bookkeeping (codes, marks, the heat map, samples). CPU time, not wall: less noisy on a shared
+bookkeeping (codes, marks, the heat map, samples): small, and within the noise on a loaded
+machine (it can come out negative). CPU time, not wall: less noisy on a shared
 machine, and the audit's workers are CPU-bound.
 
     .venv/bin/python -m benchmarks.audit_parts [--cases 20000]
@@ -71,7 +72,7 @@ def main() -> None:
         per = {k: f"{v / valid * 1e6:.0f}" for k, v in parts.items()}
         rest = (seconds["evaluate_chunk"] - sum(parts.values())) / valid * 1e6
         print(
-            f"{space.name}: {valid:,} valid cases; µs CPU per valid case: {per}, bookkeeping {rest:.0f}; "
+            f"{space.name}: {valid:,} valid cases; µs CPU per valid case: {per}, remainder {rest:.0f}; "
             f"evaluate_chunk {seconds['evaluate_chunk'] / valid * 1e6:.0f} (load average {before:.1f}-{os.getloadavg()[0]:.1f})"
         )
 
