@@ -8,7 +8,7 @@ field), once with it varied (the same space with the field added: twice the case
 rounds, each from a fresh Recommender and no memo kept; the median of each and the ratio are
 printed with the load average.
 
-    .venv/bin/python -m benchmarks.audit_growth [--field contrast_confirmation] [--sites 4] [--rounds 3]
+    .venv/bin/python -m benchmarks.audit_growth [--field contrast_confirmation] [--sites 4] [--rounds 3] [--runs audit diff]
 
 A measurement, not a test: nothing here fails on a slow machine.
 """
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--field", default="contrast_confirmation", help="a boolean field the rules read")
     parser.add_argument("--sites", type=int, default=4, help="how many of the catalogue's sites (default 4)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", nargs="+", choices=("audit", "diff"), default=["audit", "diff"], help="what to measure (default both)")
     args = parser.parse_args()
     directory = default_rules_dir().resolve()
     knowledge = load(directory)
@@ -56,7 +57,7 @@ def main() -> None:
     whole = site_space(knowledge, list(knowledge.sites)[: args.sites])
     smaller = _without(whole, args.field)
     print(f"site space of {args.sites} sites: {smaller.size:,} cases with {args.field} held, {whole.size:,} with it varied")
-    for run in ("audit", "diff"):
+    for run in args.runs:
         times: dict[str, list[float]] = {"held": [], "varied": []}
         loads = [os.getloadavg()[0]]
         for _ in range(args.rounds):

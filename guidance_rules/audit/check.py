@@ -12,10 +12,10 @@ import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -51,6 +51,7 @@ MAX_LISTED = 25  # violations listed per check; all are counted
 SAMPLE_EVERY = 997  # determinism: one case in this many is recomputed in the parent, in reverse order
 VERDICTS = 65_536  # distinct check inputs kept per worker (emptied when full: exact, a miss only recomputes)
 ENGINE_BATCH = 256  # cases evaluated together in the workers
+ABSENT: Any = object()  # a field a case does not have, as `Reads` records it
 
 
 @dataclass
@@ -96,15 +97,55 @@ class Coverage:
     breaks: tuple[tuple[str, str], ...]  # (invariant id, what failed)
 
 
+class Reads(Mapping[str, Any]):
+    """A case's values as the answer's checks read them, recording each field read and its value
+    (a field absent from the case as ABSENT). Anything that would see every field (iteration,
+    length) sets `whole`: such a reading has no smaller key."""
+
+    __slots__ = ("read", "source", "whole")
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.source = values
+        self.read: dict[str, Any] = {}
+        self.whole = False
+
+    def __getitem__(self, name: str) -> Any:
+        value = self.source.get(name, ABSENT)
+        self.read.setdefault(name, value)
+        if value is ABSENT:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.source.get(name, ABSENT)
+        self.read.setdefault(name, value)
+        return default if value is ABSENT else value
+
+    def __contains__(self, name: object) -> bool:
+        return self.get(name, ABSENT) is not ABSENT  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        self.whole = True
+        return iter(self.source)
+
+    def __len__(self) -> int:
+        self.whole = True
+        return len(self.source)
+
+
 class Checker:
     """The per-case checks of one rule base, each conclusion computed once per distinct input.
 
-    Two kinds of check, each keyed by exactly what it reads: the answer's own checks (totality,
+    Two kinds of check, each keyed by exactly what it reads. The answer's own checks (totality,
     repeated steps, the chosen rating, landmark justified, and the explanation as the reader sees
-    it) read the chain, the notes, the ratings and, of the values, the fields that a citation's
-    scope or a site's figures test; the invariants read the fields they test, the ratings and the
-    notes they require. Cases with the same key get the same conclusions. Per case there remain
-    the codes, the firing marks, and the counterexamples of a broken invariant."""
+    it, built by `Parts.reasoning`) read the chain, the notes, the ratings and some of the
+    values: they run once on a recording view of the values (`Reads`), and their conclusion is
+    kept under the chain and the fields they read with the values they had. A case with the same
+    chain whose values agree on those fields would be read the same way, field by field, to the
+    same conclusion (the checks are deterministic given what they read), so it gets it without
+    building its explanation. The invariants read the fields they test, the ratings and the notes
+    they require. Per case there remain the codes, the firing marks, and the counterexamples of a
+    broken invariant."""
 
     def __init__(self, rec: Recommender) -> None:
         kb = rec.knowledge
@@ -113,28 +154,38 @@ class Checker:
         self.fit = Fit(kb)
         self.invariants = load_invariants(kb)
         self.requires = kb.policy.landmark_requires
-        cited = {t.field for scope in kb.scopes.values() for tests in scope for t in tests}
-        cited |= {t.field for site in kb.sites.values() for tests in site.evidence_tests for t in tests}
-        self.cited = tuple(sorted(cited | {"site", self.requires}))
         self.tested = tuple(sorted({t.field for inv in self.invariants.invariants for t in (*inv.tests, *inv.hold)}))
         self.notes = frozenset(rule for inv in self.invariants.invariants for rule in inv.notes)
-        self.answers: Memo[tuple[Any, ...], tuple[tuple[Step, ...], tuple[tuple[str, str], ...]]] = Memo(VERDICTS)
+        # chain -> the field lists its checks have read (usually one); (chain, fields, values) -> conclusion
+        self.readings: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
+        self.answers: Memo[tuple[Any, ...], tuple[tuple[str, str], ...]] = Memo(VERDICTS)
         self.coverage: Memo[tuple[Any, ...], Coverage] = Memo(VERDICTS)
 
     def problems(self, ev: Evaluation) -> tuple[tuple[str, str], ...]:
-        """(check, message) for each fault of this answer and its explanation. The explanation is
-        built for every case (its steps are shared objects, so equal steps are the same objects)
-        and the checks are keyed by those steps: exact whatever values the explanation reads."""
+        """(check, message) for each fault of this answer and its explanation, from the memo when a
+        case with the same chain agreed on every field the checks read."""
+        head = (
+            tuple([r.id for r in ev.chain]),
+            tuple([r.id for r in ev.outputs]),
+            ev.modality,
+            tuple([r.category for r in ev.ratings.values()]),
+        )
         get = ev.values.get
-        steps = self.parts.reasoning(ev)
-        ratings = tuple([r.category for r in ev.ratings.values()])
-        fired = (tuple([r.id for r in ev.chain]), tuple([r.id for r in ev.outputs]))
-        key = (tuple([id(step) for step in steps]), fired, ev.modality, ratings, tuple([get(f) for f in self.cited]))
-        found = self.answers.get(key)
-        if found is not None and all(a is b for a, b in zip(found[0], steps, strict=True)):
-            return found[1]  # the steps held in the memo are these very objects: their ids are theirs
-        problems = self._problems(ev, steps)
-        self.answers.put(key, (steps, problems))
+        for fields in self.readings.get(head, ()):
+            found = self.answers.get((head, fields, tuple([get(f, ABSENT) for f in fields])))
+            if found is not None:
+                return found
+        reads = Reads(ev.values)
+        seen = Evaluation(cast("dict[str, Any]", reads), ev.chain, ev.ratings, ev.modality, ev.outputs)
+        problems = self._problems(seen, self.parts.reasoning(seen))
+        if not reads.whole:
+            if len(self.answers) >= VERDICTS:
+                self.readings.clear()
+            fields = tuple(reads.read)
+            known = self.readings.setdefault(head, [])
+            if fields not in known:
+                known.append(fields)
+            self.answers.put((head, fields, tuple(reads.read.values())), problems)
         return problems
 
     def covered(self, ev: Evaluation) -> Coverage:
