@@ -80,3 +80,23 @@ def find_rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
 
 def load_copy(folder: Path) -> KnowledgeBase:
     return load(folder)
+
+
+# Session fixtures that start something costly (a PostgreSQL cluster): their tests share one worker.
+SHARED_SESSION_FIXTURES = ("postgres_url",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist's --dist loadgroup (scripts/test.sh), the tests of a module that share a
+    module-scoped fixture (a started server, an installed wheel, a large rule base) run on one
+    worker, so the fixture is built once, not once on each worker, and so do the tests of a costly
+    session fixture; the other tests are spread one by one."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None or not isinstance(item, pytest.Function):
+            continue
+        defs = item._fixtureinfo.name2fixturedefs
+        shared = [name for name in SHARED_SESSION_FIXTURES if name in defs]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+        elif any(chain[-1].scope == "module" for chain in defs.values() if chain):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))

@@ -43,33 +43,47 @@ def _readme_program() -> str:
     return "".join(example.source for b in blocks for example in parser.get_examples("\n".join(b.lines)))
 
 
-def _mypy_without_plugin(tmp_path: Path, program: str) -> subprocess.CompletedProcess[str]:
-    """mypy --strict on one file, with a config that names no plugin, run outside the checkout so
-    the project's own configuration (which loads pydantic.mypy) is not read."""
+MISSPELT = (
+    'from guidance_rules import Case\n\nCase(site="hip", injectate="cell-based")\nCase(injectate="prp", anatomy_variance="obesity")\n'
+)
+
+
+@pytest.fixture(scope="module")
+def mypy_without_plugin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """mypy --strict with a config that names no plugin, run outside the checkout so the project's
+    own configuration (which loads pydantic.mypy) is not read: once over two files, the README's
+    program and a misspelt one (each analysis of the package from scratch takes tens of seconds);
+    the lines it prints, by file."""
     pytest.importorskip("mypy")
+    tmp_path = tmp_path_factory.mktemp("mypy")
     (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\n")
-    (tmp_path / "program.py").write_text(program)
-    return subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", str(tmp_path / "cache"), "program.py"],
+    (tmp_path / "program.py").write_text(_readme_program())
+    (tmp_path / "misspelt.py").write_text(MISSPELT)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", str(tmp_path / "cache"), "program.py", "misspelt.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    assert result.returncode in (0, 1) and not result.stderr, result.stdout + result.stderr  # 1: errors found; 2: mypy itself failed
+    said: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        file = line.split(":", 1)[0]
+        said.setdefault(file if file.endswith(".py") else "", []).append(line)  # "" for the summary line
+    return said
 
 
-def test_the_readme_program_passes_mypy_strict_without_the_pydantic_plugin(tmp_path: Path) -> None:
-    program = _readme_program()
-    assert 'Case(site="hip", injectate="cell_based", anatomy_variance=["obesity"])' in program
-    result = _mypy_without_plugin(tmp_path, program)
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.xdist_group("mypy-without-plugin")  # both read one mypy run
+def test_the_readme_program_passes_mypy_strict_without_the_pydantic_plugin(mypy_without_plugin: dict[str, list[str]]) -> None:
+    assert 'Case(site="hip", injectate="cell_based", anatomy_variance=["obesity"])' in _readme_program()
+    # nothing said of any file but the misspelt one (an error in our own modules counts too)
+    assert set(mypy_without_plugin) <= {"misspelt.py", ""}, mypy_without_plugin
 
 
-def test_mypy_without_the_plugin_still_rejects_a_misspelt_value(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("mypy-without-plugin")
+def test_mypy_without_the_plugin_still_rejects_a_misspelt_value(mypy_without_plugin: dict[str, list[str]]) -> None:
     """The check above reads our types: a value outside the contract is a type error."""
-    program = (
-        'from guidance_rules import Case\n\nCase(site="hip", injectate="cell-based")\nCase(injectate="prp", anatomy_variance="obesity")\n'
-    )
-    result = _mypy_without_plugin(tmp_path, program)
-    assert result.stdout.count("error:") == 2, result.stdout
-    assert 'Argument "injectate" to "Case" has incompatible type "Literal[\'cell-based\']"' in result.stdout
+    errors = [line for line in mypy_without_plugin.get("misspelt.py", []) if "error:" in line]
+    assert len(errors) == 2, mypy_without_plugin
+    assert 'Argument "injectate" to "Case" has incompatible type "Literal[\'cell-based\']"' in "\n".join(errors)
 
 
 CASE_ENUMS = [

@@ -71,8 +71,10 @@ class Server:
         return httpx.get(self.url + path, timeout=30, **kw)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One plain service for the whole session (per xdist worker): its tests read back only the
+    records they wrote, by their own uuid, so they need not each start one (a start is seconds)."""
     db = tmp_path_factory.mktemp("db") / "consultations.sqlite3"
     srv = Server(f"sqlite:///{db}", "--insecure-no-auth")
     yield srv
