@@ -188,7 +188,9 @@ def test_an_interrupted_batch_leaves_the_target_absent_or_complete(tmp_path: Pat
     proc = subprocess.Popen(
         [sys.executable, "-m", "guidance_rules", "batch", str(source), "--out", str(target)], cwd=ROOT, stderr=subprocess.PIPE
     )
-    time.sleep(3)
+    deadline = time.monotonic() + 120  # interrupt it while it writes: before, a fixed 3 s could fall in its start-up on a busy machine
+    while not any(p.name.endswith(".partial") for p in tmp_path.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(stop)
     proc.wait(timeout=120)
     if target.exists():  # it finished before the interrupt: then it is complete
