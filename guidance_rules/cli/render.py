@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TextIO
 
-from guidance_rules.model import Citation, Modality, Note, Recommendation
+from pydantic import BaseModel
+
+from guidance_rules.model import (
+    Assumption,
+    Citation,
+    Evidence,
+    Figure,
+    Modality,
+    Note,
+    Rating,
+    Ratings,
+    Reason,
+    Recommendation,
+    RulesetInfo,
+    Step,
+    Summary,
+)
 from guidance_rules.rulebase.domain import Policy, Rule
 
 WIDTH = 96  # for output that is not a terminal: stable, and fits a printed page
@@ -264,3 +282,40 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "rationale": policy.rationale,
         "sources": [c.model_dump() for c in policy.sources],
     }
+
+
+# The answer's models, each written as pydantic writes it: every field, in the order declared,
+# under its own name (none has an alias, a serializer or a computed field).
+_WRITTEN = frozenset({Recommendation, Summary, Figure, Citation, Ratings, Rating, Step, Reason, Assumption, Note, Evidence, RulesetInfo})
+
+
+class _Unwritten(Exception):
+    """A value this module does not write itself (a float, another model): pydantic writes it."""
+
+
+def json_text(rec: Recommendation) -> str:
+    """`rec.model_dump_json(indent=2)`, byte for byte, without pydantic's serializer: a one-shot
+    `recommend --json` spent more building that serializer (the answer's whole schema, at first
+    use) than answering. Only strings, booleans, whole numbers, null, enums (their value), lists
+    and mappings with text keys are written here; an answer holding anything else is left to
+    pydantic whole, so a value is never written differently."""
+    try:
+        plain = _plain(rec)
+    except _Unwritten:
+        return rec.model_dump_json(indent=2)
+    return json.dumps(plain, indent=2, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
+        return value
+    if kind in _WRITTEN:
+        return {name: _plain(getattr(value, name)) for name in kind.model_fields}
+    if isinstance(value, Enum) and type(value.value) is str:
+        return value.value
+    if kind is tuple or kind is list:
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping) and not isinstance(value, BaseModel) and all(type(key) is str for key in value):
+        return {key: _plain(item) for key, item in value.items()}
+    raise _Unwritten(kind.__name__)
