@@ -64,17 +64,40 @@ def test_one_case_through_the_library_loads_only_what_it_needs() -> None:
     assert _loaded(modules, (*NEVER_FOR_ONE_CASE, "guidance_rules.cli", "guidance_rules.service")) == []
 
 
+# Needed by the command line only for a case given as JSON (the reader, shared with batch) or
+# refused (the wording of its problems): not for a valid case given as options.
+ONLY_FOR_JSON_OR_A_REFUSAL = ("guidance_rules.cli.inputs", "guidance_rules.recommendation.problems")
+
+
 def test_one_case_through_the_command_loads_only_what_it_needs() -> None:
     """`guidance-rules recommend` imports the service's command registration (a few argparse
-    lines, so `serve` is listed in the help) but nothing of the service itself."""
+    lines, so `serve` is listed in the help) but nothing of the service itself; `--json` writes
+    the answer without building pydantic's schema of it."""
     modules = _modules_after(
         """
         from guidance_rules.cli import main
+        from guidance_rules.model import Recommendation
         assert main(["recommend", "--site", "hip", "--injectate", "cell_based", "--json"]) == 0
+        assert not Recommendation.__pydantic_complete__, "the answer's schema was built"
         """
     )
-    assert _loaded(modules, NEVER_FOR_ONE_CASE) == []
+    assert _loaded(modules, (*NEVER_FOR_ONE_CASE, *ONLY_FOR_JSON_OR_A_REFUSAL)) == []
     assert _loaded(modules, ("guidance_rules.service",)) == ["guidance_rules.service", "guidance_rules.service.cli"]
+
+
+def test_a_case_given_as_json_or_refused_loads_the_reader_and_the_wording() -> None:
+    """The other side of the check above: the modules it keeps off the path are the ones these
+    inputs need, so leaving them out of the options path is what the check measures."""
+    modules = _modules_after(
+        """
+        import io, sys
+        from guidance_rules.cli import main
+        sys.stdin = io.StringIO('{"site": "hip", "injectate": "prp"}')
+        assert main(["recommend", "-", "--json"]) == 0
+        assert main(["recommend", "--site", "hip", "--injectate", "bogus"]) == 2
+        """
+    )
+    assert _loaded(modules, ONLY_FOR_JSON_OR_A_REFUSAL) == list(ONLY_FOR_JSON_OR_A_REFUSAL)
 
 
 def test_the_command_leaves_garbage_collection_on() -> None:

@@ -10,11 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from guidance_rules.cli.inputs import parse_json_case
 from guidance_rules.cli.parser import CASE_OPTIONS
 from guidance_rules.errors import InputError
 from guidance_rules.model import Recommendation, fold_case
-from guidance_rules.recommendation.problems import problems_of
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import BOOL_FIELDS
 
@@ -26,6 +24,8 @@ def answer(recommender: Recommender, data: Any) -> Recommendation:
     try:
         return recommender.recommend(data)
     except ValidationError as error:
+        from guidance_rules.recommendation.problems import problems_of  # only a refusal needs its wording
+
         raise InputError(problems_of(error, recommender.knowledge)) from None
 
 
@@ -55,11 +55,19 @@ def _options_case(args: argparse.Namespace) -> dict[str, Any]:
     return fold_case({name: getattr(args, name) for name in names if getattr(args, name) is not None})
 
 
+def _json_case(text: str) -> dict[str, Any]:
+    """A case given as JSON. Its reader (`cli.inputs`, with the record types batch uses) is
+    imported here, so a case given as options (`recommend --site hip ...`) starts without it."""
+    from guidance_rules.cli.inputs import parse_json_case
+
+    return parse_json_case(text)
+
+
 def case_data(args: argparse.Namespace) -> dict[str, Any]:
     """The case given by a file, standard input or options (a field given twice is refused)."""
     options = _options_case(args)
     if args.file is not None:
-        data = parse_json_case(read_text(args.file))
+        data = _json_case(read_text(args.file))
         clash = sorted(set(options) & set(data))
         if clash:
             raise InputError([(clash[0], "given both in the file and as an option; give it once")])
@@ -67,7 +75,7 @@ def case_data(args: argparse.Namespace) -> dict[str, Any]:
     elif options:
         data = options
     elif not sys.stdin.isatty():
-        data = parse_json_case(sys.stdin.read().removeprefix(BOM))
+        data = _json_case(sys.stdin.read().removeprefix(BOM))
     else:
         raise InputError([("", "no case given: pass a JSON file, '-' for standard input, or options such as --site knee --injectate prp")])
     return data

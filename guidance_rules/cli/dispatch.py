@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ:  # shell completion (argcomplete): only imported when completing
         import argcomplete
 
+        parser.complete()  # every command's options, which completion offers
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     notices.set_level(args.verbosity)

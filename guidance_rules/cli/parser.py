@@ -57,15 +57,44 @@ def _verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
 class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
     """The commands: each gets a description (its help as a sentence, unless it has its own)
-    and -q/-v, whichever module adds it (the service adds serve and consultations)."""
+    and -q/-v, whichever module adds it (the service adds serve and consultations).
 
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    A command added with `arguments=` gets its options only when the command line names it (or
+    when every parser is asked for, `complete()`): a process runs one command, and adding the
+    options of all of them was a tenth of a one-case command's own start-up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Arguments] = {}
+
+    def add_parser(self, name: str, arguments: Arguments | None = None, **kwargs: Any) -> argparse.ArgumentParser:
         kwargs.setdefault("description", _sentence(kwargs.get("help")))
         parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
         _verbosity(parser, argparse.SUPPRESS)
+        if arguments is not None:
+            self._pending[name] = arguments
         return parser
+
+    def complete(self) -> None:
+        """Give every command its options now (shell completion reads them all)."""
+        for name in list(self._pending):
+            self._arguments(name)
+
+    def _arguments(self, name: str) -> None:
+        arguments = self._pending.pop(name, None)
+        if arguments is not None:
+            arguments(self.choices[name])
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+    ) -> None:
+        self._arguments(values[0])  # the named command (argparse checked it is one of the choices)
+        super().__call__(parser, namespace, values, option_string)
 
 
 class _Help(argparse.HelpFormatter):
@@ -82,6 +111,14 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
         self.commands: _Commands | None = None
+
+    def complete(self) -> None:
+        """Every command's options added (shell completion, help that lists them all)."""
+        if self.commands is not None:
+            self.commands.complete()
+            for command in self.commands.choices.values():
+                if isinstance(command, _Parser):
+                    command.complete()
 
     def add_subparsers(self, **kwargs: Any) -> Any:
         kwargs.setdefault("action", _Commands)
@@ -234,8 +271,9 @@ def _site_help() -> str:
     return "one of: " + ", ".join(default_knowledge().sites)
 
 
-def build(commands: dict[str, Command]) -> argparse.ArgumentParser:
-    """The parser of every command; the service adds its own commands to `commands`."""
+def build(commands: dict[str, Command]) -> _Parser:
+    """The parser of every command (each command's options added once it is named, or by
+    `complete()`); the service adds its own commands to `commands`."""
     parser = _Parser(prog="guidance-rules", description="Imaging guidance for musculoskeletal and spinal injections, with sources.")
     parser.add_argument("--version", action="store_true", help="show the package and rule base versions")
     parser.add_argument("--rules", metavar="DIR", type=Path, help="use the rule base in DIR instead of the shipped one")
@@ -251,18 +289,25 @@ def build(commands: dict[str, Command]) -> argparse.ArgumentParser:
 
 
 def _one_case_commands(sub: Any) -> None:
-    rec = sub.add_parser(
+    sub.add_parser(
         "recommend",
+        _recommend_arguments,
         help="recommend guidance for one case (file, '-' for stdin, or options)",
         description="Recommend imaging guidance for one case. Values are case-insensitive; a field left out is "
         "taken from the site, the tissue or a default, and listed under assumptions.",
     )
+    sub.add_parser("what-if", _whatif_arguments, help="for each other modality, the smallest changes to the case that give it")
+    sub.add_parser("examples", _examples_arguments, help="run every case in examples/ and compare with its expected modality")
+
+
+def _recommend_arguments(rec: argparse.ArgumentParser) -> None:
     _case_arguments(rec)
     output = rec.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the Recommendation JSON only")
     output.add_argument("--brief", action="store_true", help="the answer in a few lines, naming every rule that decided it")
 
-    whatif = sub.add_parser("what-if", help="for each other modality, the smallest changes to the case that give it")
+
+def _whatif_arguments(whatif: argparse.ArgumentParser) -> None:
     _case_arguments(whatif)
     whatif.add_argument("--json", action="store_true", help="the what-if result as JSON")
     bound = whatif.add_mutually_exclusive_group()
@@ -271,13 +316,21 @@ def _one_case_commands(sub: Any) -> None:
     )
     bound.add_argument("--exhaustive", action="store_true", help="no bound on the number of changes (may take seconds)")
 
-    ex = sub.add_parser("examples", help="run every case in examples/ and compare with its expected modality")
+
+def _examples_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("--json", action="store_true", help="one Recommendation JSON per line, with the example's name")
     ex.add_argument("--dir", type=Path, help="the examples folder (default: the checkout's examples/)")
 
 
 def _rule_base_commands(sub: Any) -> None:
-    diff = sub.add_parser("diff", help="every case whose answer differs between two rule bases; exit 1 if any")
+    sub.add_parser("diff", _diff_arguments, help="every case whose answer differs between two rule bases; exit 1 if any")
+    sub.add_parser("rules", _rules_arguments, help="list every rule, or show one in full")
+    sub.add_parser("schema", help="print the JSON Schema of a case")
+    sub.add_parser("audit", _audit_arguments, help="check the rule base: static checks, every valid case, the invariants")
+    sub.add_parser("table", _table_arguments, help="decision table: per site, injectate x anatomy variances -> modality")
+
+
+def _diff_arguments(diff: argparse.ArgumentParser) -> None:
     diff.add_argument("old", type=Path, help="the old rule base folder")
     diff.add_argument("new", type=Path, help="the new rule base folder")
     diff.add_argument("--json", action="store_true", help="the report as JSON")
@@ -286,23 +339,28 @@ def _rule_base_commands(sub: Any) -> None:
     diff.add_argument("--site", dest="sites", action="append", metavar="SITE", help="only the site and approach cases of SITE (repeat)")
     diff.add_argument("--consultations", metavar="DB", help="replay the cases of this consultation record (a database URL) instead")
 
-    rules = sub.add_parser("rules", help="list every rule, or show one in full")
+
+def _rules_arguments(rules: argparse.ArgumentParser) -> None:
     rules.add_argument("id", nargs="?", help="a rule id to show in full (case-insensitive; POLICY-SELECT is the policy)")
     rules.add_argument("--json", action="store_true", help="the rules (or the one rule) as JSON")
 
-    sub.add_parser("schema", help="print the JSON Schema of a case")
 
-    audit = sub.add_parser("audit", help="check the rule base: static checks, every valid case, the invariants")
+def _audit_arguments(audit: argparse.ArgumentParser) -> None:
     audit.add_argument("--json", action="store_true", help="the report as JSON")
     audit.add_argument("--html", metavar="FILE", type=writable, help="also write a self-contained HTML report")
     audit.add_argument("--workers", type=positive, metavar="N", default=0, help="worker processes, 1 or more (default: one per core)")
     audit.add_argument("--quick", action="store_true", help="site cases only, not the whole field-by-field space")
-    table = sub.add_parser("table", help="decision table: per site, injectate x anatomy variances -> modality")
+
+
+def _table_arguments(table: argparse.ArgumentParser) -> None:
     table.add_argument("--format", choices=("md", "csv", "html"), default="md", help="output format (default: md)")
 
 
 def _batch_command(sub: Any) -> None:
-    batch = sub.add_parser("batch", help="many cases: JSON Lines or CSV in, JSON Lines out")
+    sub.add_parser("batch", _batch_arguments, help="many cases: JSON Lines or CSV in, JSON Lines out")
+
+
+def _batch_arguments(batch: argparse.ArgumentParser) -> None:
     batch.add_argument("input", help="input file (.jsonl/.json or .csv), or - for standard input")
     batch.add_argument(
         "--out",

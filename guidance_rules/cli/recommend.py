@@ -16,7 +16,7 @@ def run(args: argparse.Namespace, knowledge: KnowledgeBase) -> int:
     data = case_data(args)
     rec = answer(recommender, data)
     if args.json:
-        print(rec.model_dump_json(indent=2))
+        print(render.json_text(rec))
     elif args.brief:
         print(render.brief(rec))
     else:

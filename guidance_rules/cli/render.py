@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TextIO
 
-from guidance_rules.model import Citation, Modality, Note, Recommendation
+from pydantic import BaseModel
+
+from guidance_rules.model import (
+    Assumption,
+    Citation,
+    Evidence,
+    Figure,
+    Modality,
+    Note,
+    Rating,
+    Ratings,
+    Reason,
+    Recommendation,
+    RulesetInfo,
+    Step,
+    Summary,
+)
 from guidance_rules.rulebase.domain import Policy, Rule
 
 WIDTH = 96  # for output that is not a terminal: stable, and fits a printed page
@@ -264,3 +282,43 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "rationale": policy.rationale,
         "sources": [c.model_dump() for c in policy.sources],
     }
+
+
+# The answer's models, each written as pydantic writes it: every field, in the order declared,
+# under its own name (none has an alias, a serializer or a computed field).
+_WRITTEN = frozenset({Recommendation, Summary, Figure, Citation, Ratings, Rating, Step, Reason, Assumption, Note, Evidence, RulesetInfo})
+
+
+_UNWRITTEN = object()  # what `_plain` gives for a value it does not write itself
+
+
+def json_text(rec: Recommendation) -> str:
+    """`rec.model_dump_json(indent=2)`, byte for byte, without pydantic's serializer: a one-shot
+    `recommend --json` spent more building that serializer (the answer's whole schema, at first
+    use) than answering. Only strings, booleans, whole numbers, null, enums (their value), lists
+    and mappings with text keys are written here; an answer holding anything else (a float, a key
+    that is not text) is left to pydantic whole, so a value is never written differently."""
+    plain = _plain(rec)
+    if plain is _UNWRITTEN:
+        return rec.model_dump_json(indent=2)
+    return json.dumps(plain, indent=2, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    """The value as `json` writes it as pydantic would, or `_UNWRITTEN` if it holds anything else."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
+        return value
+    if isinstance(value, Enum):
+        return value.value if type(value.value) is str else _UNWRITTEN
+    if kind is tuple or kind is list:
+        items = [_plain(item) for item in value]
+        return _UNWRITTEN if any(item is _UNWRITTEN for item in items) else items
+    if kind in _WRITTEN:
+        pairs = [(name, getattr(value, name)) for name in kind.model_fields]
+    elif isinstance(value, Mapping) and not isinstance(value, BaseModel) and all(type(key) is str for key in value):
+        pairs = list(value.items())
+    else:
+        return _UNWRITTEN
+    fields = {name: _plain(item) for name, item in pairs}
+    return _UNWRITTEN if any(item is _UNWRITTEN for item in fields.values()) else fields
