@@ -1,0 +1,193 @@
+"""The whole audit (`run_audit`) run in this process on small spaces (issue 24).
+
+Two test seams, no change to the audit: the worker pool is a stand-in that runs each job here, in
+reverse order (workers finish in any order), so mutation testing sees the worker side; and each
+space the audit enumerates is narrowed to a few of its fields' values (the rest at their first
+value), so one audit takes about a second. Each result is compared with the recommender's own
+answers for the same cases, or with the fault planted in a copy of the rule files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidance_rules.audit import check
+from guidance_rules.audit.check import CODES, FAILED, INVALID, MAX_LISTED, MODALITIES, AuditReport, run_audit
+from guidance_rules.audit.findings import Finding
+from guidance_rules.errors import CaseError, EngineError
+from guidance_rules.model import Modality
+from guidance_rules.recommendation.pool import RuleBase, worker_recommender
+from guidance_rules.recommendation.recommender import Recommender
+from guidance_rules.rulebase.conditions import CASE_FIELDS
+from guidance_rules.rulebase.domain import KnowledgeBase
+from guidance_rules.rulebase.load import default_rules_dir, load
+from guidance_rules.rulebase.resolve import resolve
+from guidance_rules.rulebase.space import EQUIPMENT_SETS, Space
+from tests.conftest import find_rule
+
+SHIPPED = str(default_rules_dir().resolve())
+
+
+@dataclasses.dataclass
+class Seam:
+    """What the stand-in pool saw, and the fields each narrowed space keeps whole."""
+
+    keep: set[str]
+    opened: list[tuple[int, list[RuleBase]]] = dataclasses.field(default_factory=list)
+    spaces: list[Space] = dataclasses.field(default_factory=list)
+    progress: list[int] = dataclasses.field(default_factory=list)
+
+
+class InProcess:
+    def imap_unordered(self, f: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        return map(f, reversed(list(jobs)))
+
+
+@pytest.fixture
+def seam(monkeypatch: pytest.MonkeyPatch) -> Seam:
+    seen = Seam({"site", "approach", "injectate"})
+    real = check.audit_spaces
+
+    def narrowed(kb: KnowledgeBase, quick: bool = False, sites: Any = None) -> list[Space]:
+        spaces = real(kb, quick, sites)
+        seen.spaces = [Space(s.name, s.fields, tuple(c if f in seen.keep else c[:1] for f, c in zip(s.fields, s.choices, strict=True))) for s in spaces]
+        return seen.spaces
+
+    class Pool:
+        def __init__(self, workers: int, bases: list[RuleBase]) -> None:
+            seen.opened.append((workers, list(bases)))
+
+        def __enter__(self) -> InProcess:
+            return InProcess()
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(check, "audit_spaces", narrowed)
+    monkeypatch.setattr(check, "worker_pool", Pool)
+    monkeypatch.setattr(check, "_checkers", {})
+    return seen
+
+
+def audit(seam: Seam, folder: str | Path = SHIPPED, **options: Any) -> AuditReport:
+    return run_audit(folder, progress=seam.progress.append, **options)
+
+
+@dataclasses.dataclass
+class Oracle:
+    """Each case of the narrowed spaces answered on its own."""
+
+    valid: dict[str, int]
+    modalities: Counter[str]
+    fired: Counter[str]
+
+
+def oracle(rec: Recommender, spaces: list[Space]) -> Oracle:
+    out = Oracle({}, Counter(), Counter())
+    for space in spaces:
+        out.valid[space.name] = 0
+        for i in range(space.size):
+            try:
+                values = resolve(space.case(i), rec.knowledge).values
+            except CaseError:
+                continue
+            out.valid[space.name] += 1
+            ev = rec.evaluate(values)
+            out.modalities[ev.modality.value] += 1
+            out.fired.update(set(ev.fired))
+    return out
+
+
+def equipment_fired(rec: Recommender, sites: Iterable[str]) -> set[str]:
+    """The rules fired by the equipment check's cases: each site and injectate with each set of equipment."""
+    fired: set[str] = set()
+    for site in sites:
+        for injectate in CASE_FIELDS["injectate"].values:
+            for available in EQUIPMENT_SETS:
+                fired.update(rec.evaluate(rec.resolve({"site": site, "injectate": injectate, "available_modalities": list(available)}).values).fired)
+    return fired
+
+
+def messages(report: AuditReport, check_name: str, level: str = "error") -> list[str]:
+    return [f.message for f in report.findings if f.check == check_name and f.level == level]
+
+
+def test_the_shipped_rules_over_two_sites(seam: Seam) -> None:
+    seam.keep |= {"palpable"}  # a palpable hip contradicts the site: invalid cases
+    report = audit(seam, workers=1, quick=True, sites=["knee", "hip"])
+    kb = load(SHIPPED)
+    rec = Recommender(kb, cache_size=0)
+    want = oracle(rec, seam.spaces)
+    assert report.passed, [f for f in report.findings if f.level == "error"]
+    assert report.ruleset == {"version": kb.version, "digest": kb.digest}
+    assert (report.workers, seam.opened) == (1, [(1, [RuleBase(SHIPPED, kb.digest)])])
+    assert [(s.name, s.size, s.evaluated, s.valid) for s in report.spaces] == [(s.name, s.size, s.size, want.valid[s.name]) for s in seam.spaces]
+    assert [s.name for s in seam.spaces] == ["sites", "approach"] and 0 < want.valid["sites"] < seam.spaces[0].size
+    assert sum(seam.progress) == sum(s.size for s in seam.spaces) and len(seam.progress) > 2
+    assert report.modality_counts == {m.value: want.modalities[m.value] for m in MODALITIES}
+    extra = equipment_fired(rec, ["knee", "hip"]) - set(want.fired)
+    assert extra  # rules only the equipment check fires count once
+    assert report.rule_counts == {r.id: want.fired[r.id] or int(r.id in extra) for r in kb.rules}
+    dead = {m.split(" ")[0] for m in messages(report, "dead-rule", "warning")}
+    assert dead == {rid for rid, n in report.rule_counts.items() if n == 0} and dead
+    assert all(m.endswith("(some sites only: run without --quick to decide)") for m in messages(report, "dead-rule", "warning"))
+    assert messages(report, "dead-rule") == [] and messages(report, "subsumed", "warning")
+    assert all(f.check in ("dead-rule", "subsumed", "unused-source", "unsourced-site", "invariant-vacuous") for f in report.findings)
+    summary = report.summary()
+    assert summary["never_fired"] == sorted(dead) and summary["passed"] is True
+    assert summary["invariants_covered"] and 0 <= report.seconds < 600
+
+
+def test_the_site_space_only(seam: Seam) -> None:
+    """--quick without sites: every site, the warnings say the site space was enumerated; workers
+    default to the CPUs."""
+    seam.keep = {"site"}
+    report = audit(seam, quick=True)
+    assert report.workers == (os.cpu_count() or 1) == seam.opened[0][0]
+    assert [s.name for s in report.spaces] == ["sites", "approach"] and report.spaces[0].size == len(load(SHIPPED).sites)
+    dead = messages(report, "dead-rule", "warning")
+    assert dead and all(m.endswith("(site space only: run without --quick to decide)") for m in dead)
+    assert report.passed
+
+
+def test_the_whole_space_decides_dead_rules(seam: Seam) -> None:
+    """Without --quick or sites, a rule no enumerated case fires is an error."""
+    seam.keep = {"site", "region"}
+    report = audit(seam, workers=2)
+    assert [s.name for s in report.spaces] == ["free", "sites", "approach"] and report.workers == 2
+    dead = messages(report, "dead-rule")
+    assert dead and not any("run without --quick" in m for m in dead) and not report.passed
+    assert messages(report, "dead-rule", "warning") == []
+    assert {m.split(" ")[0] for m in dead} == {rid for rid, n in report.rule_counts.items() if n == 0}
+
+
+def test_a_rule_base_that_does_not_load_is_one_finding(seam: Seam, tmp_path: Path) -> None:
+    report = audit(seam, tmp_path / "nowhere", quick=True)
+    assert [(f.level, f.check) for f in report.findings] == [("error", "load")] and not report.passed
+    assert (report.ruleset, report.spaces, report.rule_counts, report.modality_counts, report.workers) == (
+        {"version": "?", "digest": "?"},
+        [],
+        {},
+        {},
+        0,
+    )
+    assert seam.opened == [] and report.seconds >= 0
+
+
+def test_an_invariant_file_that_does_not_load_is_one_finding(seam: Seam, rule_copy: Any) -> None:
+    def bad_note(data: dict[str, Any]) -> None:
+        data["invariants"][0]["must"]["notes"] = ["RATE-US-FIT"]
+
+    folder = rule_copy("invariants.yaml", bad_note)
+    report = audit(seam, folder, quick=True)
+    [finding] = report.findings
+    assert (finding.level, finding.check) == ("error", "load") and "INV-LANDMARK-JUSTIFIED" in finding.message
+    kb = load(folder)
+    assert (report.ruleset, report.spaces, report.workers) == ({"version": kb.version, "digest": kb.digest}, [], 0)
+    assert seam.opened == []
