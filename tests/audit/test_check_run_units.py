@@ -208,7 +208,14 @@ def test_an_invariant_file_that_does_not_load_is_one_finding(seam: Seam, rule_co
     [finding] = report.findings
     assert (finding.level, finding.check) == ("error", "load") and "INV-LANDMARK-JUSTIFIED" in finding.message
     kb = load(folder)
-    assert (report.ruleset, report.spaces, report.workers) == ({"version": kb.version, "digest": kb.digest}, [], 0)
+    assert (report.ruleset, report.spaces, report.rule_counts, report.modality_counts, report.workers) == (
+        {"version": kb.version, "digest": kb.digest},
+        [],
+        {},
+        {},
+        0,
+    )
+    assert report.summary()["never_fired"] == []
     assert seam.opened == []
 
 
@@ -318,3 +325,5 @@ def test_monotone_violations_are_listed_up_to_a_cap(seam: Seam, monkeypatch: pyt
     assert joined.message == "joined JSON differs from model_dump_json (2 cases; the first is shown)"
     assert joined.case in [as_json_case(s.case(0)) for s in seam.spaces]
     assert len(messages(report, "determinism")) == 2
+    # the rules' own examples are run on the copy: the inverted rules no longer behave as they say
+    assert any(m.startswith("LU-NEUROVASCULAR fires on its own 'silent' example") for m in messages(report, "rule-example"))
