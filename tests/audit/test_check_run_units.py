@@ -219,10 +219,13 @@ def test_an_invariant_file_that_does_not_load_is_one_finding(seam: Seam, rule_co
     assert seam.opened == []
 
 
-def test_the_whole_space_counts_each_space_apart(seam: Seam) -> None:
-    """Three spaces' firings joined: each rule counted once per case that fired it, whatever space."""
+def test_the_whole_space_counts_each_space_apart(seam: Seam, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three spaces' firings joined: each rule counted once per case that fired it, whatever space.
+    (With the CPUs unknown, one worker.)"""
     seam.keep = {"site", "approach", "injectate", "region"}
-    report = audit(seam, workers=1)
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    report = audit(seam)
+    assert report.workers == 1 == seam.opened[0][0]
     kb = load(SHIPPED)
     rec = Recommender(kb, cache_size=0)
     want = oracle(rec, seam.spaces)
