@@ -255,6 +255,9 @@ def test_faults_on_the_worker_side_are_the_audits_errors(seam: Seam, monkeypatch
     invariant with its count; the sample recomputed here differs."""
     seam.keep = {"site", "injectate", "palpable"}  # (a space holds both values of a field an escalation steps over)
     planted_worker(monkeypatch, SHIPPED, landmark)
+    analyse_marks = check.analyse_marks
+    clash = Finding("error", "conflict", "R-X and R-Y rate both differently on overlapping cases and neither overrides the other")
+    monkeypatch.setattr(check, "analyse_marks", lambda *args: [*analyse_marks(*args), clash])
     report = audit(seam, workers=1, quick=True, sites=["hip"])
     [space] = seam.spaces
     n = report.spaces[0].valid
@@ -276,6 +279,7 @@ def test_faults_on_the_worker_side_are_the_audits_errors(seam: Seam, monkeypatch
     ]
     [breach] = [f.message for f in report.findings if f.check == "invariant" and f.message.startswith("INV-LANDMARK-JUSTIFIED")]
     assert breach.startswith(f"INV-LANDMARK-JUSTIFIED fails on {n} of {n} cases it covers: ")
+    assert [f for f in report.findings if f.check == "conflict"] == [clash]  # a partial run proves a conflict all the same
     grouped = [(f.check, f.message) for f in report.findings if f.message.endswith("the first is shown)")]
     assert len(grouped) == len({check for check, _ in grouped}) > 2  # one finding per distinct problem
     counts = [int(message.rsplit(" (", 1)[1].split(" ")[0]) for _, message in grouped]
