@@ -320,6 +320,8 @@ EQUIVALENT: dict[str, str] = {
     "alike, so counts and the subset and overlap tests are the same",
     "guidance_rules.audit.check.x_run_audit__mutmut_178": "9 bits a case for 8 after the first space: one bit per case is set, "
     "the spaces' ranges still do not overlap and every rule is shifted alike",
+    "guidance_rules.audit.check.xǁCheckerǁ__init____mutmut_5": "no Fit: explanation_problems then checks each citation "
+    "directly (Fit is only its memo), with the same answers",
     # --- cli ---
     "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
     "limit: a shorter text holds no such number, so it finds none",
