@@ -322,6 +322,21 @@ EQUIVALENT: dict[str, str] = {
     "the spaces' ranges still do not overlap and every rule is shifted alike",
     "guidance_rules.audit.check.xǁCheckerǁ__init____mutmut_5": "no Fit: explanation_problems then checks each citation "
     "directly (Fit is only its memo), with the same answers",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_31": "explanation_problems without the Fit memo: the same "
+    "citation checks, computed directly",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_36": "explanation_problems without the steps: it builds the "
+    "same steps from the same Parts itself",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_41": "get(..., None) for get(..., False): `not` of either is True",
+    **{
+        f"guidance_rules.audit.check.x__checker__mutmut_{n}": "a fresh Checker for a chunk instead of the kept one: only its "
+        "memos are lost, the answers are the same"
+        for n in (3, 4, 7)
+    },
+    **{
+        f"guidance_rules.audit.check.x_evaluate_chunk__mutmut_{n}": "zip of the pending cases with their evaluations: "
+        "evaluate_many returns one per case, so strict never raises"
+        for n in (18, 21, 23)
+    },
     # --- cli ---
     "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
     "limit: a shorter text holds no such number, so it finds none",
