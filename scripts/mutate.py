@@ -301,6 +301,42 @@ EQUIVALENT: dict[str, str] = {
     "comparison finds the same differences",
     "guidance_rules.audit.check.x_cache_findings__mutmut_3": "cache=None for False: the loader tests `if self.cache`, so None "
     "parses from YAML too",
+    **{
+        f"guidance_rules.audit.check.x__capped__mutmut_{n}": "the count line from the second finding's level or check, not the "
+        "first's: _capped is given one check's findings (monotone), all of one level and check"
+        for n in (9, 10, 12)
+    },
+    **{
+        f"guidance_rules.audit.check.x_run_audit__mutmut_{n}": "the parent's recommender cache size: a cache only saves work, and "
+        "the parent asks each case once (examples, equipment, one sample each)"
+        for n in (13, 14)
+    },
+    **{
+        f"guidance_rules.audit.check.x_run_audit__mutmut_{n}": "how many chunks a space is cut into: the chunks tile it either way "
+        "(proved by complete()), and every result is merged by index"
+        for n in (145, 147)
+    },
+    "guidance_rules.audit.check.x_run_audit__mutmut_171": "the joined firing bits start at bit 8 for bit 0: every rule shifted "
+    "alike, so counts and the subset and overlap tests are the same",
+    "guidance_rules.audit.check.x_run_audit__mutmut_178": "9 bits a case for 8 after the first space: one bit per case is set, "
+    "the spaces' ranges still do not overlap and every rule is shifted alike",
+    "guidance_rules.audit.check.xǁCheckerǁ__init____mutmut_5": "no Fit: explanation_problems then checks each citation "
+    "directly (Fit is only its memo), with the same answers",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_31": "explanation_problems without the Fit memo: the same "
+    "citation checks, computed directly",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_36": "explanation_problems without the steps: it builds the "
+    "same steps from the same Parts itself",
+    "guidance_rules.audit.check.xǁCheckerǁ_problems__mutmut_41": "get(..., None) for get(..., False): `not` of either is True",
+    **{
+        f"guidance_rules.audit.check.x__checker__mutmut_{n}": "a fresh Checker for a chunk instead of the kept one: only its "
+        "memos are lost, the answers are the same"
+        for n in (3, 4, 7)
+    },
+    **{
+        f"guidance_rules.audit.check.x_evaluate_chunk__mutmut_{n}": "zip of the pending cases with their evaluations: "
+        "evaluate_many returns one per case, so strict never raises"
+        for n in (18, 21, 23)
+    },
     # --- cli ---
     "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
     "limit: a shorter text holds no such number, so it finds none",

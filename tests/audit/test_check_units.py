@@ -486,3 +486,14 @@ def test_chunks_past_the_end_of_the_space_are_said_as_such() -> None:
     reversed, empty range, "cases 12..9 were never evaluated")."""
     with pytest.raises(AuditError, match=r"^space ten: cases 10\.\.11 are past the end of the space"):
         assert_complete(TEN, [(0, 10), (10, 12)], bytes(10))
+
+
+def test_at_most_max_listed_findings_are_listed_then_counted() -> None:
+    from guidance_rules.audit.check import MAX_LISTED, _capped
+
+    def many(n: int) -> list[Finding]:
+        return [Finding("error", "monotone", f"m{i}") for i in range(n)]
+
+    assert _capped(many(MAX_LISTED)) == many(MAX_LISTED)
+    assert _capped(many(MAX_LISTED + 3)) == [*many(MAX_LISTED), Finding("error", "monotone", "3 further monotone findings not listed")]
+    assert _capped([]) == []
