@@ -276,7 +276,14 @@ def test_the_shared_parts_stay_within_their_bound(monkeypatch: pytest.MonkeyPatc
     when full, and the answers stay right."""
     monkeypatch.setattr(explain, "PART_LIMIT", 3)
     shared = Parts(KB)
-    tables = [shared._steps, shared._explanations, shared._summaries, shared._evidence, shared._ratings, shared._assumptions]
+    tables: list[dict[Any, Any]] = [
+        shared._steps,
+        shared._explanations,
+        shared._summaries,
+        shared._evidence,
+        shared._ratings,
+        shared._assumptions,
+    ]
     for case in CASES:
         mine, _ = answered(case, shared)
         assert mine == answered(case)[0]
