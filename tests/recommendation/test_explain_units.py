@@ -16,8 +16,8 @@ from guidance_rules.recommendation import explain
 from guidance_rules.recommendation.explain import Parts, figure_text
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.conditions import holds
-from guidance_rules.rulebase.domain import Rule
-from guidance_rules.rulebase.load import cite, default_knowledge, in_scope
+from guidance_rules.rulebase.domain import KnowledgeBase, Rule
+from guidance_rules.rulebase.load import cite, default_knowledge, in_scope, load
 from guidance_rules.rulebase.schemas import EvidenceSpec
 
 KB = default_knowledge()
@@ -199,6 +199,32 @@ def test_an_overruled_reason_comes_right_after_the_step_that_overrules_it() -> N
             assert all(s.overridden_by in {by.rule, *(r.rule for r in by.reasons)} for s in between), (case, step.rule)
 
 
+# The reasons issue 19 names as overruled (test_explain.py), built here by a fresh Parts each: the
+# consumers of each derived fact are found when the Parts is made.
+OVERRULED = (
+    ({"site": "knee", "injectate": "cell_based"}, "LM-FAVOURABLE", "DC-CELL-BASED"),
+    ({"site": "elbow", "injectate": "cell_based"}, "LM-FAVOURABLE", "DC-CELL-BASED"),
+    ({"site": "knee", "injectate": "corticosteroid", "near_neurovascular": True}, "LM-FAVOURABLE", "LU-NEUROVASCULAR"),
+    ({"site": "knee", "injectate": "corticosteroid", "approach": "anteromedial"}, "LM-FAVOURABLE", "LU-APPROACH"),
+)
+STANDING = (
+    {"site": "knee", "injectate": "corticosteroid"},  # landmark recommended: the reason stands
+    {"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["effusion"]},  # landmark possible, for it
+    {"site": "a1_pulley", "injectate": "corticosteroid"},  # navigation wanted but unused: not overruled
+)
+
+
+def test_a_reason_the_answer_overrules_is_marked_by_what_stands_against_it() -> None:
+    for case, rule, by in OVERRULED:
+        rec, _ = answered(case)
+        (step,) = [s for s in rec.reasoning if s.rule == rule]
+        assert step.overridden_by == by and step.conclusion.startswith(f"Overruled by {by}: "), case
+        assert rec.reasoning[0].overridden_by is None
+    for case in STANDING:
+        rec, _ = answered(case)
+        assert all(s.overridden_by is None for s in rec.reasoning[:-1] if RULES[s.rule].derive is not None), case
+
+
 def test_steps_keep_the_engine_order_and_a_group_stands_where_its_last_reason_fired() -> None:
     for case in CASES:
         rec, _ = answered(case)
@@ -290,3 +316,50 @@ def test_the_shared_parts_stay_within_their_bound(monkeypatch: pytest.MonkeyPatc
         assert shared.json(mine) == mine.model_dump_json()
         assert all(len(table) <= 3 for table in tables) and len(shared._fragments) <= 3
     assert all(tables)
+
+
+def test_a_shared_part_is_serialised_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch output joins the JSON of shared parts: a step shared by many answers is serialised
+    the first time only, and each answer's JSON is still pydantic's, byte for byte."""
+    dumped: list[str] = []
+    original = Step.model_dump_json
+
+    def counted(self: Step, **options: Any) -> str:
+        dumped.append(self.rule)
+        return original(self, **options)
+
+    shared = Parts(KB)
+    first, _ = answered({"site": "hip", "injectate": "corticosteroid"}, shared)
+    second, _ = answered({"site": "hip", "injectate": "prp"}, shared)
+    common = [s for s in first.reasoning if any(s is t for t in second.reasoning)]
+    assert common  # the two answers share steps: the point of sharing them
+    expected = [first.model_dump_json(), second.model_dump_json()]
+    monkeypatch.setattr(Step, "model_dump_json", counted)
+    assert shared.json(first) == expected[0]
+    assert dumped == [s.rule for s in first.reasoning]
+    dumped.clear()
+    assert shared.json(second) == expected[1] and shared.json(first) == expected[0]
+    assert dumped == [s.rule for s in second.reasoning if not any(s is c for c in common)]
+
+
+def _policy_without_the_hip_study(data: dict[str, Any]) -> None:
+    """The ultrasound tie-break still quotes the site's patient ratings, but no longer cites the
+    hip-only study: nothing scoped to a site is left among the policy's sources."""
+    for tie in data["policy"]["tie_breaks"]:
+        tie["sources"] = [c for c in tie["sources"] if c["source"] != "hip_us_fluoro"]
+
+
+def test_a_tie_breaks_site_figure_is_shared_only_within_its_site(rule_copy: Any) -> None:
+    """The policy step is shared between answers with the same ratings; a tie-break quoting a
+    site's figure makes it differ by site even when none of its sources is scoped to a site."""
+    kb: KnowledgeBase = load(rule_copy("policy.yaml", _policy_without_the_hip_study))
+    rec = Recommender(kb, cache_size=0)
+    shared = Parts(kb)
+    said = {}
+    for site in ("hip", "glenohumeral", "hip"):
+        resolution = rec.resolve({"site": site, "injectate": "corticosteroid"})
+        evaluation = rec.evaluate(resolution.values)
+        mine, fresh = shared.build(resolution, evaluation), Parts(kb).build(resolution, evaluation)
+        assert mine.reasoning[-1] == fresh.reasoning[-1], site
+        said[site] = mine.reasoning[-1].conclusion
+    assert f"Here ({kb.sites['hip'].title})" in said["hip"] and "Here (" not in said["glenohumeral"]
