@@ -363,3 +363,19 @@ def test_a_tie_breaks_site_figure_is_shared_only_within_its_site(rule_copy: Any)
         assert mine.reasoning[-1] == fresh.reasoning[-1], site
         said[site] = mine.reasoning[-1].conclusion
     assert f"Here ({kb.sites['hip'].title})" in said["hip"] and "Here (" not in said["glenohumeral"]
+
+
+def test_a_note_says_only_what_its_rule_file_says(rule_copy: Any) -> None:
+    """A caution written with empty text (the schema allows it) shows empty text, in the notes
+    and in the bottom line: nothing is made up in its place."""
+    case, refer = next((c, r) for c in CASES for r in REC.evaluate(REC.resolve(c).values).outputs if r.bottom_line and r.kind == "caution")
+
+    def empty(data: dict[str, Any]) -> None:
+        next(r for r in data["rules"] if r["id"] == refer.id)["then"]["caution"] = ""
+
+    kb = load(rule_copy(refer.file, empty))
+    rec = Recommender(kb, cache_size=0)
+    resolution = rec.resolve(case)
+    answer = Parts(kb).build(resolution, rec.evaluate(resolution.values))
+    assert [n.text for n in answer.cautions if n.rule == refer.id] == [""]
+    assert "" in answer.summary.cautions and refer.text not in answer.summary.text
