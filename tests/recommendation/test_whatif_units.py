@@ -15,7 +15,7 @@ from guidance_rules import Modality, Recommender
 from guidance_rules.recommendation import whatif
 from guidance_rules.recommendation.whatif import Change, WhatIf, inputs_that_matter, what_if
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
-from guidance_rules.rulebase.load import default_knowledge
+from guidance_rules.rulebase.load import default_knowledge, load
 
 KB = default_knowledge()
 CASES: list[dict[str, Any]] = [
@@ -181,3 +181,23 @@ def test_the_answer_does_not_depend_on_the_block_size_or_the_memo(monkeypatch: p
     again = what_if(case, small, max_changes=3)  # partly from the memo
     assert _plain(again) == _plain(expected)
     assert len(whatif._memo(small)) <= 50 + first.cases_evaluated
+
+
+def _contrast_by_default(data: dict[str, Any]) -> None:
+    data["fields"]["contrast_confirmation"] = True
+
+
+def test_the_recommender_given_is_the_one_asked(rule_copy: Any) -> None:
+    """A rule base of one's own (here contrast confirmation assumed wanted): what-if and the
+    inputs that matter are about its answer, not the shipped rule base's."""
+    rec = Recommender(load(rule_copy("defaults.yaml", _contrast_by_default)), cache_size=0)
+    case = {"region": "peripheral", "depth": "deep", "tissue": "joint", "injectate": "prp"}
+    answer = rec.recommend(case)
+    assert answer.modality is not Recommender(KB).recommend(case).modality  # the two rule bases differ here
+    assumed = {(a.field, a.value, a.origin) for a in answer.assumptions}
+    assert ("contrast_confirmation", True, "default") in assumed
+    items = [(i.field, i.value, i.origin) for i in inputs_that_matter(case, rec)]
+    assert ("contrast_confirmation", True, "default") in items and set(items) <= assumed
+    result = what_if(case, rec, max_changes=1)
+    assert result.modality is answer.modality
+    assert [(i.field, i.value, i.origin) for i in result.inputs_that_matter] == items
