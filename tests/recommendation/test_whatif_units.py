@@ -6,12 +6,14 @@ depend on the engine block size or the memo of evaluated candidates."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from guidance_rules import Modality, Recommender
+from guidance_rules.cli import main
 from guidance_rules.recommendation import whatif
 from guidance_rules.recommendation.whatif import Change, WhatIf, inputs_that_matter, what_if
 from guidance_rules.rulebase.conditions import CASE_FIELDS, EQUIPMENT_FIELD
@@ -201,3 +203,12 @@ def test_the_recommender_given_is_the_one_asked(rule_copy: Any) -> None:
     result = what_if(case, rec, max_changes=1)
     assert result.modality is answer.modality
     assert [(i.field, i.value, i.origin) for i in result.inputs_that_matter] == items
+
+
+def test_the_library_and_the_command_search_the_same_default_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    """`what_if` without a bound and `guidance-rules what-if` without --max-changes give the same
+    answer: one default, said in both places."""
+    result = what_if({"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["obesity"]})
+    assert main(["what-if", "--site", "knee", "--injectate", "corticosteroid", "--variance", "obesity", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result.model_dump(mode="json")
+    assert result.max_changes is not None and not result.exhaustive
