@@ -229,6 +229,28 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.problems.x_problems_of__mutmut_107": "Case's flags are StrictBool: pydantic reports bool_type for "
     "them, never bool_parsing",
     "guidance_rules.recommendation.problems.x_problems_of__mutmut_108": "the same: never bool_parsing",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁ__init____mutmut_{n}": "the parts lock not reentrant: nothing takes it "
+        "while holding it (_shared builds a part outside it, fragment serialises outside it)"
+        for n in (3, 4)
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁexplained__mutmut_{n}": "the look-up before _shared missed: _shared "
+        "looks the same key up again and returns the part already built"
+        for n in (4, 5)
+    },
+    **{
+        f"guidance_rules.recommendation.explain.{name}": "zip strict=None, False or left out: a site's evidence_tests are "
+        "parsed one per evidence row at load"
+        for name in ("xǁPartsǁfigures__mutmut_11", "xǁPartsǁfigures__mutmut_14", "xǁPartsǁfigures__mutmut_15")
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁratings__mutmut_{n}": "zip strict=None, False or left out: the key "
+        "is made from Modality itself, one rating each"
+        for n in (21, 24, 25)
+    },
+    "guidance_rules.recommendation.explain.x_values_of__mutmut_7": "None for () as the key part of no fields: the same "
+    "constant for every case either way",
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",
