@@ -379,3 +379,24 @@ def test_a_note_says_only_what_its_rule_file_says(rule_copy: Any) -> None:
     answer = Parts(kb).build(resolution, rec.evaluate(resolution.values))
     assert [n.text for n in answer.cautions if n.rule == refer.id] == [""]
     assert "" in answer.summary.cautions and refer.text not in answer.summary.text
+
+
+def _second_tie_break(data: dict[str, Any]) -> None:
+    """A second reason to prefer ultrasound over fluoroscopy, written like the first."""
+    first = data["policy"]["tie_breaks"][0]
+    data["policy"]["tie_breaks"].append({**first, "reason": "A second reason, planted.", "figures": []})
+
+
+def test_every_tie_break_that_decides_the_case_is_said_in_order(rule_copy: Any) -> None:
+    kb: KnowledgeBase = load(rule_copy("policy.yaml", _second_tie_break))
+    rec = Recommender(kb, cache_size=0)
+    resolution = rec.resolve({"site": "hip", "injectate": "corticosteroid"})
+    evaluation = rec.evaluate(resolution.values)
+    answer = Parts(kb).build(resolution, evaluation)
+    ties = [t for t in kb.policy.tie_breaks if t.prefer is answer.modality]
+    assert len(ties) == 2
+    decisive = next(r for r in kb.rules if r.id == answer.summary.rules[0])
+    assert answer.summary.reason == f"{decisive.conclusion} {ties[0].reason} {ties[1].reason}"
+    policy = answer.reasoning[-1].conclusion
+    first, second = (policy.index(f"goes first: {t.reason[0].lower()}{t.reason[1:]}"[:-1]) for t in ties)
+    assert first < second and policy.count("is also usually appropriate") == 2
