@@ -251,6 +251,14 @@ EQUIVALENT: dict[str, str] = {
     },
     "guidance_rules.recommendation.explain.x_values_of__mutmut_7": "None for () as the key part of no fields: the same "
     "constant for every case either way",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁevidence__mutmut_{n}": "zip strict=None, False or left out: the mask "
+        "is made one per evidence row"
+        for n in (42, 45, 46)
+    },
+    "guidance_rules.recommendation.explain.xǁPartsǁsummary__mutmut_12": "the key names the deciding tie-breaks by count, "
+    "not identity: for one chosen modality and the same ratings the same tie-breaks apply, so the count cannot differ "
+    "while they do",
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",
