@@ -257,8 +257,8 @@ EQUIVALENT: dict[str, str] = {
         for n in (42, 45, 46)
     },
     "guidance_rules.recommendation.explain.xǁPartsǁsummary__mutmut_12": "the key names the deciding tie-breaks by count, "
-    "not identity: for one chosen modality and the same ratings the same tie-breaks apply, so the count cannot differ "
-    "while they do",
+    "not identity: policy.yaml has one tie-break per preferred modality, so with the chosen modality in the key the count "
+    "names it",
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",
