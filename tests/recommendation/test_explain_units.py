@@ -201,13 +201,13 @@ def test_an_overruled_reason_comes_right_after_the_step_that_overrules_it() -> N
 
 # The reasons issue 19 names as overruled (test_explain.py), built here by a fresh Parts each: the
 # consumers of each derived fact are found when the Parts is made.
-OVERRULED = (
+OVERRULED: tuple[tuple[dict[str, Any], str, str], ...] = (
     ({"site": "knee", "injectate": "cell_based"}, "LM-FAVOURABLE", "DC-CELL-BASED"),
     ({"site": "elbow", "injectate": "cell_based"}, "LM-FAVOURABLE", "DC-CELL-BASED"),
     ({"site": "knee", "injectate": "corticosteroid", "near_neurovascular": True}, "LM-FAVOURABLE", "LU-NEUROVASCULAR"),
     ({"site": "knee", "injectate": "corticosteroid", "approach": "anteromedial"}, "LM-FAVOURABLE", "LU-APPROACH"),
 )
-STANDING = (
+STANDING: tuple[dict[str, Any], ...] = (
     {"site": "knee", "injectate": "corticosteroid"},  # landmark recommended: the reason stands
     {"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["effusion"]},  # landmark possible, for it
     {"site": "a1_pulley", "injectate": "corticosteroid"},  # navigation wanted but unused: not overruled
@@ -378,7 +378,7 @@ def test_a_note_says_only_what_its_rule_file_says(rule_copy: Any) -> None:
     resolution = rec.resolve(case)
     answer = Parts(kb).build(resolution, rec.evaluate(resolution.values))
     assert [n.text for n in answer.cautions if n.rule == refer.id] == [""]
-    assert "" in answer.summary.cautions and refer.text not in answer.summary.text
+    assert refer.text and "" in answer.summary.cautions and refer.text not in answer.summary.text
 
 
 def _second_tie_break(data: dict[str, Any]) -> None:
