@@ -259,6 +259,15 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.explain.xǁPartsǁsummary__mutmut_12": "the key names the deciding tie-breaks by count, "
     "not identity: policy.yaml has one tie-break per preferred modality, so with the chosen modality in the key the count "
     "names it",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_{n}": "another tag in a group's key: it only keeps group "
+        "keys apart from a single step's, which start with a rule id, and no rule is named either way"
+        for n in (2, 3)
+    },
+    "guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_25": "rstrip('XX.XX') for rstrip('.'): it strips a capital "
+    "X too, and no fact text in facts.yaml ends in one",
+    "guidance_rules.recommendation.whatif.x__possible__mutmut_30": "another separator between the steps of a modality's "
+    "rating rules: no modality offered as possible is rated by more than one rule (checked over the site space)",
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",

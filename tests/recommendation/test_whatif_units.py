@@ -25,6 +25,7 @@ CASES: list[dict[str, Any]] = [
     {"site": "hip", "injectate": "corticosteroid"},
     {"site": "a1_pulley", "injectate": "corticosteroid"},
     {"site": "sacroiliac", "injectate": "corticosteroid"},
+    {"site": "knee", "injectate": "corticosteroid", "anatomy_variance": ["effusion"]},  # a possible modality after one without figures
     {"site": "knee", "injectate": "prp", "anatomy_variance": ["obesity", "effusion"]},
     {"region": "peripheral", "depth": "deep", "tissue": "joint", "injectate": "prp"},
     {"region": "peripheral", "depth": "superficial", "tissue": "tendon", "injectate": "corticosteroid", "palpable": True},
