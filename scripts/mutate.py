@@ -268,6 +268,14 @@ EQUIVALENT: dict[str, str] = {
     "X too, and no fact text in facts.yaml ends in one",
     "guidance_rules.recommendation.whatif.x__possible__mutmut_30": "another separator between the steps of a modality's "
     "rating rules: no modality offered as possible is rated by more than one rule (checked over the site space)",
+    "guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_40": "rstrip('XX.XX') for rstrip('.'): no fact text ends in a capital X",
+    "guidance_rules.recommendation.explain.xǁPartsǁ_shared__mutmut_1": "every part built again instead of found: an equal "
+    "part, only not shared (step looks its key up itself first)",
+    **{
+        f"guidance_rules.recommendation.whatif.x_what_if__mutmut_{n}": "zip strict=None, False or left out: the evaluator "
+        "returns one result per candidate"
+        for n in (49, 52, 53)
+    },
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",
