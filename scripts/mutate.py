@@ -272,6 +272,16 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.explain.xǁPartsǁ_shared__mutmut_1": "every part built again instead of found: an equal "
     "part, only not shared (step looks its key up itself first)",
     **{
+        f"guidance_rules.recommendation.explain.{name}": "a shared part missed or not kept: it is built again, equal, only "
+        "not shared (speed and memory, not the answer)"
+        for name in ("xǁPartsǁ_shared__mutmut_2", "xǁPartsǁ_shared__mutmut_6", "xǁPartsǁstep__mutmut_6", "xǁPartsǁstep__mutmut_7")
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁstep__mutmut_{n}": "zip strict=None or left out: the values are read "
+        "one per field read"
+        for n in (27, 30)
+    },
+    **{
         f"guidance_rules.recommendation.whatif.x_what_if__mutmut_{n}": "zip strict=None, False or left out: the evaluator "
         "returns one result per candidate"
         for n in (49, 52, 53)
