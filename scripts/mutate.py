@@ -279,7 +279,7 @@ EQUIVALENT: dict[str, str] = {
     **{
         f"guidance_rules.recommendation.explain.xǁPartsǁstep__mutmut_{n}": "zip strict=None or left out: the values are read "
         "one per field read"
-        for n in (27, 30)
+        for n in (27, 30, 31)
     },
     **{
         f"guidance_rules.recommendation.whatif.x_what_if__mutmut_{n}": "zip strict=None, False or left out: the evaluator "
