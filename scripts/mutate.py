@@ -229,6 +229,63 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.recommendation.problems.x_problems_of__mutmut_107": "Case's flags are StrictBool: pydantic reports bool_type for "
     "them, never bool_parsing",
     "guidance_rules.recommendation.problems.x_problems_of__mutmut_108": "the same: never bool_parsing",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁ__init____mutmut_{n}": "the parts lock not reentrant: nothing takes it "
+        "while holding it (_shared builds a part outside it, fragment serialises outside it)"
+        for n in (3, 4)
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁexplained__mutmut_{n}": "the look-up before _shared missed: _shared "
+        "looks the same key up again and returns the part already built"
+        for n in (4, 5)
+    },
+    **{
+        f"guidance_rules.recommendation.explain.{name}": "zip strict=None, False or left out: a site's evidence_tests are "
+        "parsed one per evidence row at load"
+        for name in ("xǁPartsǁfigures__mutmut_11", "xǁPartsǁfigures__mutmut_14", "xǁPartsǁfigures__mutmut_15")
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁratings__mutmut_{n}": "zip strict=None, False or left out: the key "
+        "is made from Modality itself, one rating each"
+        for n in (21, 24, 25)
+    },
+    "guidance_rules.recommendation.explain.x_values_of__mutmut_7": "None for () as the key part of no fields: the same "
+    "constant for every case either way",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁevidence__mutmut_{n}": "zip strict=None, False or left out: the mask "
+        "is made one per evidence row"
+        for n in (42, 45, 46)
+    },
+    "guidance_rules.recommendation.explain.xǁPartsǁsummary__mutmut_12": "the key names the deciding tie-breaks by count, "
+    "not identity: policy.yaml has one tie-break per preferred modality, so with the chosen modality in the key the count "
+    "names it",
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_{n}": "another tag in a group's key: it only keeps group "
+        "keys apart from a single step's, which start with a rule id, and no rule is named either way"
+        for n in (2, 3)
+    },
+    "guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_25": "rstrip('XX.XX') for rstrip('.'): it strips a capital "
+    "X too, and no fact text in facts.yaml ends in one",
+    "guidance_rules.recommendation.whatif.x__possible__mutmut_30": "another separator between the steps of a modality's "
+    "rating rules: no modality offered as possible is rated by more than one rule (checked over the site space)",
+    "guidance_rules.recommendation.explain.xǁPartsǁgroup__mutmut_40": "rstrip('XX.XX') for rstrip('.'): no fact text ends in a capital X",
+    "guidance_rules.recommendation.explain.xǁPartsǁ_shared__mutmut_1": "every part built again instead of found: an equal "
+    "part, only not shared (step looks its key up itself first)",
+    **{
+        f"guidance_rules.recommendation.explain.{name}": "a shared part missed or not kept: it is built again, equal, only "
+        "not shared (speed and memory, not the answer)"
+        for name in ("xǁPartsǁ_shared__mutmut_2", "xǁPartsǁ_shared__mutmut_6", "xǁPartsǁstep__mutmut_6", "xǁPartsǁstep__mutmut_7")
+    },
+    **{
+        f"guidance_rules.recommendation.explain.xǁPartsǁstep__mutmut_{n}": "zip strict=None or left out: the values are read "
+        "one per field read"
+        for n in (27, 30, 31)
+    },
+    **{
+        f"guidance_rules.recommendation.whatif.x_what_if__mutmut_{n}": "zip strict=None, False or left out: the evaluator "
+        "returns one result per candidate"
+        for n in (49, 52, 53)
+    },
     # --- audit ---
     "guidance_rules.audit.explanation.x_explanation_problems__mutmut_30": "_override_problems does not read its kb argument "
     "(an unused parameter): None in its place changes nothing",
