@@ -335,7 +335,6 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.check.x_analyse_marks__mutmut_24": "a > b for a >= b: a rule against itself is skipped by `a != b` below",
     "guidance_rules.audit.check.x_analyse_marks__mutmut_61": "x.id > y.id for >=: a rule never rates a modality differently from "
     "itself, so no clash",
-    "guidance_rules.audit.check.x_assert_complete__mutmut_10": "start >= where for >: start == where never reaches this line",
     "guidance_rules.audit.diff.x__recommender__mutmut_4": "a worker's recommender cache size: a cache only saves work, never "
     "changes an answer (the recommendation layer's cache tests), and each case is asked once",
     "guidance_rules.audit.diff.x__recommender__mutmut_6": "the same cache size, left at its default",
