@@ -17,7 +17,7 @@ from guidance_rules.errors import CaseError, EngineError
 from guidance_rules.recommendation.pool import RuleBase
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.load import default_knowledge, default_rules_dir, load
-from guidance_rules.rulebase.space import as_json_case
+from guidance_rules.rulebase.space import VARIANCE_SETS, as_json_case
 from tests.conftest import find_rule
 
 KB = default_knowledge()
@@ -44,7 +44,7 @@ def _fired(rec: Recommender, case: dict[str, Any]) -> set[str]:
         return set()  # the diff counts no rule as fired where a base gives no answer
 
 
-def compare(old_dir: str, new_dir: str, name: str, start: int, stop: int, only: tuple[str, ...]) -> list[Group]:
+def compare(old_dir: str, new_dir: str, name: str, start: int, stop: int, only: tuple[str, ...] | None) -> list[Group]:
     """Chunk [start, stop) of space `name`, asserted equal to what `recommend` finds; its groups."""
     old, new = load(old_dir), load(new_dir)
     [space] = [s for s in diff_spaces(old, new, only) if s.name == name]
@@ -58,7 +58,7 @@ def compare(old_dir: str, new_dir: str, name: str, start: int, stop: int, only: 
         valid.update(["old"] * (before is not None) + ["new"] * (after is not None))
         if before == after:
             continue
-        key = (case["site"], before[0] if before else INVALID, after[0] if after else INVALID)
+        key = (case.get("site", ""), before[0] if before else INVALID, after[0] if after else INVALID)
         g = want.get(key) or want.setdefault(key, Group(name, *key, example=case, first=i))
         g.count += 1
         g.parts.update(["validity"] * ((before is None) != (after is None)) + ["modality"] * (key[1] != key[2]))
@@ -107,3 +107,14 @@ def test_a_field_default_changed_is_found(rule_copy: Callable[..., Path]) -> Non
     new_dir = str(rule_copy("defaults.yaml", lambda d: d["fields"].update(available_modalities=["ultrasound"])))
     groups = compare(SHIPPED, new_dir, "sites", 0, 64, ("lumbar_facet",))
     assert groups and any(g.old == "fluoroscopy" for g in groups)
+
+
+def test_a_free_case_changed_is_grouped_without_a_site(rule_copy: Callable[..., Path]) -> None:
+    """The free space (no site): its changed cases form groups with no site, in its own picture cells."""
+    new_dir = str(rule_copy("landmark.yaml", lambda d: find_rule(d, "LU-EFFUSION").update(status="retired")))
+    [free] = [s for s in diff_spaces(KB, KB) if s.name == "free"]
+    first = {f: values[0] for f, values in zip(free.fields, free.choices, strict=True)}
+    start = free.index({**first, "tissue": "joint", "palpable": True, "anatomy_variance": VARIANCE_SETS[4]})
+    assert VARIANCE_SETS[4] == ("effusion",)
+    groups = compare(SHIPPED, new_dir, "free", start, start + 32, None)
+    assert groups and all(g.site == "" and g.as_json()["site"] is None and "site" not in (g.example or {}) for g in groups)
