@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from guidance_rules.audit import diff
 from guidance_rules.audit.diff import INVALID, DiffChunk, DiffReport, Group, run_diff
-from guidance_rules.errors import AuditError, CaseError, RuleFileError
+from guidance_rules.errors import AuditError, CaseError, EngineError, RuleFileError
 from guidance_rules.recommendation.pool import RuleBase
 from guidance_rules.recommendation.recommender import Recommender
 from guidance_rules.rulebase.domain import KnowledgeBase
@@ -287,3 +287,45 @@ def test_a_rule_base_that_cannot_load_is_named(pool: Inline, rule_copy: Callable
         assert (caught.value.file, caught.value.rule) == ("landmark.yaml", "LU-EFFUSION") and pool.opened == []
     with pytest.raises(RuleFileError, match="rule directory not found"):
         run_diff(tmp_path / "missing", SHIPPED, workers=1)
+
+
+def test_the_example_stays_the_first_case_when_its_chunk_comes_first(pool: Inline, rule_copy: Callable[..., Path]) -> None:
+    """Chunks in planned order, the first case of a space (index 0) changed: later chunks of the
+    same group must not replace its example."""
+
+    def lower(data: dict[str, Any]) -> None:
+        find_rule(data, "RATE-LANDMARK-SUITABLE")["then"]["rate"]["ultrasound"] = "usually_not_appropriate"
+
+    new_dir = str(rule_copy("landmark.yaml", lower))
+    pool.order = lambda jobs: jobs
+    report = run_diff(SHIPPED, new_dir, workers=2, sites=["radiocarpal"])
+    [equipment] = [s for s in spaces(KB, load(new_dir), ("radiocarpal",)) if s.name == "equipment"]
+    [group] = [g for g in report.groups if g.space == "equipment" and g.first == 0]
+    chunks = [job for job in pool.jobs if job[2].name == "equipment"]
+    assert group.count > 1 and len(chunks) > 1 and group.example == as_json_case(equipment.case(0))
+
+
+class CompileSpy:
+    """Stands in for Recommender in run_diff: records the rule bases it is built for and refuses one."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.built: list[KnowledgeBase | None] = []
+
+    def __call__(self, knowledge: KnowledgeBase | None = None, **options: Any) -> Recommender:
+        self.built.append(knowledge)
+        if knowledge is not None and knowledge.digest == self.refuse:
+            raise EngineError("cannot compile")
+        return Recommender(knowledge, **options)
+
+
+def test_a_rule_base_that_cannot_compile_stops_the_diff_before_any_worker(
+    pool: Inline, retired: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = load(retired).digest
+    for old, new in ((SHIPPED, retired), (retired, SHIPPED)):
+        spy = CompileSpy(digest)
+        monkeypatch.setattr(diff, "Recommender", spy)
+        with pytest.raises(EngineError, match="cannot compile"):
+            run_diff(old, new, workers=1, sites=["elbow"])
+        assert pool.opened == [] and digest in {k.digest for k in spy.built if k is not None}
