@@ -231,15 +231,23 @@ def test_jobs_tile_each_space_in_chunks_that_keep_every_worker_busy(pool: Inline
 
 def _empty(pool: Inline) -> None:
     """The stand-in returns each job's chunk without evaluating it (an unchanged diff, planned in full)."""
-    pool.order = lambda jobs: jobs
-    pool.imap_unordered = lambda f, jobs: iter([DiffChunk(j[2].name, j[3], j[4]) for j in pool.order(list(jobs))])  # type: ignore[method-assign]
+
+    def planned(f: Callable[[Any], DiffChunk], jobs: Iterable[Any]) -> Iterator[DiffChunk]:
+        pool.jobs = list(jobs)
+        return iter([DiffChunk(j[2].name, j[3], j[4]) for j in pool.jobs])
+
+    pool.imap_unordered = planned  # type: ignore[method-assign]
 
 
-def test_without_sites_every_space_is_compared_whole(pool: Inline) -> None:
+def test_without_sites_every_space_is_compared_whole(pool: Inline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planned in full (the real spaces, not narrowed; the chunks are not evaluated): every space of
+    the audit, each tiled by jobs of a few thousand cases."""
     _empty(pool)
+    monkeypatch.setattr(diff, "diff_spaces", REAL_SPACES)
     report = run_diff(SHIPPED, SHIPPED, workers=1)
-    want = {s.name: s.size for s in spaces(KB, KB)}
-    assert list(want) == ["free", "sites", "approach", "equipment"]
+    want = {s.name: s.size for s in REAL_SPACES(KB, KB)}
+    assert list(want) == ["free", "sites", "approach", "equipment"] and want["free"] > 100_000
+    assert max(job[4] - job[3] for job in pool.jobs) < 10_000
     assert {name: c["enumerated"] for name, c in report.cases.items()} == want
     assert all(c == {"enumerated": want[n], "valid_old": 0, "valid_new": 0, "changed": 0} for n, c in report.cases.items())
 
