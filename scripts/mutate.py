@@ -307,6 +307,9 @@ EQUIVALENT: dict[str, str] = {
     "(its spans prove completeness), and 'XXXX' holds no UNEVALUATED byte (253)",
     "guidance_rules.audit.diff.xǁDiffChunkǁmerge_into__mutmut_39": "<= for < between two chunks' first indices: chunks tile the space, so "
     "two never share a first index (a repeated chunk stops the diff)",
+    "guidance_rules.audit.diff.x__same_rules__mutmut_8": "!= for ==: the shortcut then needs every rule that fired to have "
+    "changed while the same rules fire; every answer fires derive rules, whose one shaping part is the fact they derive, so "
+    "changing one changes what fires after it: the shortcut is never taken and the full comparison runs",
     # --- cli ---
     "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
     "limit: a shorter text holds no such number, so it finds none",
