@@ -306,11 +306,13 @@ def test_the_example_stays_the_first_case_when_its_chunk_comes_first(pool: Inlin
 
     new_dir = str(rule_copy("landmark.yaml", lower))
     pool.order = lambda jobs: jobs
-    report = run_diff(SHIPPED, new_dir, workers=2, sites=["radiocarpal"])
+    report = run_diff(SHIPPED, new_dir, workers=1, sites=["radiocarpal"])
     [equipment] = [s for s in spaces(KB, load(new_dir), ("radiocarpal",)) if s.name == "equipment"]
     [group] = [g for g in report.groups if g.space == "equipment" and g.first == 0]
     chunks = [job for job in pool.jobs if job[2].name == "equipment"]
     assert group.count > 1 and len(chunks) > 1 and group.example == as_json_case(equipment.case(0))
+    changed = Counter({k: n for k, n in report.cells["equipment"].items() if k[-1] == "changed"})
+    assert sum(changed.values()) == group.count and max(changed.values()) > 1  # each changed case counted in its cell
 
 
 class CompileSpy:
