@@ -335,25 +335,19 @@ EQUIVALENT: dict[str, str] = {
     "guidance_rules.audit.check.x_analyse_marks__mutmut_24": "a > b for a >= b: a rule against itself is skipped by `a != b` below",
     "guidance_rules.audit.check.x_analyse_marks__mutmut_61": "x.id > y.id for >=: a rule never rates a modality differently from "
     "itself, so no clash",
-    "guidance_rules.audit.diff.x__recommender__mutmut_4": "a worker's recommender cache size: a cache only saves work, never "
-    "changes an answer (the recommendation layer's cache tests), and each case is asked once",
-    "guidance_rules.audit.diff.x__recommender__mutmut_6": "the same cache size, left at its default",
-    "guidance_rules.audit.diff.x__recommender__mutmut_8": "the same cache size, 1",
     "guidance_rules.audit.diff.x__evaluated__mutmut_5": "evaluate_many of no case gives no evaluation: the same empty iterator",
     "guidance_rules.audit.diff.x__resolution_inputs__mutmut_12": "field defaults sorted as (name, value) pairs without key=str: "
     "names are unique, so values are never compared and the order is the same",
     "guidance_rules.audit.diff.x__resolution_inputs__mutmut_14": "the same sort, key left out",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_11": "same_resolution None: every block resolved again under the new base, "
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_4": "same_resolution None: every block resolved again under the new base, "
     "which gives the same values when the inputs are the same; only the shortcut is lost",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_47": "the same shortcut never taken",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_56": "zip of the two bases' evaluations of one block: one each per case, "
-    "so strict never raises",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_59": "the same zip, strict left out",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_68": "the same zip, strict=False",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_72": "zip of a block's indices, cases and evaluations: one each per case",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_76": "the same zip, strict left out",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_77": "the same zip, strict=False",
-    "guidance_rules.audit.diff.x_diff_chunk__mutmut_102": "fired = None only turns the same-rules shortcut off: the full "
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_50": "the same shortcut never taken",
+    **{
+        f"guidance_rules.audit.diff.x_diff_chunk__mutmut_{n}": "zip strict=None, left out or False on a block's two evaluations, or on its "
+        "indices, cases and evaluations: one each per case by construction, so strict never raises"
+        for n in (59, 62, 71, 75, 79, 80)
+    },
+    "guidance_rules.audit.diff.x_diff_chunk__mutmut_105": "fired = None only turns the same-rules shortcut off: the full "
     "comparison finds the same differences",
     "guidance_rules.audit.check.x_cache_findings__mutmut_3": "cache=None for False: the loader tests `if self.cache`, so None "
     "parses from YAML too",
@@ -393,6 +387,21 @@ EQUIVALENT: dict[str, str] = {
         "evaluate_many returns one per case, so strict never raises"
         for n in (18, 21, 23)
     },
+    **{
+        f"guidance_rules.audit.diff.x_run_diff__mutmut_{n}": "the answer cache of the Recommender built only to surface compile errors "
+        "before the pool starts: it answers nothing and is dropped"
+        for n in (12, 14, 15, 17, 19, 20)
+    },
+    "guidance_rules.audit.diff.x_run_diff__mutmut_74": "5 jobs per worker, not 4: more, smaller chunks that still tile each space (a test "
+    "checks the tiling and at least 4 per worker); only the load balance changes",
+    "guidance_rules.audit.diff.x_run_diff__mutmut_76": "chunks of size // 8001, not // 8000: one fewer job at most, the same tiling",
+    "guidance_rules.audit.diff.x_run_diff__mutmut_115": "the completeness proof's per-case record b'XXXX' for b'': the diff keeps none "
+    "(its spans prove completeness), and 'XXXX' holds no UNEVALUATED byte (253)",
+    "guidance_rules.audit.diff.xǁDiffChunkǁmerge_into__mutmut_39": "<= for < between two chunks' first indices: chunks tile the space, so "
+    "two never share a first index (a repeated chunk stops the diff)",
+    "guidance_rules.audit.diff.x__same_rules__mutmut_8": "!= for ==: the shortcut then needs every rule that fired to have "
+    "changed while the same rules fire; every answer fires derive rules, whose one shaping part is the fact they derive, so "
+    "changing one changes what fires after it: the shortcut is never taken and the full comparison runs",
     # --- cli ---
     "guidance_rules.cli.inputs.x_parse_json_case__mutmut_34": "the long-number walk on every text, not only those longer than the digit "
     "limit: a shorter text holds no such number, so it finds none",
